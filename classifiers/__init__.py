@@ -1,0 +1,1 @@
+"""Everything that scores a document: language ID, quality and domain classifiers."""

@@ -1,0 +1,1 @@
+"""Mixture sampling, regression fit, constrained optimisation and the mix file format."""

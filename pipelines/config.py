@@ -1,0 +1,255 @@
+"""The curate config: YAML, validated on load, with errors that name the bad key.
+
+Every relative path is resolved against the config file's folder. `CurateConfig.hash` is a hash of the
+normalised config (not of the file's bytes), written into the manifest.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+FORMATS = ("html", "warc", "jsonl", "parquet", "text")
+
+
+class ConfigError(ValueError):
+    """A bad config: the message starts with the dotted key at fault."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    format: str
+    paths: tuple[str, ...]
+    text_field: str = "text"
+    url_field: str = "url"
+
+
+@dataclass(frozen=True)
+class HtmlSettings:
+    include_comments: bool = False
+    include_tables: bool = True
+    favor_precision: bool = False
+    favor_recall: bool = False
+    fast: bool = False
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    timeout_s: float = 20.0
+    max_doc_bytes: int = 20_000_000
+    max_decompressed_bytes: int = 2_000_000_000
+    binary_ratio: float = 0.02
+    html: HtmlSettings = field(default_factory=HtmlSettings)
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    enabled: bool = True
+    min_words: int = 5
+    max_words: int | None = None
+    languages: tuple[str, ...] = ()
+    min_lang_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    enabled: bool = True
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    shard_bytes: int = 256_000_000
+    row_group_rows: int = 5_000
+    compression: str = "zstd"
+    compression_level: int = 3
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    base_dir: str
+    sources: tuple[Source, ...]
+    output: str
+    extract: ExtractSettings
+    filters: FilterSettings
+    dedup: DedupSettings
+    classifiers: ClassifierSettings
+    write: WriteSettings
+
+    @property
+    def hash(self) -> str:
+        body = asdict(self)
+        body.pop("base_dir")
+        body["output"] = os.path.relpath(self.output, self.base_dir)
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+    def source_files(self, source: Source) -> list[str]:
+        """Absolute, sorted, de-duplicated file paths of a source. A glob that matches nothing is an error."""
+        files: set[str] = set()
+        for i, pattern in enumerate(source.paths):
+            full = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
+            matched = [p for p in glob.glob(full, recursive=True) if os.path.isfile(p)]
+            if not matched:
+                raise ConfigError(
+                    f"sources[{source.name}].paths[{i}]: {pattern!r} matches no file (looked for {full})"
+                )
+            files.update(os.path.abspath(p) for p in matched)
+        return sorted(files)
+
+    def uri(self, path: str) -> str:
+        """The `source_uri` of a file: its path relative to the config folder, so ids survive a move."""
+        return os.path.relpath(path, self.base_dir).replace(os.sep, "/")
+
+
+# ---- validation ---------------------------------------------------------------------------------
+
+def _check_keys(section: Any, where: str, allowed: set[str]) -> dict:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}: unknown key (expected one of: {', '.join(sorted(allowed))})")
+    return section
+
+
+def _typed(value: Any, where: str, kind: type, *, minimum: float | None = None, nullable: bool = False) -> Any:
+    if value is None and nullable:
+        return None
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: expected a value >= {minimum}, got {value!r}")
+    return value
+
+
+def _dataclass_section(cls: type, raw: Any, where: str, nested: dict[str, type] | None = None) -> Any:
+    nested = nested or {}
+    fields = cls.__dataclass_fields__
+    section = _check_keys(raw, where, set(fields))
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in section:
+            continue
+        value = section[name]
+        key = f"{where}.{name}"
+        if name in nested:
+            values[name] = _dataclass_section(nested[name], value, key)
+            continue
+        annotation = str(f.type)
+        if annotation.startswith("tuple"):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+            values[name] = tuple(value)
+        elif annotation.startswith("bool"):
+            values[name] = _typed(value, key, bool)
+        elif annotation.startswith("int"):
+            values[name] = _typed(value, key, int, minimum=0, nullable="None" in annotation)
+        elif annotation.startswith("float"):
+            values[name] = _typed(value, key, float, minimum=0.0)
+        elif annotation.startswith("str"):
+            values[name] = _typed(value, key, str)
+        else:  # pragma: no cover - a field type this validator does not know is a programming error
+            raise TypeError(f"unsupported config field type {annotation} for {key}")
+    return cls(**values)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _sources(raw: Any) -> tuple[Source, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("sources: expected a non-empty list of sources")
+    out: list[Source] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"sources[{i}]"
+        item = _check_keys(item, where, {"name", "format", "paths", "text_field", "url_field"})
+        for key in ("name", "format", "paths"):
+            if key not in item:
+                raise ConfigError(f"{where}.{key}: required key is missing")
+        name = _typed(item["name"], f"{where}.name", str)
+        if not _NAME.match(name):
+            raise ConfigError(f"{where}.name: expected letters, digits, '_', '-' or '.', got {name!r}")
+        if name in seen:
+            raise ConfigError(f"{where}.name: source {name!r} is named twice")
+        seen.add(name)
+        fmt = item["format"]
+        if fmt not in FORMATS:
+            raise ConfigError(f"{where}.format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        paths = item["paths"]
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+            raise ConfigError(f"{where}.paths: expected a non-empty list of glob strings, got {paths!r}")
+        out.append(
+            Source(
+                name=name,
+                format=fmt,
+                paths=tuple(paths),
+                text_field=_typed(item.get("text_field", "text"), f"{where}.text_field", str),
+                url_field=_typed(item.get("url_field", "url"), f"{where}.url_field", str),
+            )
+        )
+    return tuple(out)
+
+
+TOP_KEYS = {"sources", "output", "extract", "filters", "dedup", "classifiers", "write"}
+
+
+def parse_config(raw: Any, base_dir: str) -> CurateConfig:
+    """Validate a loaded YAML mapping. `base_dir` anchors relative paths."""
+    raw = _check_keys(raw, "config", TOP_KEYS)
+    if "sources" not in raw:
+        raise ConfigError("sources: required key is missing")
+    if "output" not in raw:
+        raise ConfigError("output: required key is missing")
+    output = _typed(raw["output"], "output", str)
+    base_dir = os.path.abspath(base_dir)
+    cfg = CurateConfig(
+        base_dir=base_dir,
+        sources=_sources(raw["sources"]),
+        output=os.path.normpath(os.path.join(base_dir, output)),
+        extract=_dataclass_section(ExtractSettings, raw.get("extract"), "extract", {"html": HtmlSettings}),
+        filters=_dataclass_section(FilterSettings, raw.get("filters"), "filters"),
+        dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup"),
+        classifiers=_dataclass_section(ClassifierSettings, raw.get("classifiers"), "classifiers"),
+        write=_dataclass_section(WriteSettings, raw.get("write"), "write"),
+    )
+    if cfg.write.compression not in ("zstd", "snappy", "gzip", "none"):
+        raise ConfigError(f"write.compression: expected zstd, snappy, gzip or none, got {cfg.write.compression!r}")
+    if cfg.write.row_group_rows < 1:
+        raise ConfigError("write.row_group_rows: expected a value >= 1")
+    if cfg.extract.timeout_s <= 0:
+        raise ConfigError("extract.timeout_s: expected a value > 0")
+    return cfg
+
+
+def load_config(path: str) -> CurateConfig:
+    """Read and validate a curate config file."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config: file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config: not valid YAML: {exc}") from exc
+    return parse_config(raw, os.path.dirname(os.path.abspath(path)))

@@ -1,0 +1,347 @@
+"""The curate job: read → extract → filter → exact dedup → Parquet, as one Apache Beam pipeline.
+
+Every input record leaves as exactly one kept or rejected row. Counts go through Beam Metrics (namespace
+`refinery`, names `<source>/read`, `<source>/<stage:rule>`, `<source>/kept`); the driver checks
+`kept + rejected == read` for every source before it publishes anything.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from . import __version__
+from .config import ConfigError, CurateConfig
+from .extract import HtmlExtractor, extract_doc
+from .filters import apply_filters
+from .output import KINDS, list_shards, publish, shard_name, shard_of, write_json, write_shard
+from .progress import Progress, watch
+from .readers import read_file
+from .schema import is_rejected, reject
+
+Row = dict[str, Any]
+NAMESPACE = "refinery"
+REJECTED = "rejected"
+
+
+def _count(source: str, name: str, n: int = 1) -> None:
+    Metrics.counter(NAMESPACE, f"{source}/{name}").inc(n)
+
+
+def _route(row: Row) -> Any:
+    """Rejected rows go to the `rejected` output, documents to the main one; both are counted."""
+    if is_rejected(row):
+        _count(row["source"], row["reason"])
+        return beam.pvalue.TaggedOutput(REJECTED, row)
+    return row
+
+
+class ReadFile(beam.DoFn):
+    def __init__(self, cfg: CurateConfig, progress_dir: str | None) -> None:
+        self.cfg = cfg
+        self.progress_dir = progress_dir
+
+    def setup(self) -> None:
+        self.sources = {s.name: s for s in self.cfg.sources}
+        self.progress = Progress(self.progress_dir, "read")
+
+    def process(self, item: tuple[str, str]) -> Iterator[Any]:
+        source_name, path = item
+        source = self.sources[source_name]
+        n = 0
+        for row in read_file(source, path, self.cfg.uri(path), self.cfg.extract):
+            n += 1
+            yield _route(row)
+        _count(source_name, "read", n)
+        self.progress.add(files=1, records=n)
+
+    def teardown(self) -> None:
+        self.progress.flush(force=True)
+
+
+class ExtractAndFilter(beam.DoFn):
+    def __init__(self, cfg: CurateConfig, progress_dir: str | None) -> None:
+        self.cfg = cfg
+        self.progress_dir = progress_dir
+
+    def setup(self) -> None:
+        self.extractor: HtmlExtractor | None = None
+        self.progress = Progress(self.progress_dir, "extract")
+
+    def process(self, doc: Row) -> Iterator[Any]:
+        if "_html" in doc and self.extractor is None:
+            self.extractor = HtmlExtractor(self.cfg.extract)
+        row = extract_doc(doc, self.extractor)
+        if not is_rejected(row):
+            row = apply_filters(row, self.cfg.filters)
+        self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
+        yield _route(row)
+
+    def teardown(self) -> None:
+        if self.extractor is not None:
+            self.extractor.close()
+        self.progress.flush(force=True)
+
+
+def choose_survivor(content_hash: str, docs: Iterable[Row]) -> Iterator[Any]:
+    """Exact duplicates: keep the longest original text, then the smallest id; reject the rest."""
+    group = sorted(docs, key=lambda d: (-len(d["text"]), d["id"]))
+    survivor = group[0]
+    survivor["dup_cluster_id"] = content_hash
+    survivor["dup_cluster_size"] = len(group)
+    yield survivor
+    for doc in group[1:]:
+        doc["dup_cluster_id"] = content_hash
+        doc["dup_cluster_size"] = len(group)
+        yield _route(reject(doc, "dedup:exact", f"survivor={survivor['id']} cluster={content_hash}"))
+
+
+class WriteShards(beam.PTransform):
+    """Group rows into ceil(bytes / shard_bytes) shards by id and write each sorted by id."""
+
+    def __init__(self, folder: str, rejected: bool, cfg: CurateConfig) -> None:
+        super().__init__()
+        self.folder, self.rejected, self.settings = folder, rejected, cfg.write
+
+    def expand(self, rows: Any) -> Any:
+        shard_bytes = self.settings.shard_bytes
+        count = (
+            rows
+            | "Size" >> beam.Map(lambda r: len((r.get("text") or "").encode("utf-8")) + 512)
+            | "Total" >> beam.CombineGlobally(sum)
+            | "Shards" >> beam.Map(lambda total: max(1, math.ceil(total / max(shard_bytes, 1))))
+        )
+        folder, rejected, settings = self.folder, self.rejected, self.settings
+
+        def write(item: tuple[tuple[int, int], Iterable[Row]]) -> str:
+            (index, n), group = item
+            path = os.path.join(folder, shard_name(index, n))
+            write_shard(list(group), path, rejected, settings)
+            return path
+
+        return (
+            rows
+            | "Key" >> beam.Map(lambda r, n: ((shard_of(r["id"], n), n), r), n=beam.pvalue.AsSingleton(count))
+            | "Group" >> beam.GroupByKey()
+            | "Write" >> beam.Map(write)
+        )
+
+
+def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[str, str]], staging: str,
+                   progress_dir: str | None) -> None:
+    read = (
+        p
+        | "Files" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadFile(cfg, progress_dir)).with_outputs(REJECTED, main="docs")
+    )
+    processed = (
+        read.docs
+        | "SpreadDocs" >> beam.Reshuffle()
+        | "ExtractFilter" >> beam.ParDo(ExtractAndFilter(cfg, progress_dir)).with_outputs(REJECTED, main="docs")
+    )
+    rejected = [read[REJECTED], processed[REJECTED]]
+    kept = processed.docs
+    if cfg.dedup.enabled and cfg.dedup.exact:
+        deduped = (
+            kept
+            | "ByHash" >> beam.Map(lambda d: (d["content_hash"], d))
+            | "GroupHash" >> beam.GroupByKey()
+            | "Survivor" >> beam.FlatMapTuple(choose_survivor).with_outputs(REJECTED, main="docs")
+        )
+        kept = deduped.docs
+        rejected.append(deduped[REJECTED])
+    (kept
+     | "CountKept" >> beam.Map(lambda d: (_count(d["source"], "kept"), d)[1])
+     | "WriteKept" >> WriteShards(os.path.join(staging, "kept"), False, cfg))
+    (rejected | "AllRejected" >> beam.Flatten()
+     | "WriteRejected" >> WriteShards(os.path.join(staging, "rejected"), True, cfg))
+
+
+# ---- driver ---------------------------------------------------------------------------------------
+
+@dataclass
+class CurateResult:
+    output: str
+    stats: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+def list_inputs(cfg: CurateConfig) -> list[tuple[str, str]]:
+    """(source name, absolute path) of every input file; a file claimed by two sources is an error."""
+    owner: dict[str, str] = {}
+    for source in cfg.sources:
+        for path in cfg.source_files(source):
+            if path in owner:
+                raise ConfigError(f"sources[{source.name}].paths: {path} is also matched by source {owner[path]!r}")
+            owner[path] = source.name
+    return sorted(((name, path) for path, name in owner.items()), key=lambda x: (x[0], x[1]))
+
+
+def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
+    """Standard Beam options pass through; without --runner, run in-process on `workers` processes."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args = ["--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory",
+                f"--direct_num_workers={workers}", "--default_sdk_harness_log_level=WARNING"] + args
+    return PipelineOptions(args)
+
+
+def make_runner(beam_args: list[str]) -> Any:
+    if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+        return None  # Beam picks the runner named in the options
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
+def read_counters(result: Any) -> dict[str, dict[str, int]]:
+    """{source: {name: value}} from the pipeline's Beam Metrics."""
+    out: dict[str, dict[str, int]] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        source, name = c.key.metric.name.split("/", 1)
+        out.setdefault(source, {})
+        out[source][name] = out[source].get(name, 0) + int(value or 0)
+    return out
+
+
+def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Per source and per stage: read, kept, rejected by reason, characters; checked against the counters."""
+    sources: dict[str, Any] = {}
+    for source in cfg.sources:
+        sources[source.name] = {"read": counters.get(source.name, {}).get("read", 0), "kept": 0, "rejected": 0,
+                                "rejected_by_reason": {}, "chars_kept": 0, "stages": {}}
+    rejected_chars: dict[tuple[str, str], int] = {}
+    for kind in KINDS:
+        folder = os.path.join(staging, kind)
+        for name in sorted(os.listdir(folder)):
+            cols = ["source", "n_chars"] + (["reason"] if kind == "rejected" else [])
+            table = pq.read_table(os.path.join(folder, name), columns=cols).to_pydict()
+            for i, src in enumerate(table["source"]):
+                s = sources[src]
+                if kind == "kept":
+                    s["kept"] += 1
+                    s["chars_kept"] += table["n_chars"][i]
+                else:
+                    reason = table["reason"][i]
+                    s["rejected"] += 1
+                    s["rejected_by_reason"][reason] = s["rejected_by_reason"].get(reason, 0) + 1
+                    rejected_chars[(src, reason)] = rejected_chars.get((src, reason), 0) + table["n_chars"][i]
+    problems = []
+    for name, s in sources.items():
+        if s["kept"] + s["rejected"] != s["read"]:
+            problems.append(f"{name}: kept {s['kept']} + rejected {s['rejected']} != read {s['read']}")
+        metric_kept = counters.get(name, {}).get("kept", 0)
+        if metric_kept != s["kept"]:
+            problems.append(f"{name}: {s['kept']} kept rows written but the kept counter says {metric_kept}")
+        # the funnel: documents (and characters, from extraction on) entering and leaving each stage
+        docs_in = s["read"]
+        chars_in = None
+        for stage in ("read", "extract", "filter", "dedup"):
+            reasons = {r: n for r, n in s["rejected_by_reason"].items() if r.startswith(stage + ":")}
+            lost = sum(reasons.values())
+            chars_lost = sum(v for (src, r), v in rejected_chars.items() if src == name and r in reasons)
+            entry = {"in": docs_in, "rejected": lost, "out": docs_in - lost, "rejected_by_reason": reasons}
+            if stage != "read" and stage != "extract":
+                entry["chars_in"] = chars_in
+                entry["chars_rejected"] = chars_lost
+            s["stages"][stage] = entry
+            docs_in -= lost
+            if stage == "extract":
+                chars_in = s["chars_kept"] + sum(
+                    v for (src, r), v in rejected_chars.items()
+                    if src == name and r.split(":")[0] in ("filter", "dedup"))
+            elif chars_in is not None:
+                chars_in -= chars_lost
+    if problems:
+        raise RuntimeError("accounting check failed, nothing published:\n  " + "\n  ".join(problems))
+    totals = {k: sum(s[k] for s in sources.values()) for k in ("read", "kept", "rejected", "chars_kept")}
+    return {"sources": sources, "totals": totals, "config_hash": cfg.hash}
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"refinery": __version__, "python": sys.version.split()[0]}
+    for pkg in ("apache-beam", "pyarrow", "trafilatura", "warcio", "py3langid", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def summary_table(stats: dict[str, Any]) -> str:
+    lines = [f"{'source':<14}{'read':>8}{'kept':>8}{'rejected':>10}  rejected by reason"]
+    for name, s in stats["sources"].items():
+        reasons = ", ".join(f"{r}={n}" for r, n in sorted(s["rejected_by_reason"].items(), key=lambda x: -x[1]))
+        lines.append(f"{name:<14}{s['read']:>8}{s['kept']:>8}{s['rejected']:>10}  {reasons or '-'}")
+    t = stats["totals"]
+    lines.append(f"{'total':<14}{t['read']:>8}{t['kept']:>8}{t['rejected']:>10}")
+    return "\n".join(lines)
+
+
+def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[str] | None = None,
+               show_progress: bool = True) -> CurateResult:
+    """Run the curate pipeline and publish OUTPUT/{kept,rejected}/, stats.json and manifest.json."""
+    workers = workers or os.cpu_count() or 1
+    beam_args = beam_args or []
+    files = list_inputs(cfg)
+    os.makedirs(cfg.output, exist_ok=True)
+    staging = os.path.join(cfg.output, ".staging")
+    if os.path.exists(staging):
+        shutil.rmtree(staging)  # left by an interrupted run: never published, safe to drop
+    for kind in KINDS:
+        os.makedirs(os.path.join(staging, kind))
+    progress_dir = os.path.join(staging, "progress")
+    os.makedirs(progress_dir)
+
+    started = time.time()
+    stop = threading.Event()
+    watcher = None
+    if show_progress:
+        watcher = threading.Thread(target=watch, args=(progress_dir, len(files), stop), daemon=True)
+        watcher.start()
+    try:
+        with beam.Pipeline(runner=make_runner(beam_args), options=pipeline_options(workers, beam_args)) as p:
+            build_pipeline(p, cfg, files, staging, progress_dir)
+        result = p.result
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
+
+    for kind in KINDS:  # an empty result is still one readable shard with the schema
+        folder = os.path.join(staging, kind)
+        if not any(n.endswith(".parquet") for n in os.listdir(folder)):
+            write_shard([], os.path.join(folder, shard_name(0, 1)), kind == "rejected", cfg.write)
+    counters = read_counters(result)
+    stats = compute_stats(cfg, staging, counters)
+    stats["elapsed_s"] = round(time.time() - started, 2)
+    stats["workers"] = workers
+    stats["input_files"] = len(files)
+    manifest = {
+        "config_hash": cfg.hash,
+        "versions": package_versions(),
+        "models": {},
+        "inputs": {name: sum(1 for n, _ in files if n == name) for name in (s.name for s in cfg.sources)},
+        "kept": list_shards(os.path.join(staging, "kept")),
+        "rejected": list_shards(os.path.join(staging, "rejected")),
+    }
+    publish(staging, cfg.output)
+    shutil.rmtree(staging)
+    write_json(os.path.join(cfg.output, "stats.json"), stats)
+    write_json(os.path.join(cfg.output, "manifest.json"), manifest)
+    return CurateResult(cfg.output, stats, manifest)

@@ -1,0 +1,91 @@
+"""Output: deterministic Parquet shards, written under a temporary name and renamed, and the manifest."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from .config import WriteSettings
+from .schema import to_table
+
+KINDS = ("kept", "rejected")
+
+
+def shard_name(index: int, count: int) -> str:
+    return f"part-{index:05d}-of-{count:05d}.parquet"
+
+
+def shard_of(doc_id: str, count: int) -> int:
+    """The shard a row lands in: a function of its id only, so worker count and order never matter."""
+    return int(doc_id[:8], 16) % count
+
+
+def write_shard(rows: list[dict[str, Any]], path: str, rejected: bool, settings: WriteSettings) -> None:
+    """Write rows sorted by id to `path` through `path.tmp` and an atomic rename."""
+    rows = sorted(rows, key=lambda r: r["id"])
+    table = to_table(rows, rejected=rejected)
+    tmp = path + ".tmp"
+    compression = None if settings.compression == "none" else settings.compression
+    pq.write_table(
+        table,
+        tmp,
+        compression=compression,
+        compression_level=settings.compression_level if compression in ("zstd", "gzip") else None,
+        row_group_size=settings.row_group_rows,
+    )
+    os.replace(tmp, path)
+
+
+def write_json(path: str, body: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(body, fh, indent=2, sort_keys=True, ensure_ascii=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def list_shards(folder: str) -> list[dict[str, Any]]:
+    """rows, bytes and sha256 of every finished shard in a folder, by name."""
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".parquet"):
+            continue
+        path = os.path.join(folder, name)
+        out.append(
+            {
+                "path": name,
+                "rows": pq.ParquetFile(path).metadata.num_rows,
+                "bytes": os.path.getsize(path),
+                "sha256": sha256_file(path),
+            }
+        )
+    return out
+
+
+def publish(staging: str, output: str) -> None:
+    """Swap the staged kept/ and rejected/ folders into the output folder.
+
+    Each folder is replaced whole: a reader sees the old complete set or the new complete set, and a shard
+    from an earlier run with a different shard count never lingers beside the new ones.
+    """
+    for kind in KINDS:
+        new, final, old = os.path.join(staging, kind), os.path.join(output, kind), os.path.join(output, f".old-{kind}")
+        if os.path.exists(old):
+            shutil.rmtree(old)
+        if os.path.exists(final):
+            os.replace(final, old)
+        os.replace(new, final)
+        if os.path.exists(old):
+            shutil.rmtree(old)

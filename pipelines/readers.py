@@ -1,0 +1,298 @@
+"""Readers: one input file in, documents (or rejected rows) out.
+
+Every record a reader finds ends as exactly one yielded row: a document for the next stage, or a rejected
+row with a `read:*` reason. A file that cannot be opened at all yields one rejected row for the file.
+HTML documents carry their undecoded page under the private key `_html` until extraction.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import zlib
+from typing import Any, BinaryIO, Iterator
+
+import pyarrow.parquet as pq
+
+from .config import ExtractSettings, Source
+from .schema import new_doc, reject
+
+Row = dict[str, Any]
+
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class TooLarge(Exception):
+    pass
+
+
+def open_stream(path: str) -> BinaryIO:
+    """A binary stream over the file, gunzipped when the name ends in .gz."""
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def read_limited(path: str, limit: int) -> bytes:
+    """The whole (decompressed) file, or TooLarge past `limit` bytes: a gzip bomb never fills memory."""
+    with open_stream(path) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"more than {limit} bytes")
+    return data
+
+
+def looks_binary(data: bytes, max_ratio: float) -> bool:
+    head = data[:8192]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return control / len(head) > max_ratio
+
+
+def decode_html(data: bytes, http_charset: str | None = None) -> str:
+    """Decode a page by its declared charset (HTTP header, BOM, <meta>), else as strict UTF-8.
+
+    Raises UnicodeDecodeError when nothing is declared and the bytes are not UTF-8, and LookupError for an
+    unknown declared charset.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    charset = http_charset
+    if not charset:
+        m = _META_CHARSET.search(data[:4096])
+        charset = m.group(1).decode("ascii") if m else None
+    return data.decode(charset or "utf-8")
+
+
+def _first_bad_byte(exc: UnicodeDecodeError) -> str:
+    return f"invalid {exc.encoding} at byte {exc.start}"
+
+
+# ---- one-document-per-file formats ----------------------------------------------------------------
+
+def _whole_file(source: Source, path: str, uri: str, settings: ExtractSettings) -> tuple[Row, bytes | None]:
+    doc = new_doc(source=source.name, source_uri=uri, locator="file", fmt=source.format)
+    try:
+        size = os.path.getsize(path)
+        if not path.endswith(".gz") and size > settings.max_doc_bytes:
+            return reject(doc, "extract:too_large", f"{size} bytes > extract.max_doc_bytes={settings.max_doc_bytes}"), None
+        data = read_limited(path, settings.max_doc_bytes)
+    except TooLarge as exc:
+        return reject(doc, "extract:too_large", f"decompressed {exc} (extract.max_doc_bytes)"), None
+    except GZIP_ERRORS as exc:
+        return reject(doc, "read:corrupt_gzip", f"{type(exc).__name__}: {exc}"), None
+    except OSError as exc:
+        return reject(doc, "read:io_error", f"{type(exc).__name__}: {exc}"), None
+    if not data.strip():
+        return reject(doc, "read:empty", f"{len(data)} bytes"), None
+    if looks_binary(data, settings.binary_ratio):
+        return reject(doc, "read:binary", "NUL or control bytes: not a text file"), None
+    return doc, data
+
+
+def read_html(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+    doc, data = _whole_file(source, path, uri, settings)
+    if data is None:
+        yield doc
+        return
+    try:
+        doc["_html"] = decode_html(data)
+    except UnicodeDecodeError as exc:
+        yield reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
+        return
+    except LookupError as exc:
+        yield reject(doc, "read:unknown_charset", str(exc))
+        return
+    doc["metadata"]["bytes"] = len(data)
+    yield doc
+
+
+def read_text(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+    doc, data = _whole_file(source, path, uri, settings)
+    if data is None:
+        yield doc
+        return
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield reject(doc, "read:invalid_utf8", _first_bad_byte(exc))
+        return
+    doc["text"] = text
+    doc["extractor"] = "text"
+    doc["metadata"]["bytes"] = len(data)
+    yield doc
+
+
+# ---- many-records-per-file formats -----------------------------------------------------------------
+
+def _fields_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
+    """Fill text/url/metadata from a JSONL or Parquet record; None when the text field is missing."""
+    text = record.get(source.text_field)
+    if not isinstance(text, str):
+        return None
+    doc["text"] = text
+    url = record.get(source.url_field)
+    doc["url"] = url if isinstance(url, str) else None
+    doc["extractor"] = "passthrough"
+    doc["metadata"].update(
+        {k: v for k, v in record.items() if k not in (source.text_field, source.url_field)}
+    )
+    return doc
+
+
+def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+    def new(locator: str) -> Row:
+        return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="jsonl")
+
+    total = 0
+    line_no = 0
+    try:
+        with open_stream(path) as fh:
+            for raw in fh:
+                line_no += 1
+                total += len(raw)
+                locator = f"line:{line_no}"
+                if total > settings.max_decompressed_bytes:
+                    yield reject(new(f"line:{line_no}+"), "read:too_large",
+                                 f"file passes extract.max_decompressed_bytes={settings.max_decompressed_bytes}; rest not read")
+                    return
+                if len(raw) > settings.max_doc_bytes:
+                    yield reject(new(locator), "extract:too_large", f"{len(raw)} bytes > extract.max_doc_bytes")
+                    continue
+                if not raw.strip():
+                    yield reject(new(locator), "read:empty", "blank line")
+                    continue
+                try:
+                    record = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    yield reject(new(locator), "read:invalid_utf8", _first_bad_byte(exc))
+                    continue
+                except json.JSONDecodeError as exc:
+                    yield reject(new(locator), "read:invalid_json", str(exc))
+                    continue
+                if not isinstance(record, dict):
+                    yield reject(new(locator), "read:invalid_json", f"expected an object, got {type(record).__name__}")
+                    continue
+                doc = _fields_to_doc(new(locator), record, source)
+                if doc is None:
+                    yield reject(new(locator), "read:no_text", f"no string field {source.text_field!r}")
+                    continue
+                yield doc
+    except GZIP_ERRORS as exc:
+        yield reject(new(f"line:{line_no + 1}+"), "read:corrupt_gzip", f"{type(exc).__name__}: {exc}; rest of file lost")
+    except OSError as exc:
+        yield reject(new(f"line:{line_no + 1}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
+
+
+def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+    def new(locator: str) -> Row:
+        return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="parquet")
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError and others for a bad file
+        yield reject(new("file"), "read:corrupt_parquet", f"{type(exc).__name__}: {exc}")
+        return
+    if source.text_field not in pf.schema_arrow.names:
+        yield reject(new("file"), "read:no_text_column",
+                     f"no column {source.text_field!r} (columns: {', '.join(pf.schema_arrow.names)})")
+        return
+    row_no = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1024):
+            for record in batch.to_pylist():
+                locator = f"row:{row_no}"
+                row_no += 1
+                doc = _fields_to_doc(new(locator), record, source)
+                if doc is None:
+                    yield reject(new(locator), "read:no_text", f"{source.text_field!r} is null or not a string")
+                elif len(doc["text"]) > settings.max_doc_bytes:
+                    yield reject(doc | {"text": None}, "extract:too_large", f"{len(doc['text'])} chars > extract.max_doc_bytes")
+                else:
+                    yield doc
+    except Exception as exc:
+        yield reject(new(f"row:{row_no}+"), "read:corrupt_parquet", f"{type(exc).__name__}: {exc}; rest of file lost")
+
+
+def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    def new(locator: str, url: str | None = None) -> Row:
+        return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="warc", url=url)
+
+    offset = 0
+    try:
+        with open(path, "rb") as fh:
+            records = ArchiveIterator(fh)
+            for record in records:
+                if record.rec_type not in ("response", "resource"):
+                    continue  # warcinfo, request, metadata: not documents
+                status = "200"
+                if record.http_headers is not None:
+                    status = record.http_headers.get_statuscode() or ""
+                    ctype = record.http_headers.get_header("Content-Type") or ""
+                else:
+                    ctype = record.rec_headers.get_header("Content-Type") or ""
+                is_html = ctype.lower().split(";")[0].strip() in HTML_TYPES
+                body = b""
+                if status.startswith("2") and is_html:
+                    body = record.content_stream().read(settings.max_doc_bytes + 1)
+                records.read_to_end(record)
+                offset = records.get_record_offset()  # known once the record is consumed
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                doc = new(f"offset:{offset}", url)
+                doc["metadata"]["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
+                date = record.rec_headers.get_header("WARC-Date")
+                if date:
+                    doc["metadata"]["warc_date"] = date
+                if not status.startswith("2"):
+                    yield reject(doc, "read:http_status", f"HTTP status {status}")
+                elif not is_html:
+                    yield reject(doc, "read:unsupported_content_type", ctype or "no Content-Type")
+                elif len(body) > settings.max_doc_bytes:
+                    yield reject(doc, "extract:too_large", f"payload > extract.max_doc_bytes={settings.max_doc_bytes}")
+                elif not body.strip():
+                    yield reject(doc, "read:empty", "empty payload")
+                elif looks_binary(body, settings.binary_ratio):
+                    yield reject(doc, "read:binary", "NUL or control bytes in an HTML payload")
+                else:
+                    m = _HTTP_CHARSET.search(ctype)
+                    try:
+                        doc["_html"] = decode_html(body, m.group(1) if m else None)
+                        doc["metadata"]["bytes"] = len(body)
+                        yield doc
+                    except UnicodeDecodeError as exc:
+                        yield reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
+                    except LookupError as exc:
+                        yield reject(doc, "read:unknown_charset", str(exc))
+                offset = records.offset
+    except (ArchiveLoadFailed, *GZIP_ERRORS, ValueError) as exc:
+        yield reject(new(f"offset:{offset}+"), "read:corrupt_warc", f"{type(exc).__name__}: {exc}; rest of file lost")
+    except OSError as exc:
+        yield reject(new(f"offset:{offset}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
+
+
+READERS = {
+    "html": read_html,
+    "text": read_text,
+    "jsonl": read_jsonl,
+    "parquet": read_parquet,
+    "warc": read_warc,
+}
+
+
+def read_file(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+    """All rows of one input file, in file order."""
+    yield from READERS[source.format](source, path, uri, settings)
+
+

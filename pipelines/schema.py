@@ -1,0 +1,108 @@
+"""The document schema: one pyarrow schema for every stage and every output.
+
+A document travels through the pipeline as a plain dict with the keys below. `kept/` shards hold
+KEPT_SCHEMA; `rejected/` shards hold REJECTED_SCHEMA, which adds `reason` (``stage:rule``) and `detail`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pyarrow as pa
+
+KEPT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("source_uri", pa.string(), nullable=False),
+        pa.field("locator", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("extractor", pa.string()),
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+        pa.field("n_chars", pa.int64(), nullable=False),
+        pa.field("n_words", pa.int64(), nullable=False),
+        pa.field("content_hash", pa.string()),
+        pa.field("scores", pa.map_(pa.string(), pa.float32())),
+        pa.field("dup_cluster_id", pa.string()),
+        pa.field("dup_cluster_size", pa.int32()),
+        # JSON object with sorted keys: title, date, WARC record id, fields of JSONL/Parquet inputs...
+        pa.field("metadata", pa.string()),
+    ]
+)
+
+REJECTED_SCHEMA = KEPT_SCHEMA.append(pa.field("reason", pa.string(), nullable=False)).append(
+    pa.field("detail", pa.string())
+)
+
+STAGES = ("read", "extract", "filter", "dedup", "classify")
+
+
+def doc_id(source_uri: str, locator: str) -> str:
+    """Stable, content-derived id: a hash of where the record came from, never a row position."""
+    return hashlib.sha256(f"{source_uri}\x00{locator}".encode()).hexdigest()[:32]
+
+
+def new_doc(
+    *,
+    source: str,
+    source_uri: str,
+    locator: str,
+    fmt: str,
+    text: str | None = None,
+    url: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A document dict with every schema column present."""
+    return {
+        "id": doc_id(source_uri, locator),
+        "text": text,
+        "source": source,
+        "source_uri": source_uri,
+        "locator": locator,
+        "url": url,
+        "format": fmt,
+        "extractor": None,
+        "lang": None,
+        "lang_score": None,
+        "n_chars": 0,
+        "n_words": 0,
+        "content_hash": None,
+        "scores": None,
+        "dup_cluster_id": None,
+        "dup_cluster_size": None,
+        "metadata": dict(metadata or {}),
+    }
+
+
+def reject(doc: dict[str, Any], reason: str, detail: str = "") -> dict[str, Any]:
+    """Turn a document into a rejected row. `reason` is ``stage:rule``."""
+    stage = reason.split(":", 1)[0]
+    if stage not in STAGES or ":" not in reason:
+        raise ValueError(f"reason must be 'stage:rule' with stage in {STAGES}, got {reason!r}")
+    row = dict(doc)
+    row["reason"] = reason
+    row["detail"] = detail
+    return row
+
+
+def is_rejected(row: dict[str, Any]) -> bool:
+    return "reason" in row
+
+
+def to_arrow_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """Serialise the dict-valued columns for Arrow (metadata as sorted JSON, scores as sorted items)."""
+    row = dict(doc)
+    row["metadata"] = json.dumps(doc.get("metadata") or {}, sort_keys=True, ensure_ascii=False, default=str)
+    scores = doc.get("scores")
+    row["scores"] = sorted(scores.items()) if scores else None
+    return row
+
+
+def to_table(rows: list[dict[str, Any]], rejected: bool) -> pa.Table:
+    schema = REJECTED_SCHEMA if rejected else KEPT_SCHEMA
+    converted = [to_arrow_row(r) for r in rows]
+    return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in converted], schema=schema)

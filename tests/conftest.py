@@ -1,0 +1,48 @@
+"""Shared helpers: real data paths and a one-call curate run on a config written into a temp folder."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipelines.config import parse_config
+from pipelines.curate import CurateResult, run_curate
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "examples" / "data"
+WEB = DATA / "web"
+
+
+def ground_truth() -> dict[str, dict[str, str]]:
+    return json.loads((WEB / "ground-truth.json").read_text())
+
+
+def page_bytes(name: str) -> bytes:
+    return gzip.open(WEB / f"{name}.html.gz").read()
+
+
+def curate(base: Path, config: dict[str, Any], workers: int = 1) -> CurateResult:
+    """Write `config` to base/curate.yaml and run the real Beam pipeline on it."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "curate.yaml").write_text(yaml.safe_dump(config))
+    cfg = parse_config(config, str(base))
+    return run_curate(cfg, workers=workers, show_progress=False)
+
+
+def read_rows(output: str | Path, kind: str) -> list[dict[str, Any]]:
+    folder = Path(output) / kind
+    rows: list[dict[str, Any]] = []
+    for name in sorted(os.listdir(folder)):
+        rows.extend(pq.read_table(folder / name).to_pylist())
+    return rows
+
+
+@pytest.fixture(scope="session")
+def truth() -> dict[str, dict[str, str]]:
+    return ground_truth()

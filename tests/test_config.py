@@ -1,0 +1,61 @@
+"""Config errors name the key and what was expected."""
+from __future__ import annotations
+
+import pytest
+
+from pipelines.config import ConfigError, load_config, parse_config
+
+SOURCE = {"name": "web", "format": "html", "paths": ["*.html"]}
+
+
+def err(raw, tmp_path) -> str:
+    with pytest.raises(ConfigError) as info:
+        cfg = parse_config(raw, str(tmp_path))
+        for s in cfg.sources:
+            cfg.source_files(s)
+    return str(info.value)
+
+
+def test_valid_config_resolves_paths_against_its_folder(tmp_path):
+    (tmp_path / "a.html").write_text("<html></html>")
+    cfg = parse_config({"sources": [SOURCE], "output": "out", "filters": {"min_words": 3}}, str(tmp_path))
+    assert cfg.output == str(tmp_path / "out")
+    assert cfg.source_files(cfg.sources[0]) == [str(tmp_path / "a.html")]
+    assert cfg.uri(str(tmp_path / "a.html")) == "a.html"
+    assert cfg.filters.min_words == 3 and cfg.extract.html.include_comments is False
+
+
+def test_config_hash_ignores_location_but_not_settings(tmp_path):
+    a = parse_config({"sources": [SOURCE], "output": "out"}, str(tmp_path / "x"))
+    b = parse_config({"sources": [SOURCE], "output": "out"}, str(tmp_path / "y"))
+    c = parse_config({"sources": [SOURCE], "output": "out", "filters": {"min_words": 9}}, str(tmp_path))
+    assert a.hash == b.hash != c.hash
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"output": "out"}, "sources: required key is missing"),
+    ({"sources": [SOURCE]}, "output: required key is missing"),
+    ({"sources": [SOURCE], "output": "out", "filterz": {}}, "config.filterz: unknown key"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"min_wrds": 3}}, "filters.min_wrds: unknown key"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"min_words": "many"}}, "filters.min_words: expected int"),
+    ({"sources": [SOURCE], "output": "out", "dedup": {"enabled": "yes"}}, "dedup.enabled: expected bool"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"html": {"fast": 1}}}, "extract.html.fast: expected bool"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0"),
+    ({"sources": [dict(SOURCE, format="docx")], "output": "out"}, "sources[0].format: expected one of html, warc"),
+    ({"sources": [{"name": "web", "format": "html"}], "output": "out"}, "sources[0].paths: required key is missing"),
+    ({"sources": [SOURCE, SOURCE], "output": "out"}, "sources[1].name: source 'web' is named twice"),
+    ({"sources": [], "output": "out"}, "sources: expected a non-empty list"),
+    ({"sources": [SOURCE], "output": "out", "write": {"compression": "lz5"}}, "write.compression: expected zstd"),
+    ({"sources": [dict(SOURCE, paths=["nothing/*.html"])], "output": "out"}, "sources[web].paths[0]: 'nothing/*.html' matches no file"),
+])
+def test_errors_name_the_key(raw, expected, tmp_path):
+    assert expected in err(raw, tmp_path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(bad))

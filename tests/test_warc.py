@@ -1,0 +1,66 @@
+"""The WARC path gives the same texts as the HTML path for the same pages."""
+from __future__ import annotations
+
+import json
+
+from conftest import WEB, curate, page_bytes, read_rows
+from pipelines.warcpack import write_warc
+
+
+def test_warc_texts_equal_html_texts(tmp_path, truth):
+    names = sorted(truth)[:20]
+    warc = tmp_path / "pages.warc.gz"
+    assert write_warc([(truth[n]["url"], page_bytes(n)) for n in names], str(warc)) == 20
+    html_dir = tmp_path / "html"
+    html_dir.mkdir()
+    for n in names:
+        (html_dir / f"{n}.html.gz").write_bytes((WEB / f"{n}.html.gz").read_bytes())
+    result = curate(tmp_path, {
+        "sources": [
+            {"name": "html", "format": "html", "paths": ["html/*.html.gz"]},
+            {"name": "warc", "format": "warc", "paths": ["pages.warc.gz"]},
+        ],
+        "output": "out",
+        "filters": {"enabled": False},
+        "dedup": {"enabled": False},
+    })
+    kept = read_rows(result.output, "kept")
+    from_warc = {r["url"]: r for r in kept if r["source"] == "warc"}
+    from_html = {truth[r["source_uri"].split("/")[-1][:-8]]["url"]: r for r in kept if r["source"] == "html"}
+    assert len(from_warc) == len(from_html) == 20
+    for url, row in from_warc.items():
+        assert row["text"] == from_html[url]["text"], url
+        assert row["format"] == "warc"
+        assert row["locator"].startswith("offset:")
+        meta = json.loads(row["metadata"])
+        assert meta["warc_record_id"].startswith("<urn:uuid:")
+    # ids differ (different files and locators) but are stable hashes
+    assert not set(r["id"] for r in from_warc.values()) & set(r["id"] for r in from_html.values())
+
+
+def test_warc_skips_non_documents_and_rejects_non_html(tmp_path, truth):
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    name = sorted(truth)[0]
+    path = tmp_path / "mixed.warc.gz"
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        w.write_record(w.create_warcinfo_record("mixed.warc.gz", {"software": "test"}))
+        for url, status, ctype, body in [
+            ("https://a.example/page", "200 OK", "text/html; charset=utf-8", page_bytes(name)),
+            ("https://a.example/logo.png", "200 OK", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(100)),
+            ("https://a.example/missing", "404 Not Found", "text/html", b"<html>gone</html>"),
+        ]:
+            http = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+    result = curate(tmp_path, {
+        "sources": [{"name": "crawl", "format": "warc", "paths": ["*.warc.gz"]}],
+        "output": "out",
+    })
+    s = result.stats["sources"]["crawl"]
+    assert s["read"] == 3  # the warcinfo record is not a document
+    assert s["kept"] == 1
+    assert s["rejected_by_reason"] == {"read:unsupported_content_type": 1, "read:http_status": 1}
