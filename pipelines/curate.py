@@ -6,6 +6,7 @@ Every input record leaves as exactly one kept or rejected row. Counts go through
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -66,6 +67,9 @@ class ReadFile(beam.DoFn):
         _count(source_name, "read", n)
         self.progress.add(files=1, records=n)
 
+    def finish_bundle(self) -> None:
+        self.progress.flush(force=True)
+
     def teardown(self) -> None:
         self.progress.flush(force=True)
 
@@ -87,6 +91,9 @@ class ExtractAndFilter(beam.DoFn):
             row = apply_filters(row, self.cfg.filters)
         self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
         yield _route(row)
+
+    def finish_bundle(self) -> None:
+        self.progress.flush(force=True)
 
     def teardown(self) -> None:
         if self.extractor is not None:
@@ -189,21 +196,31 @@ def list_inputs(cfg: CurateConfig) -> list[tuple[str, str]]:
     return sorted(((name, path) for path, name in owner.items()), key=lambda x: (x[0], x[1]))
 
 
+def _names_runner(beam_args: list[str]) -> bool:
+    return any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+
+
 def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
-    """Standard Beam options pass through; without --runner, run in-process on `workers` processes."""
+    """Standard Beam options pass through untouched; without --runner, `workers` local processes."""
     args = list(beam_args)
-    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
-        args = ["--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory",
-                f"--direct_num_workers={workers}", "--default_sdk_harness_log_level=WARNING"] + args
+    if not _names_runner(args):
+        args = [f"--direct_num_workers={workers}"] + args
     return PipelineOptions(args)
 
 
-def make_runner(beam_args: list[str]) -> Any:
-    if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+def make_runner(workers: int, beam_args: list[str]) -> Any:
+    """Beam's in-process FnApiRunner, with `workers` worker processes, unless the options name a runner."""
+    if _names_runner(beam_args):
         return None  # Beam picks the runner named in the options
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-    return FnApiRunner()
+    if workers == 1:
+        return FnApiRunner()
+    # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
+    command = f"{sys.executable} -m pipelines.worker"
+    logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").setLevel(logging.ERROR)
+    return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 
 def read_counters(result: Any) -> dict[str, dict[str, int]]:
@@ -315,7 +332,7 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
         watcher = threading.Thread(target=watch, args=(progress_dir, len(files), stop), daemon=True)
         watcher.start()
     try:
-        with beam.Pipeline(runner=make_runner(beam_args), options=pipeline_options(workers, beam_args)) as p:
+        with beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args)) as p:
             build_pipeline(p, cfg, files, staging, progress_dir)
         result = p.result
     finally:
