@@ -1,9 +1,17 @@
-# The two setup commands of the README: `make demo` and `make test`. Both create .venv on first use.
+# The two setup commands of the README: `make demo` and `make test`. Both install what is missing first:
+# Tesseract OCR from Debian's packages (skipped when present), then .venv with refinery and its dependencies.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test install
+.PHONY: demo test install system
+
+system:
+	@if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then \
+		echo "installing Tesseract OCR (Debian packages tesseract-ocr, tesseract-ocr-eng)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; \
+	fi
 
 $(BIN)/refinery: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,7 +19,7 @@ $(BIN)/refinery: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(BIN)/refinery
 
-install: $(BIN)/refinery
+install: system $(BIN)/refinery
 
 demo: install
 	$(BIN)/refinery curate examples/demo.yaml

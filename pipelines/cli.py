@@ -15,6 +15,9 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     cfg = load_config(args.config)
     result = run_curate(cfg, workers=args.workers, beam_args=beam_args, show_progress=not args.quiet)
     print(summary_table(result.stats))
+    for warning in result.stats["warnings"]:
+        bar = "!" * 100
+        print(f"\n{bar}\nWARNING: {warning}\n{bar}", file=sys.stderr)
     print(f"\nwrote {cfg.output}/kept ({len(result.manifest['kept'])} shards), "
           f"{cfg.output}/rejected ({len(result.manifest['rejected'])} shards), stats.json, manifest.json "
           f"in {result.stats['elapsed_s']} s")

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-FORMATS = ("html", "warc", "jsonl", "parquet", "text")
+FORMATS = ("html", "warc", "jsonl", "parquet", "text", "pdf")
+OCR_MODES = ("auto", "always", "never")
 
 
 class ConfigError(ValueError):
@@ -41,12 +42,27 @@ class HtmlSettings:
 
 
 @dataclass(frozen=True)
+class PdfSettings:
+    ocr: str = "auto"  # auto: pages without a usable text layer | always | never
+    ocr_engine: str = "tesseract"
+    ocr_languages: tuple[str, ...] = ("eng",)
+    dpi: int = 300
+    max_pages: int = 2_000
+    max_bytes: int = 200_000_000
+    timeout_s: float = 900.0
+    min_layer_chars: int = 50  # fewer characters on a page that holds images: OCR it
+    max_garbage_ratio: float = 0.3  # more replacement/private-use/control characters than this: OCR it
+    fix_rtl: bool = True  # PDF text layers hold right-to-left script in visual order; restore reading order
+
+
+@dataclass(frozen=True)
 class ExtractSettings:
     timeout_s: float = 20.0
     max_doc_bytes: int = 20_000_000
     max_decompressed_bytes: int = 2_000_000_000
     binary_ratio: float = 0.02
     html: HtmlSettings = field(default_factory=HtmlSettings)
+    pdf: PdfSettings = field(default_factory=PdfSettings)
 
 
 @dataclass(frozen=True)
@@ -228,7 +244,8 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         base_dir=base_dir,
         sources=_sources(raw["sources"]),
         output=os.path.normpath(os.path.join(base_dir, output)),
-        extract=_dataclass_section(ExtractSettings, raw.get("extract"), "extract", {"html": HtmlSettings}),
+        extract=_dataclass_section(ExtractSettings, raw.get("extract"), "extract",
+                                   {"html": HtmlSettings, "pdf": PdfSettings}),
         filters=_dataclass_section(FilterSettings, raw.get("filters"), "filters"),
         dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup"),
         classifiers=_dataclass_section(ClassifierSettings, raw.get("classifiers"), "classifiers"),
@@ -240,6 +257,19 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         raise ConfigError("write.row_group_rows: expected a value >= 1")
     if cfg.extract.timeout_s <= 0:
         raise ConfigError("extract.timeout_s: expected a value > 0")
+    pdf = cfg.extract.pdf
+    if pdf.ocr not in OCR_MODES:
+        raise ConfigError(f"extract.pdf.ocr: expected one of {', '.join(OCR_MODES)}, got {pdf.ocr!r}")
+    from .ocr import ENGINES
+
+    if pdf.ocr_engine not in ENGINES:
+        raise ConfigError(f"extract.pdf.ocr_engine: expected one of {', '.join(ENGINES)}, got {pdf.ocr_engine!r}")
+    if not pdf.ocr_languages:
+        raise ConfigError("extract.pdf.ocr_languages: expected at least one language (e.g. [eng])")
+    if pdf.dpi < 50 or pdf.dpi > 1200:
+        raise ConfigError(f"extract.pdf.dpi: expected 50 to 1200, got {pdf.dpi}")
+    if pdf.timeout_s <= 0:
+        raise ConfigError("extract.pdf.timeout_s: expected a value > 0")
     return cfg
 
 

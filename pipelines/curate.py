@@ -26,6 +26,7 @@ from . import __version__
 from .config import ConfigError, CurateConfig
 from .extract import HtmlExtractor, extract_doc
 from .filters import apply_filters
+from .pdf import PdfExtractor
 from .output import KINDS, list_shards, publish, shard_name, shard_of, write_json, write_shard
 from .progress import Progress, watch
 from .readers import read_file
@@ -81,12 +82,18 @@ class ExtractAndFilter(beam.DoFn):
 
     def setup(self) -> None:
         self.extractor: HtmlExtractor | None = None
+        self.pdf_extractor: PdfExtractor | None = None
         self.progress = Progress(self.progress_dir, "extract")
+
+    def _on_page(self, page: dict) -> None:
+        self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
 
     def process(self, doc: Row) -> Iterator[Any]:
         if "_html" in doc and self.extractor is None:
             self.extractor = HtmlExtractor(self.cfg.extract)
-        row = extract_doc(doc, self.extractor)
+        if "_pdf" in doc and self.pdf_extractor is None:
+            self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page)
+        row = extract_doc(doc, self.extractor, self.pdf_extractor)
         if not is_rejected(row):
             row = apply_filters(row, self.cfg.filters)
         self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
@@ -96,8 +103,9 @@ class ExtractAndFilter(beam.DoFn):
         self.progress.flush(force=True)
 
     def teardown(self) -> None:
-        if self.extractor is not None:
-            self.extractor.close()
+        for extractor in (self.extractor, self.pdf_extractor):
+            if extractor is not None:
+                extractor.close()
         self.progress.flush(force=True)
 
 
@@ -285,7 +293,13 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
     if problems:
         raise RuntimeError("accounting check failed, nothing published:\n  " + "\n  ".join(problems))
     totals = {k: sum(s[k] for s in sources.values()) for k in ("read", "kept", "rejected", "chars_kept")}
-    return {"sources": sources, "totals": totals, "config_hash": cfg.hash}
+    warnings = []
+    no_ocr = sum(s["rejected_by_reason"].get("extract:ocr_unavailable", 0) for s in sources.values())
+    if no_ocr:
+        warnings.append(f"{no_ocr} PDF(s) needed OCR but no OCR engine could run; they were rejected as "
+                        "extract:ocr_unavailable. Install Tesseract (apt-get install tesseract-ocr "
+                        "tesseract-ocr-eng) or set extract.pdf.ocr: never.")
+    return {"sources": sources, "totals": totals, "config_hash": cfg.hash, "warnings": warnings}
 
 
 def package_versions() -> dict[str, str]:

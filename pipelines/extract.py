@@ -1,22 +1,19 @@
-"""Extraction: HTML to article text with trafilatura, in a child process with a deadline.
+"""Extraction: HTML to article text with trafilatura, in a sandboxed child process with a deadline.
 
-trafilatura's `extract()` has no time limit of its own and Beam runs DoFns in threads (no SIGALRM), so each
-extractor owns one child process: a page that runs past `extract.timeout_s` gets the child killed and
-restarted, and the page becomes `extract:timeout`. A child that dies (out of memory, a crash in lxml) makes
-the page `extract:error`; the next page gets a fresh child.
+A page that runs past `extract.timeout_s` becomes `extract:timeout`; a child that dies (out of memory, a crash
+in lxml) makes the page `extract:error`; the next page gets a fresh child.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 from typing import Any
 
 from .config import ExtractSettings, HtmlSettings
+from .sandbox import Sandbox
 from .schema import reject
 from .text import content_hash, words
 
 Row = dict[str, Any]
 
-STARTUP_TIMEOUT_S = 120
 METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
 
 
@@ -51,75 +48,29 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings) -> dict[str
     return out
 
 
-def _child(conn: Any, settings: HtmlSettings) -> None:
-    import trafilatura  # noqa: F401  (import before "ready": the deadline covers extraction only)
+def _html_setup(settings: HtmlSettings) -> HtmlSettings:
+    import trafilatura  # noqa: F401  (imported before "ready": the deadline covers extraction only)
 
-    conn.send("ready")
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        html, url = job
-        try:
-            conn.send(("ok", extract_html(html, url, settings)))
-        except Exception as exc:  # report any extractor failure as a row, never crash the child
-            conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
+    return settings
+
+
+def _html_job(job: tuple[str, str | None], settings: HtmlSettings, report: Any) -> dict[str, Any]:
+    html, url = job
+    return extract_html(html, url, settings)
 
 
 class HtmlExtractor:
     """trafilatura behind a deadline. Not thread-safe: one instance per DoFn instance."""
 
     def __init__(self, settings: ExtractSettings) -> None:
-        self.settings = settings
         self.version = trafilatura_version()
-        self._ctx = mp.get_context("spawn")
-        self._proc: Any = None
-        self._conn: Any = None
-
-    def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_child, args=(child, self.settings.html), daemon=True)
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        if not parent.poll(STARTUP_TIMEOUT_S) or parent.recv() != "ready":
-            self._kill()
-            raise RuntimeError(f"the trafilatura child process did not start within {STARTUP_TIMEOUT_S} s")
+        self.sandbox = Sandbox(_html_setup, _html_job, settings.html, settings.timeout_s)
 
     def close(self) -> None:
-        if self._proc is not None:
-            try:
-                self._conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-            self._proc.join(timeout=2)
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc = None
-
-    def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.join()
-            self._proc = None
+        self.sandbox.close()
 
     def __call__(self, html: str, url: str | None) -> tuple[str, Any]:
-        """("ok", result) | ("timeout", seconds) | ("error", message)."""
-        if self._proc is None or not self._proc.is_alive():
-            self._start()
-        try:
-            self._conn.send((html, url))
-            if not self._conn.poll(self.settings.timeout_s):
-                self._kill()
-                return "timeout", self.settings.timeout_s
-            return self._conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:
-            code = self._proc.exitcode if self._proc is not None else None
-            self._kill()
-            return "error", f"extractor process died (exit code {code}): {type(exc).__name__}"
+        return self.sandbox((html, url))
 
 
 def annotate(doc: Row) -> Row:
@@ -140,8 +91,25 @@ def finish_text(doc: Row) -> Row:
     return annotate(doc)
 
 
-def extract_doc(doc: Row, extractor: HtmlExtractor | None) -> Row:
-    """Extract one document from the reader into text (HTML) or pass its text on (other formats)."""
+def extract_pdf_doc(doc: Row, extractor: Any) -> Row:
+    status, result = extractor(doc.pop("_pdf"))
+    if status == "timeout":
+        return reject(doc, "extract:timeout", f"PDF extraction ran past extract.pdf.timeout_s={result}")
+    if status == "error":
+        return reject(doc, "extract:error", result)
+    if "reject" in result:
+        return reject(doc, result["reject"], result["detail"])
+    doc["text"] = result["text"]
+    doc["extractor"] = result["extractor"]
+    doc["metadata"].update(result["metadata"])
+    return finish_text(doc)
+
+
+def extract_doc(doc: Row, extractor: HtmlExtractor | None, pdf_extractor: Any = None) -> Row:
+    """Extract one document from the reader into text (HTML, PDF) or pass its text on (other formats)."""
+    if "_pdf" in doc:
+        assert pdf_extractor is not None, "a PDF document needs a PdfExtractor"
+        return extract_pdf_doc(doc, pdf_extractor)
     html = doc.pop("_html", None)
     if html is None:
         return finish_text(doc)

@@ -69,7 +69,8 @@ def watch(folder: str, n_files: int, stop: threading.Event, every: float = 2.0) 
         docs = t.get("documents", 0)
         print(
             f"[curate {elapsed:6.0f}s] files {t.get('files', 0)}/{n_files} · records read {t.get('records', 0)}"
-            f" · extracted+filtered {docs} ({docs / max(elapsed, 1e-9):.1f}/s) · passed {t.get('passed', 0)}",
+            f" · extracted+filtered {docs} ({docs / max(elapsed, 1e-9):.1f}/s) · passed {t.get('passed', 0)}"
+            + (f" · PDF pages {t['pages']} (OCR {t.get('ocr_pages', 0)})" if t.get("pages") else ""),
             file=sys.stderr,
             flush=True,
         )

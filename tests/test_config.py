@@ -46,9 +46,17 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
     ({"sources": [SOURCE, SOURCE], "output": "out"}, "sources[1].name: source 'web' is named twice"),
     ({"sources": [], "output": "out"}, "sources: expected a non-empty list"),
     ({"sources": [SOURCE], "output": "out", "write": {"compression": "lz5"}}, "write.compression: expected zstd"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr": "sometimes"}}}, "extract.pdf.ocr: expected one of auto, always, never"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr_engine": "abbyy"}}}, "extract.pdf.ocr_engine: expected one of tesseract"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"dpi": 20}}}, "extract.pdf.dpi: expected 50 to 1200"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr_languages": "eng"}}}, None),
     ({"sources": [dict(SOURCE, paths=["nothing/*.html"])], "output": "out"}, "sources[web].paths[0]: 'nothing/*.html' matches no file"),
 ])
 def test_errors_name_the_key(raw, expected, tmp_path):
+    if expected is None:  # a single string where a list is expected is taken as a one-item list
+        (tmp_path / "a.html").write_text("<html></html>")
+        assert parse_config(raw, str(tmp_path)).extract.pdf.ocr_languages == ("eng",)
+        return
     assert expected in err(raw, tmp_path)
 
 

@@ -1,0 +1,99 @@
+"""Run an extraction function in a child process with a deadline.
+
+Beam runs DoFns in threads (no SIGALRM) and neither trafilatura nor PDFium nor Tesseract has a time limit of
+its own, so each extractor owns one child process. A job that runs past its deadline gets the child killed
+(the next job starts a fresh one); a child that dies (out of memory, a crash in native code) fails only the job
+it was running. The child may report progress (for example one message per PDF page) while it works.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any, Callable
+
+STARTUP_TIMEOUT_S = 120
+
+# fn(job, setup_value, report) -> result; setup(settings) -> setup_value runs once in the child, before "ready"
+JobFn = Callable[[Any, Any, Callable[[Any], None]], Any]
+
+
+def _child(conn: Any, setup: Callable[[Any], Any], fn: JobFn, settings: Any) -> None:
+    state = setup(settings)
+    conn.send(("ready", None))
+
+    def report(message: Any) -> None:
+        conn.send(("progress", message))
+
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            conn.send(("ok", fn(job, state, report)))
+        except Exception as exc:  # any failure of the extractor is the job's, never the child's
+            conn.send(("error", f"{type(exc).__name__}: {exc}"[:1000]))
+
+
+class Sandbox:
+    """One child process running `fn` on jobs, one at a time, each under `timeout_s`. Not thread-safe."""
+
+    def __init__(self, setup: Callable[[Any], Any], fn: JobFn, settings: Any, timeout_s: float,
+                 on_progress: Callable[[Any], None] | None = None) -> None:
+        self.setup, self.fn, self.settings, self.timeout_s = setup, fn, settings, timeout_s
+        self.on_progress = on_progress
+        self._ctx = mp.get_context("spawn")
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_child, args=(child, self.setup, self.fn, self.settings), daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(STARTUP_TIMEOUT_S) or parent.recv()[0] != "ready":
+            self._kill()
+            raise RuntimeError(f"extractor child process did not start within {STARTUP_TIMEOUT_S} s")
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+            self._proc = None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._proc.join(timeout=2)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc = None
+
+    def __call__(self, job: Any) -> tuple[str, Any]:
+        """("ok", result) | ("timeout", seconds) | ("error", message)."""
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            self._conn.send(job)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._conn.poll(left):
+                    self._kill()
+                    return "timeout", self.timeout_s
+                kind, body = self._conn.recv()
+                if kind == "progress":
+                    if self.on_progress is not None:
+                        self.on_progress(body)
+                    continue
+                return kind, body
+        except (EOFError, OSError) as exc:
+            code = self._proc.exitcode if self._proc is not None else None
+            self._kill()
+            return "error", f"extractor process died (exit code {code}): {type(exc).__name__}"
