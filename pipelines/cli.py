@@ -7,6 +7,7 @@ import os
 import sys
 
 from .config import ConfigError, load_config
+from .worker import DropImportNoise
 
 
 def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -24,6 +25,23 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config import MinHashSettings
+    from .minhash import bands_for_threshold, explain
+
+    if beam_args:
+        raise SystemExit(f"refinery dedup explain: unknown arguments {beam_args}")
+    s = load_config(args.config).dedup.minhash if args.config else MinHashSettings()
+    bands, rows = args.bands or s.bands, args.rows or s.rows
+    print(explain(bands, rows))
+    if args.threshold is not None:
+        b, r = bands_for_threshold(args.threshold, bands * rows)
+        print(f"\nfor a threshold of {args.threshold} with {bands * rows} hash functions, the bands and rows that "
+              f"minimise false positives plus false negatives are {b} x {r}:")
+        print(explain(b, r))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes for the local runner (default: the core count)")
     curate.add_argument("--quiet", action="store_true", help="no progress lines")
     curate.set_defaults(func=_curate)
+
+    dedup = sub.add_parser("dedup", help="MinHash deduplication helpers")
+    dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)
+    explain = dedup_sub.add_parser("explain", help="probability that a pair at each Jaccard similarity is caught")
+    explain.add_argument("--config", help="read bands and rows from this curate config's dedup.minhash")
+    explain.add_argument("--bands", type=int, help="LSH bands (default 14 or the config's)")
+    explain.add_argument("--rows", type=int, help="rows per band (default 8 or the config's)")
+    explain.add_argument("--threshold", type=float, help="also suggest bands x rows for this Jaccard threshold")
+    explain.set_defaults(func=_dedup_explain)
     return parser
 
 
@@ -46,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "curate" and args.workers < 1:
         parser.error("--workers: expected a number >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DropImportNoise())
     try:
         return args.func(args, beam_args)
     except ConfigError as exc:

@@ -75,9 +75,25 @@ class FilterSettings:
 
 
 @dataclass(frozen=True)
+class MinHashSettings:
+    enabled: bool = True
+    ngram: int = 5  # word n-gram shingles over normalised text
+    bands: int = 14
+    rows: int = 8  # 14 x 8 = 112 hash functions: a pair at Jaccard 0.8 is a candidate with p = 0.92
+    threshold: float = 0.8  # a candidate pair is a duplicate when its exact shingle Jaccard reaches this
+    seed: int = 42
+    max_bucket: int = 64  # larger LSH buckets give O(size) pairs instead of all pairs
+    cc_rounds: int = 4  # large-star/small-star rounds before the unsettled rest is resolved together
+
+
+@dataclass(frozen=True)
 class DedupSettings:
     enabled: bool = True
     exact: bool = True
+    url: bool = True
+    url_keep: str = "newest"  # newest | best
+    quality_score: str | None = None  # the score that picks survivors; default: the highest quality_* score
+    minhash: MinHashSettings = field(default_factory=MinHashSettings)
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,7 @@ def _dataclass_section(cls: type, raw: Any, where: str, nested: dict[str, type] 
         elif annotation.startswith("float"):
             values[name] = _typed(value, key, float, minimum=0.0)
         elif annotation.startswith("str"):
-            values[name] = _typed(value, key, str)
+            values[name] = _typed(value, key, str, nullable="None" in annotation)
         else:  # pragma: no cover - a field type this validator does not know is a programming error
             raise TypeError(f"unsupported config field type {annotation} for {key}")
     return cls(**values)
@@ -247,7 +263,7 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         extract=_dataclass_section(ExtractSettings, raw.get("extract"), "extract",
                                    {"html": HtmlSettings, "pdf": PdfSettings}),
         filters=_dataclass_section(FilterSettings, raw.get("filters"), "filters"),
-        dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup"),
+        dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup", {"minhash": MinHashSettings}),
         classifiers=_dataclass_section(ClassifierSettings, raw.get("classifiers"), "classifiers"),
         write=_dataclass_section(WriteSettings, raw.get("write"), "write"),
     )
@@ -257,6 +273,19 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         raise ConfigError("write.row_group_rows: expected a value >= 1")
     if cfg.extract.timeout_s <= 0:
         raise ConfigError("extract.timeout_s: expected a value > 0")
+    dedup = cfg.dedup
+    if dedup.url_keep not in ("newest", "best"):
+        raise ConfigError(f"dedup.url_keep: expected newest or best, got {dedup.url_keep!r}")
+    mh = dedup.minhash
+    for key in ("ngram", "bands", "rows", "max_bucket"):
+        if getattr(mh, key) < 1:
+            raise ConfigError(f"dedup.minhash.{key}: expected a value >= 1")
+    if mh.bands > 255:
+        raise ConfigError(f"dedup.minhash.bands: expected at most 255, got {mh.bands}")
+    if mh.max_bucket < 2:
+        raise ConfigError("dedup.minhash.max_bucket: expected a value >= 2")
+    if not 0.0 < mh.threshold <= 1.0:
+        raise ConfigError(f"dedup.minhash.threshold: expected a value in (0, 1], got {mh.threshold}")
     pdf = cfg.extract.pdf
     if pdf.ocr not in OCR_MODES:
         raise ConfigError(f"extract.pdf.ocr: expected one of {', '.join(OCR_MODES)}, got {pdf.ocr!r}")

@@ -6,6 +6,7 @@ Every input record leaves as exactly one kept or rejected row. Counts go through
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -24,13 +25,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from . import __version__
 from .config import ConfigError, CurateConfig
+from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .extract import HtmlExtractor, extract_doc
 from .filters import apply_filters
 from .pdf import PdfExtractor
 from .output import KINDS, list_shards, publish, shard_name, shard_of, write_json, write_shard
 from .progress import Progress, watch
 from .readers import read_file
-from .schema import is_rejected, reject
+from .schema import is_rejected
 
 Row = dict[str, Any]
 NAMESPACE = "refinery"
@@ -109,19 +111,6 @@ class ExtractAndFilter(beam.DoFn):
         self.progress.flush(force=True)
 
 
-def choose_survivor(content_hash: str, docs: Iterable[Row]) -> Iterator[Any]:
-    """Exact duplicates: keep the longest original text, then the smallest id; reject the rest."""
-    group = sorted(docs, key=lambda d: (-len(d["text"]), d["id"]))
-    survivor = group[0]
-    survivor["dup_cluster_id"] = content_hash
-    survivor["dup_cluster_size"] = len(group)
-    yield survivor
-    for doc in group[1:]:
-        doc["dup_cluster_id"] = content_hash
-        doc["dup_cluster_size"] = len(group)
-        yield _route(reject(doc, "dedup:exact", f"survivor={survivor['id']} cluster={content_hash}"))
-
-
 class WriteShards(beam.PTransform):
     """Group rows into ceil(bytes / shard_bytes) shards by id and write each sorted by id."""
 
@@ -168,15 +157,19 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[str, s
     )
     rejected = [read[REJECTED], processed[REJECTED]]
     kept = processed.docs
-    if cfg.dedup.enabled and cfg.dedup.exact:
-        deduped = (
-            kept
-            | "ByHash" >> beam.Map(lambda d: (d["content_hash"], d))
-            | "GroupHash" >> beam.GroupByKey()
-            | "Survivor" >> beam.FlatMapTuple(choose_survivor).with_outputs(REJECTED, main="docs")
-        )
-        kept = deduped.docs
-        rejected.append(deduped[REJECTED])
+    d = cfg.dedup
+    if d.enabled:
+        stages = [("ExactDedup", d.exact, ExactDedup), ("UrlDedup", d.url, UrlDedup),
+                  ("MinHashDedup", d.minhash.enabled, MinHashDedup)]
+        for name, on, stage in stages:
+            if not on:
+                continue
+            out = kept | name >> stage(d)
+            kept = out["kept"]
+            rejected.append(out[REJECTED])
+            if "audit" in out:
+                audit_path = os.path.join(staging, "minhash_audit.json")
+                out["audit"] | "WriteAudit" >> beam.Map(write_audit, audit_path)
     (kept
      | "CountKept" >> beam.Map(lambda d: (_count(d["source"], "kept"), d)[1])
      | "WriteKept" >> WriteShards(os.path.join(staging, "kept"), False, cfg))
@@ -360,6 +353,10 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
             write_shard([], os.path.join(folder, shard_name(0, 1)), kind == "rejected", cfg.write)
     counters = read_counters(result)
     stats = compute_stats(cfg, staging, counters)
+    audit_path = os.path.join(staging, "minhash_audit.json")
+    if os.path.exists(audit_path):
+        with open(audit_path, encoding="utf-8") as fh:
+            stats["minhash"] = json.load(fh)
     stats["elapsed_s"] = round(time.time() - started, 2)
     stats["workers"] = workers
     stats["input_files"] = len(files)

@@ -9,9 +9,17 @@ import logging
 import sys
 
 
+class DropImportNoise(logging.Filter):
+    """Beam warns at import time that Google Cloud client libraries are missing; refinery never needs them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
 def main() -> None:
     handler = logging.StreamHandler()
     handler.setLevel(logging.WARNING)
+    handler.addFilter(DropImportNoise())
     handler.setFormatter(logging.Formatter("%(levelname)s worker %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     from apache_beam.runners.worker import sdk_worker_main
