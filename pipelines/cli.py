@@ -42,6 +42,20 @@ def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _swarm(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config import load_swarm_config
+    from .swarm import run_swarm, swarm_table
+
+    if beam_args:
+        raise SystemExit(f"refinery swarm: unknown arguments {beam_args}")
+    cfg = load_swarm_config(args.config)
+    result = run_swarm(cfg)
+    print(swarm_table(result["rows"], result["summary"]))
+    print(f"\nwrote {cfg.output}/swarm.parquet ({len(result['rows'])} runs, "
+          f"{result['summary']['trained_now']} trained now, the rest from the run cache)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes for the local runner (default: the core count)")
     curate.add_argument("--quiet", action="store_true", help="no progress lines")
     curate.set_defaults(func=_curate)
+
+    swarm = sub.add_parser("swarm", help="train proxy models on mixtures of a curated pool and score them")
+    swarm.add_argument("config", help="swarm config (YAML)")
+    swarm.set_defaults(func=_swarm)
 
     dedup = sub.add_parser("dedup", help="MinHash deduplication helpers")
     dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)

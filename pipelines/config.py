@@ -312,3 +312,137 @@ def load_config(path: str) -> CurateConfig:
         except yaml.YAMLError as exc:
             raise ConfigError(f"config: not valid YAML: {exc}") from exc
     return parse_config(raw, os.path.dirname(os.path.abspath(path)))
+
+
+# ---- the swarm job: proxies trained on mixtures of a curated pool, scored on the target eval suite -----
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    kind: str = "bytes"  # bytes | bpe (trained offline on the pool's training split)
+    vocab_size: int = 4096
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 64
+    context: int = 256
+
+
+@dataclass(frozen=True)
+class SwarmConfig:
+    base_dir: str
+    pool: str
+    output: str
+    domain_column: str
+    domains: tuple[str, ...]
+    heldout_fraction: float
+    tokenizer: TokenizerSettings
+    proxy: ProxySettings
+    train: Any  # proxies.train.TrainSettings
+    eval_sets: tuple[dict, ...]
+    eval_max_bytes: int
+    mixtures: tuple[Any, ...]  # "natural" | "uniform" | "one-hot" | {domain: weight}
+    seeds: tuple[int, ...]
+
+
+SWARM_KEYS = {"pool", "output", "domain_column", "domains", "heldout_fraction", "tokenizer", "proxy", "train",
+              "eval", "mixtures", "seeds"}
+NAMED_MIXTURES = ("natural", "uniform", "one-hot")
+
+
+def _eval_sets(raw: Any) -> tuple[tuple[dict, ...], int]:
+    section = _check_keys(raw, "eval", {"sets", "max_bytes"})
+    max_bytes = _typed(section.get("max_bytes", 100_000), "eval.max_bytes", int, minimum=1000)
+    sets = section.get("sets")
+    if not isinstance(sets, list) or not sets:
+        raise ConfigError("eval.sets: expected a non-empty list of eval sets")
+    seen = set()
+    out = []
+    for i, s in enumerate(sets):
+        where = f"eval.sets[{i}]"
+        s = _check_keys(s, where, {"name", "weight", "domain", "path", "tasks"})
+        name = _typed(s.get("name"), f"{where}.name", str)
+        if not _NAME.match(name) or name in seen:
+            raise ConfigError(f"{where}.name: expected a unique name of letters, digits, '_', '-', got {name!r}")
+        seen.add(name)
+        kinds = [k for k in ("domain", "path", "tasks") if k in s]
+        if len(kinds) != 1:
+            raise ConfigError(f"{where}: expected exactly one of domain, path, tasks (got {kinds or 'none'})")
+        _typed(s[kinds[0]], f"{where}.{kinds[0]}", str)
+        _typed(s.get("weight", 1.0), f"{where}.weight", float, minimum=0.0)
+        out.append(dict(s))
+    return tuple(out), max_bytes
+
+
+def _mixtures(raw: Any) -> tuple[Any, ...]:
+    if raw is None:
+        return ("natural", "uniform", "one-hot")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("mixtures: expected a non-empty list (natural, uniform, one-hot, or {domain: weight})")
+    for i, m in enumerate(raw):
+        if isinstance(m, str):
+            if m not in NAMED_MIXTURES:
+                raise ConfigError(f"mixtures[{i}]: expected one of {', '.join(NAMED_MIXTURES)} or a mapping, got {m!r}")
+        elif isinstance(m, dict):
+            for k, v in m.items():
+                _typed(v, f"mixtures[{i}].{k}", float, minimum=0.0)
+        else:
+            raise ConfigError(f"mixtures[{i}]: expected a name or a mapping of domain to weight, got {m!r}")
+    return tuple(raw)
+
+
+def parse_swarm_config(raw: Any, base_dir: str) -> SwarmConfig:
+    from proxies.train import TrainSettings
+
+    raw = _check_keys(raw, "config", SWARM_KEYS)
+    for key in ("pool", "output", "eval"):
+        if key not in raw:
+            raise ConfigError(f"{key}: required key is missing")
+    base_dir = os.path.abspath(base_dir)
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
+    domains = raw.get("domains", [])
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise ConfigError(f"domains: expected a list of domain names, got {domains!r}")
+    eval_sets, eval_max_bytes = _eval_sets(raw["eval"])
+    cfg = SwarmConfig(
+        base_dir=base_dir,
+        pool=os.path.normpath(os.path.join(base_dir, _typed(raw["pool"], "pool", str))),
+        output=os.path.normpath(os.path.join(base_dir, _typed(raw["output"], "output", str))),
+        domain_column=_typed(raw.get("domain_column", "source"), "domain_column", str),
+        domains=tuple(domains),
+        heldout_fraction=_typed(raw.get("heldout_fraction", 0.1), "heldout_fraction", float, minimum=0.0),
+        tokenizer=_dataclass_section(TokenizerSettings, raw.get("tokenizer"), "tokenizer"),
+        proxy=_dataclass_section(ProxySettings, raw.get("proxy"), "proxy"),
+        train=_dataclass_section(TrainSettings, raw.get("train"), "train"),
+        eval_sets=eval_sets,
+        eval_max_bytes=eval_max_bytes,
+        mixtures=_mixtures(raw.get("mixtures")),
+        seeds=tuple(seeds),
+    )
+    if cfg.tokenizer.kind not in ("bytes", "bpe"):
+        raise ConfigError(f"tokenizer.kind: expected bytes or bpe, got {cfg.tokenizer.kind!r}")
+    if not 0.0 < cfg.heldout_fraction < 1.0:
+        raise ConfigError(f"heldout_fraction: expected a value between 0 and 1, got {cfg.heldout_fraction}")
+    if cfg.proxy.d_model % max(cfg.proxy.n_head, 1) or cfg.proxy.n_head < 1:
+        raise ConfigError("proxy.d_model: expected a multiple of proxy.n_head")
+    if cfg.train.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"train.device: expected auto, cpu or cuda, got {cfg.train.device!r}")
+    for key in ("steps", "batch", "group_size"):
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(f"train.{key}: expected a value >= 1")
+    return cfg
+
+
+def load_swarm_config(path: str) -> SwarmConfig:
+    if not os.path.isfile(path):
+        raise ConfigError(f"config: file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config: not valid YAML: {exc}") from exc
+    return parse_swarm_config(raw, os.path.dirname(os.path.abspath(path)))

@@ -1,0 +1,134 @@
+"""Token streams per domain from a curated pool, split into train and held-out by document id.
+
+A domain is a value of the pool's `source` column (or `domain`, as configured). A document is held out when a
+hash of its id falls under the held-out fraction, so the split never depends on file order or sharding and a
+held-out id never reaches a training stream. Batches for a mixture draw each sequence's domain by the mixture
+weights, deterministically from a seed.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from .tokenizer import Tokenizer
+
+
+def is_heldout(doc_id: str, fraction: float) -> bool:
+    return int(hashlib.sha256(doc_id.encode()).hexdigest()[:8], 16) / 2**32 < fraction
+
+
+@dataclass
+class Domain:
+    name: str
+    train_ids: list[str] = field(default_factory=list)
+    heldout_ids: list[str] = field(default_factory=list)
+    train_texts: list[str] = field(default_factory=list)
+    heldout_texts: list[str] = field(default_factory=list)
+    train_bytes: int = 0
+    tokens: np.ndarray | None = None  # the train stream, documents separated by the end-of-text token
+
+
+@dataclass
+class Pool:
+    domains: list[Domain]
+    manifest_hash: str
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.domains]
+
+    def prior(self) -> np.ndarray:
+        """The natural mixture: each domain's share of the training bytes."""
+        sizes = np.array([d.train_bytes for d in self.domains], dtype=float)
+        return sizes / sizes.sum()
+
+    def vector(self, mixture: dict[str, float]) -> np.ndarray:
+        unknown = set(mixture) - set(self.names)
+        if unknown:
+            raise ValueError(f"mixture names domains the pool does not have: {sorted(unknown)} (pool: {self.names})")
+        w = np.array([float(mixture.get(n, 0.0)) for n in self.names])
+        if (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"mixture weights must be >= 0 and not all 0: {mixture}")
+        return w / w.sum()
+
+
+def pool_manifest_hash(pool_dir: str) -> str:
+    manifest = os.path.join(pool_dir, "manifest.json")
+    h = hashlib.sha256()
+    if os.path.exists(manifest):
+        with open(manifest, "rb") as fh:
+            h.update(fh.read())
+    else:
+        for path in sorted(glob.glob(os.path.join(pool_dir, "kept", "*.parquet"))):
+            with open(path, "rb") as fh:
+                h.update(hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()[:16]
+
+
+def load_pool(pool_dir: str, domain_column: str = "source", heldout_fraction: float = 0.1,
+              domains: list[str] | None = None) -> Pool:
+    """Read `kept/*.parquet` of a curated pool into per-domain train and held-out documents."""
+    shards = sorted(glob.glob(os.path.join(pool_dir, "kept", "*.parquet")))
+    if not shards:
+        raise FileNotFoundError(f"no curated shards in {pool_dir}/kept (run `refinery curate` first)")
+    by_name: dict[str, Domain] = {}
+    rows: list[tuple[str, str, str]] = []
+    for path in shards:
+        t = pq.read_table(path, columns=["id", "text", domain_column])
+        rows.extend(zip(t.column(domain_column).to_pylist(), t.column("id").to_pylist(), t.column("text").to_pylist()))
+    rows.sort(key=lambda r: (str(r[0]), r[1]))  # by domain, then id: independent of the shard layout
+    for name, doc_id, text in rows:
+        if name is None or not text:
+            continue
+        d = by_name.setdefault(name, Domain(name))
+        if is_heldout(doc_id, heldout_fraction):
+            d.heldout_ids.append(doc_id)
+            d.heldout_texts.append(text)
+        else:
+            d.train_ids.append(doc_id)
+            d.train_texts.append(text)
+            d.train_bytes += len(text.encode("utf-8"))
+    names = sorted(by_name) if domains is None else list(domains)
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"domains not in the pool's {domain_column!r} column: {missing} (found: {sorted(by_name)})")
+    empty = [n for n in names if not by_name[n].train_texts]
+    if empty:
+        raise ValueError(f"domains with no training documents: {empty}")
+    return Pool([by_name[n] for n in names], pool_manifest_hash(pool_dir))
+
+
+def tokenize_pool(pool: Pool, tokenizer: Tokenizer) -> None:
+    for d in pool.domains:
+        parts = []
+        for text in d.train_texts:
+            parts.append(tokenizer.encode(text))
+            parts.append(np.array([tokenizer.eot], dtype=np.int64))
+        d.tokens = np.concatenate(parts)
+
+
+class MixtureSampler:
+    """Sequences of context+1 tokens for one proxy: domain by the mixture weights, offset uniform, from a seed."""
+
+    def __init__(self, pool: Pool, weights: np.ndarray, seed: int, context: int) -> None:
+        streams = []
+        for d in pool.domains:
+            s = d.tokens
+            if len(s) < context + 2:  # a tiny domain: repeat it so that a window fits
+                s = np.resize(s, context + 2)
+            streams.append(s)
+        self.stream = np.concatenate(streams)
+        self.offsets = np.cumsum([0] + [len(s) for s in streams[:-1]])
+        self.limits = np.array([len(s) - context - 1 for s in streams])
+        self.weights, self.context = weights, context
+        self.rng = np.random.default_rng([seed, 7919])
+
+    def batch(self, size: int) -> np.ndarray:
+        doms = self.rng.choice(len(self.weights), size=size, p=self.weights)
+        starts = self.offsets[doms] + (self.rng.random(size) * self.limits[doms]).astype(np.int64)
+        return self.stream[starts[:, None] + np.arange(self.context + 1)]

@@ -1,0 +1,193 @@
+"""The target eval suite, scored in bits per byte.
+
+A set is held-out text (a pool domain's held-out split, or files of txt, JSONL or Parquet with `text`), scored as
+bits per byte of the text, or a task file (JSONL with `context` and `gold`), scored as bits per byte of the gold
+continuation given its context. Bits per byte do not depend on the tokenizer.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from .data import Pool
+from .model import StackedGPT
+from .tokenizer import Tokenizer
+
+
+@dataclass
+class EvalSet:
+    name: str
+    weight: float
+    kind: str  # "text" or "task"
+    texts: list[str] = field(default_factory=list)
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(f"{self.name}|{self.weight}|{self.kind}".encode())
+        for t in self.texts:
+            h.update(t.encode())
+        for c, g in self.items:
+            h.update(f"{c}\x00{g}\x01".encode())
+        return h.hexdigest()[:16]
+
+
+def _read_texts(path: str) -> list[str]:
+    files = sorted(p for p in glob.glob(os.path.join(path, "**", "*"), recursive=True) if os.path.isfile(p)) \
+        if os.path.isdir(path) else [path]
+    if not files:
+        raise FileNotFoundError(f"eval set path {path} holds no file")
+    texts: list[str] = []
+    for f in files:
+        opener = gzip.open if f.endswith(".gz") else open
+        name = f[:-3] if f.endswith(".gz") else f
+        if name.endswith(".parquet"):
+            texts.extend(t for t in pq.read_table(f, columns=["text"]).column("text").to_pylist() if t)
+        elif name.endswith(".jsonl"):
+            with opener(f, "rt", encoding="utf-8") as fh:
+                texts.extend(json.loads(line)["text"] for line in fh if line.strip())
+        else:
+            with opener(f, "rt", encoding="utf-8") as fh:
+                texts.append(fh.read())
+    return texts
+
+
+def _read_tasks(path: str) -> list[tuple[str, str]]:
+    items = []
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if not isinstance(rec.get("context"), str) or not isinstance(rec.get("gold"), str) or not rec["gold"]:
+                raise ValueError(f"{path}:{n}: a task needs string 'context' and non-empty 'gold'")
+            items.append((rec["context"], rec["gold"]))
+    return items
+
+
+def _cap(texts: list[str], max_bytes: int) -> list[str]:
+    out, total = [], 0
+    for t in texts:
+        b = len(t.encode("utf-8"))
+        if total + b > max_bytes:
+            room = max_bytes - total
+            if room > 200:
+                out.append(t.encode("utf-8")[:room].decode("utf-8", errors="ignore"))
+            break
+        out.append(t)
+        total += b
+    return out
+
+
+def build_suite(specs: list[dict], base_dir: str, pool: Pool, max_bytes: int) -> list[EvalSet]:
+    """Materialise the configured eval sets (texts capped at max_bytes each, deterministically)."""
+    suite = []
+    for spec in specs:
+        name, weight = spec["name"], float(spec.get("weight", 1.0))
+        if spec.get("domain"):
+            domain = next((d for d in pool.domains if d.name == spec["domain"]), None)
+            if domain is None:
+                raise ValueError(f"eval set {name!r}: no pool domain {spec['domain']!r} (pool: {pool.names})")
+            suite.append(EvalSet(name, weight, "text", texts=_cap(domain.heldout_texts, max_bytes)))
+        elif spec.get("path"):
+            path = os.path.join(base_dir, spec["path"])
+            suite.append(EvalSet(name, weight, "text", texts=_cap(_read_texts(path), max_bytes)))
+        else:
+            items = _read_tasks(os.path.join(base_dir, spec["tasks"]))
+            suite.append(EvalSet(name, weight, "task", items=items))
+        if not (suite[-1].texts or suite[-1].items):
+            raise ValueError(f"eval set {name!r} is empty")
+    return suite
+
+
+def token_bytes(tokenizer: Tokenizer) -> np.ndarray:
+    """UTF-8 bytes each token id stands for (1 for every byte token)."""
+    if tokenizer.describe()["kind"] == "bytes":
+        return np.ones(256, dtype=np.int64)
+    # byte-level BPE writes every byte as one character of its alphabet: a token's length is its byte count
+    lengths = np.zeros(tokenizer.vocab_size, dtype=np.int64)
+    for token, idx in tokenizer.tok.get_vocab().items():  # type: ignore[attr-defined]
+        lengths[idx] = 0 if token == "<eot>" else len(token)
+    return lengths
+
+
+def _windows(ids: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping windows that predict every token but the first once: inputs and a target mask."""
+    n = len(ids) - 1
+    count = math.ceil(n / context)
+    pad = count * context + 1 - len(ids)
+    ids = np.concatenate([ids, np.zeros(pad, dtype=np.int64)])
+    idx = np.arange(count)[:, None] * context + np.arange(context + 1)
+    seqs = ids[idx]
+    mask = np.ones((count, context), dtype=bool)
+    if pad:
+        mask[-1, context - pad :] = False
+    return seqs, mask
+
+
+@torch.no_grad()
+def _nll_bits(model: StackedGPT, seqs: np.ndarray, mask: np.ndarray, device: torch.device, batch: int,
+              amp: bool) -> np.ndarray:
+    """Summed NLL in bits over masked target positions, for each proxy: [M]."""
+    m = model.n_models
+    total = torch.zeros(m, dtype=torch.float64, device=device)
+    for start in range(0, len(seqs), batch):
+        s = torch.from_numpy(seqs[start : start + batch]).to(device)
+        k = torch.from_numpy(mask[start : start + batch]).to(device)
+        x = s[:, :-1].unsqueeze(0).expand(m, -1, -1)
+        y = s[:, 1:].unsqueeze(0).expand(m, -1, -1)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x)
+        nll = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                reduction="none").reshape(y.shape)
+        total += (nll * k.unsqueeze(0)).sum(dim=(1, 2)).double()
+    return (total / math.log(2)).cpu().numpy()
+
+
+def score_suite(model: StackedGPT, suite: list[EvalSet], tokenizer: Tokenizer, device: torch.device,
+                batch: int = 16, amp: bool = False) -> list[dict[str, float]]:
+    """Bits per byte of every eval set for every proxy of a stacked model: one dict per proxy."""
+    context = model.config.context
+    nbytes = token_bytes(tokenizer)
+    results: list[dict[str, float]] = [{} for _ in range(model.n_models)]
+    for es in suite:
+        if es.kind == "text":
+            parts = []
+            for t in es.texts:
+                parts += [tokenizer.encode(t), np.array([tokenizer.eot])]
+            ids = np.concatenate(parts)
+            seqs, mask = _windows(ids, context)
+            target_bytes = int(nbytes[ids[1:]].sum())
+        else:
+            rows, masks, target_bytes = [], [], 0
+            for ctx, gold in es.items:
+                c, g = tokenizer.encode(ctx), tokenizer.encode(gold)
+                seq = np.concatenate([np.array([tokenizer.eot]), c, g])[-(context + 1):]
+                keep = min(len(g), context)
+                row = np.zeros(context + 1, dtype=np.int64)
+                row[: len(seq)] = seq
+                mk = np.zeros(context, dtype=bool)
+                mk[len(seq) - 1 - keep : len(seq) - 1] = True
+                rows.append(row)
+                masks.append(mk)
+                target_bytes += int(nbytes[g[-keep:]].sum())
+            seqs, mask = np.stack(rows), np.stack(masks)
+        bits = _nll_bits(model, seqs, mask, device, batch, amp)
+        for i in range(model.n_models):
+            results[i][es.name] = float(bits[i] / max(target_bytes, 1))
+    return results
+
+
+def objective(bpb: dict[str, float], suite: list[EvalSet]) -> float:
+    """The weighted mean bits per byte over the suite (lower is better)."""
+    total = sum(es.weight for es in suite)
+    return sum(es.weight * bpb[es.name] for es in suite) / total

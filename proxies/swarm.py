@@ -1,0 +1,176 @@
+"""Swarm training with a run cache: one proxy per (mixture, seed), one row per run in `swarm.parquet`.
+
+A run's key hashes (mixture, data manifest, tokenizer, model and training settings, seed). Each finished run
+leaves `runs/<key>/weights.pt` and `runs/<key>/result.json` (written atomically), so a second call trains
+nothing, a killed swarm resumes with the runs it had not finished, and a changed eval suite re-scores the saved
+weights without retraining.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from .data import Pool
+from .evals import EvalSet, objective, score_suite
+from .model import GPTConfig, StackedGPT
+from .tokenizer import Tokenizer
+from .train import TrainSettings, pick_device, setup_cpu_threads, train_group
+
+
+@dataclass(frozen=True)
+class Run:
+    mixture: tuple[tuple[str, float], ...]  # (domain, weight), weights summing to 1, every pool domain listed
+    seed: int
+
+    def weights(self) -> dict[str, float]:
+        return dict(self.mixture)
+
+
+def make_run(pool: Pool, mixture: dict[str, float], seed: int) -> Run:
+    w = pool.vector(mixture)
+    return Run(tuple((n, round(float(x), 10)) for n, x in zip(pool.names, w)), seed)
+
+
+def run_key(run: Run, pool: Pool, tokenizer: Tokenizer, config: GPTConfig, settings: TrainSettings) -> str:
+    body = json.dumps({"mixture": run.mixture, "seed": run.seed, "data": pool.manifest_hash,
+                       "tokenizer": tokenizer.describe(), "model": config.as_dict(), "train": settings.as_dict()},
+                      sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def suite_key(suite: list[EvalSet]) -> str:
+    return hashlib.sha256("|".join(es.fingerprint() for es in suite).encode()).hexdigest()[:16]
+
+
+def _atomic_json(path: str, body: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(body, fh, sort_keys=True, indent=1)
+    os.replace(tmp, path)
+
+
+class Swarm:
+    def __init__(self, pool: Pool, suite: list[EvalSet], tokenizer: Tokenizer, config: GPTConfig,
+                 settings: TrainSettings, out_dir: str, log: Callable[[str], None] | None = None) -> None:
+        self.pool, self.suite, self.tokenizer = pool, suite, tokenizer
+        self.config, self.settings, self.out_dir = config, settings, out_dir
+        self.device = pick_device(settings.device)
+        if self.device.type == "cpu":
+            setup_cpu_threads(settings.threads)
+        self.suite_key = suite_key(suite)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.trained = 0  # proxies trained by this object (the cache makes it 0 on a repeated call)
+        self.rescored = 0
+        os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+
+    def _dir(self, key: str) -> str:
+        return os.path.join(self.out_dir, "runs", key)
+
+    def _result(self, key: str) -> dict | None:
+        path = os.path.join(self._dir(key), "result.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as fh:
+            return json.load(fh)
+
+    def _score(self, model: StackedGPT) -> list[dict[str, float]]:
+        model.eval()
+        return score_suite(model, self.suite, self.tokenizer, self.device, amp=self.device.type == "cuda")
+
+    def run(self, runs: list[Run]) -> list[dict]:
+        keys = [run_key(r, self.pool, self.tokenizer, self.config, self.settings) for r in runs]
+        todo, rescore = [], []
+        for r, k in zip(runs, keys):
+            res = self._result(k)
+            if res is None:
+                todo.append((r, k))
+            elif self.suite_key not in res["evals"]:
+                rescore.append((r, k))
+        if rescore:
+            self._rescore(rescore)
+        g = max(1, self.settings.group_size)
+        unique = list(dict.fromkeys(todo))
+        for start in range(0, len(unique), g):
+            group = unique[start : start + g]
+            self.log(f"[swarm] training proxies {start + 1}-{start + len(group)} of {len(unique)} "
+                     f"({len(runs) - len(unique)} cached) on {self.device.type}")
+            self._train(group)
+        return [self._row(r, k) for r, k in zip(runs, keys)]
+
+    def _train(self, group: list[tuple[Run, str]]) -> None:
+        weights = [self.pool.vector(r.weights()) for r, _ in group]
+        seeds = [r.seed for r, _ in group]
+        result = train_group(self.pool, weights, seeds, self.config, self.settings, self.device)
+        t0 = time.perf_counter()
+        scores = self._score(result.model)
+        eval_s = time.perf_counter() - t0
+        for i, (r, k) in enumerate(group):
+            d = self._dir(k)
+            os.makedirs(d, exist_ok=True)
+            torch.save(result.model.extract(i), os.path.join(d, "weights.pt.tmp"))
+            os.replace(os.path.join(d, "weights.pt.tmp"), os.path.join(d, "weights.pt"))
+            _atomic_json(os.path.join(d, "result.json"), {
+                "mixture": r.weights(), "seed": r.seed, "tokens": result.tokens_per_proxy,
+                "wall_s": round(result.wall_s / len(group), 3), "group_size": len(group),
+                "group_wall_s": round(result.wall_s, 3), "eval_s": round(eval_s, 3),
+                "device": self.device.type, "final_train_loss": result.final_loss[i],
+                "evals": {self.suite_key: scores[i]},
+            })
+        self.trained += len(group)
+
+    def _rescore(self, runs: list[tuple[Run, str]]) -> None:
+        """Evaluate saved weights on a changed eval suite, without training."""
+        g = max(1, self.settings.group_size)
+        for start in range(0, len(runs), g):
+            group = runs[start : start + g]
+            model = StackedGPT(self.config, len(group)).to(self.device)
+            for i, (_, k) in enumerate(group):
+                model.load_one(i, torch.load(os.path.join(self._dir(k), "weights.pt")))
+            scores = self._score(model)
+            for i, (_, k) in enumerate(group):
+                res = self._result(k)
+                res["evals"][self.suite_key] = scores[i]
+                _atomic_json(os.path.join(self._dir(k), "result.json"), res)
+            self.rescored += len(group)
+
+    def _row(self, run: Run, key: str) -> dict:
+        res = self._result(key)
+        bpb = res["evals"][self.suite_key]
+        row = {"run_key": key, "mixture": json.dumps(res["mixture"], sort_keys=True), "seed": run.seed}
+        row.update({f"w_{n}": w for n, w in run.mixture})
+        row.update(tokens=res["tokens"], wall_s=res["wall_s"], device=res["device"])
+        row.update({f"bpb_{es.name}": bpb[es.name] for es in self.suite})
+        row["objective"] = objective(bpb, self.suite)
+        return row
+
+
+def write_swarm(rows: list[dict], path: str) -> None:
+    tmp = path + ".tmp"
+    pq.write_table(pa.Table.from_pylist(rows), tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def noise_floor(rows: list[dict], suite: list[EvalSet]) -> dict[str, dict[str, float | None]]:
+    """Per eval set: the spread across seeds of one mixture (noise) beside the spread across mixtures."""
+    out: dict[str, dict[str, float | None]] = {}
+    for name in [f"bpb_{es.name}" for es in suite] + ["objective"]:
+        by_mix: dict[str, list[float]] = {}
+        for r in rows:
+            by_mix.setdefault(r["mixture"], []).append(r[name])
+        seed_sds = [float(np.std(v, ddof=1)) for v in by_mix.values() if len(v) > 1]
+        means = [float(np.mean(v)) for v in by_mix.values()]
+        out[name] = {
+            "noise_sd": float(np.mean(seed_sds)) if seed_sds else None,
+            "across_mixtures_sd": float(np.std(means, ddof=1)) if len(means) > 1 else None,
+        }
+    return out

@@ -1,0 +1,100 @@
+"""Train a group of proxies at once: one stacked model, one data stream per proxy, on CUDA or the CPU."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .data import MixtureSampler, Pool
+from .model import GPTConfig, StackedGPT
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 300
+    batch: int = 16  # sequences per proxy per step
+    lr: float = 3e-3
+    warmup: int = 30
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    device: str = "auto"  # auto | cpu | cuda
+    compile: bool = False  # torch.compile on CUDA
+    group_size: int = 8  # proxies trained together in one stacked model
+    threads: int = 0  # CPU threads; 0: the core count
+
+    def as_dict(self) -> dict:
+        """What changes a trained proxy (device, grouping and threads do not, up to float rounding)."""
+        d = asdict(self)
+        for k in ("device", "compile", "group_size", "threads"):
+            d.pop(k)
+        return d
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def setup_cpu_threads(threads: int) -> None:
+    torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
+
+
+def lr_at(step: int, s: TrainSettings) -> float:
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    progress = (step - s.warmup) / max(1, s.steps - s.warmup)
+    return s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: StackedGPT, s: TrainSettings, fused: bool) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if n.endswith("_w") and not n.startswith("ln") or n == "wte"]
+    ids = {id(p) for p in decay}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), fused=fused)
+
+
+@dataclass
+class GroupResult:
+    model: StackedGPT
+    tokens_per_proxy: int
+    wall_s: float
+    final_loss: list[float]
+
+
+def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config: GPTConfig, s: TrainSettings,
+                device: torch.device) -> GroupResult:
+    """Train len(weights) proxies together; proxy i sees only its own mixture's stream, from seeds[i]."""
+    m = len(weights)
+    model = StackedGPT(config, m)
+    model.init_weights(seeds)
+    model.to(device)
+    cuda = device.type == "cuda"
+    opt = make_optimizer(model, s, fused=cuda)
+    step_fn = torch.compile(model.losses) if (cuda and s.compile) else model.losses
+    samplers = [MixtureSampler(pool, w, seed, config.context) for w, seed in zip(weights, seeds)]
+    start = time.perf_counter()
+    losses = torch.zeros(m)
+    for step in range(s.steps):
+        batch = np.stack([smp.batch(s.batch) for smp in samplers])  # [M, B, T+1]
+        data = torch.from_numpy(batch).to(device, non_blocking=True)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, s)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
+            losses = step_fn(data[:, :, :-1], data[:, :, 1:])
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        model.clip_grad_norm_(s.grad_clip)
+        opt.step()
+    if cuda:
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    return GroupResult(model, s.steps * s.batch * config.context, wall, losses.detach().float().cpu().tolist())

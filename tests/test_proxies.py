@@ -1,0 +1,207 @@
+"""Proxy models on the CPU: learning, domain sensitivity, determinism, the run cache, resume, held-out split."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import DATA, curate
+from pipelines.config import ConfigError, parse_swarm_config
+from pipelines.swarm import run_swarm
+from proxies.data import is_heldout, load_pool, tokenize_pool
+from proxies.evals import _windows, build_suite, score_suite
+from proxies.model import GPTConfig, StackedGPT
+from proxies.swarm import Swarm, make_run
+from proxies.tokenizer import BpeTokenizer, ByteTokenizer
+from proxies.train import TrainSettings, train_group
+
+TINY = GPTConfig(vocab_size=256, n_layer=2, n_head=2, d_model=32, context=64)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def pool_dir(tmp_path_factory):
+    """A real curated pool of two domains: plays and poems, and Python source."""
+    base = tmp_path_factory.mktemp("pool")
+    curate(base, {
+        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")]},
+                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")]}],
+        "output": "pool",
+        "dedup": {"minhash": {"enabled": False}},
+    })
+    return base / "pool"
+
+
+@pytest.fixture(scope="module")
+def pool(pool_dir):
+    p = load_pool(str(pool_dir), heldout_fraction=0.2)
+    tokenize_pool(p, ByteTokenizer())
+    return p
+
+
+def suite_for(pool):
+    return build_suite([{"name": "books", "domain": "books"}, {"name": "code", "domain": "code"}], ".", pool, 20_000)
+
+
+def settings(**kw):
+    return TrainSettings(**{"steps": 80, "batch": 16, "lr": 3e-3, "warmup": 10, "group_size": 4, "threads": 2, **kw})
+
+
+def test_heldout_split_is_by_id_and_disjoint(pool):
+    for d in pool.domains:
+        assert d.heldout_ids and d.train_ids
+        assert not set(d.heldout_ids) & set(d.train_ids)
+        assert all(is_heldout(i, 0.2) for i in d.heldout_ids)
+        assert not any(is_heldout(i, 0.2) for i in d.train_ids)
+        # the held-out texts never reach the training stream
+        stream = bytes(d.tokens.astype(np.uint8))
+        for text in d.heldout_texts:
+            assert text.encode()[:2000] not in stream
+
+
+def test_bits_per_byte_fall_with_training(pool):
+    suite = suite_for(pool)
+    w = [pool.prior()]
+    untrained = train_group(pool, w, [0], TINY, settings(steps=1, warmup=1), CPU)
+    trained = train_group(pool, w, [0], TINY, settings(), CPU)
+    before = score_suite(untrained.model, suite, ByteTokenizer(), CPU)[0]
+    after = score_suite(trained.model, suite, ByteTokenizer(), CPU)[0]
+    assert after["books"] < before["books"] - 1.0 and after["code"] < before["code"] - 1.0
+
+
+def test_a_proxy_is_best_on_its_own_domain(pool):
+    suite = suite_for(pool)
+    books_only, code_only = pool.vector({"books": 1.0}), pool.vector({"code": 1.0})
+    result = train_group(pool, [books_only, code_only], [0, 0], TINY, settings(steps=120), CPU)
+    on_books, on_code = score_suite(result.model, suite, ByteTokenizer(), CPU)
+    assert on_books["books"] < on_code["books"]
+    assert on_code["code"] < on_books["code"]
+
+
+def test_stacked_proxies_match_proxies_trained_alone(pool):
+    suite = suite_for(pool)
+    mixes = [pool.prior(), pool.vector({"books": 1.0}), pool.vector({"code": 0.7, "books": 0.3})]
+    together = score_suite(train_group(pool, mixes, [1, 2, 3], TINY, settings(steps=40), CPU).model, suite,
+                           ByteTokenizer(), CPU)
+    alone = score_suite(train_group(pool, mixes[1:2], [2], TINY, settings(steps=40), CPU).model, suite,
+                        ByteTokenizer(), CPU)
+    assert together[1]["books"] == pytest.approx(alone[0]["books"], abs=2e-3)
+    assert together[1]["code"] == pytest.approx(alone[0]["code"], abs=2e-3)
+
+
+def test_same_seed_same_numbers_and_cache(pool, tmp_path):
+    suite = suite_for(pool)
+    runs = [make_run(pool, {"books": 1, "code": 1}, 0), make_run(pool, {"code": 1}, 5)]
+    a = Swarm(pool, suite, ByteTokenizer(), TINY, settings(steps=30), str(tmp_path / "a"), log=lambda m: None)
+    rows_a = a.run(runs)
+    b = Swarm(pool, suite, ByteTokenizer(), TINY, settings(steps=30), str(tmp_path / "b"), log=lambda m: None)
+    rows_b = b.run(runs)
+    assert [r["bpb_books"] for r in rows_a] == [r["bpb_books"] for r in rows_b]
+    assert a.trained == b.trained == 2
+    again = Swarm(pool, suite, ByteTokenizer(), TINY, settings(steps=30), str(tmp_path / "a"), log=lambda m: None)
+    assert again.run(runs) == rows_a and again.trained == 0
+    # a changed eval suite re-scores the saved weights and trains nothing
+    smaller = build_suite([{"name": "books", "domain": "books"}], ".", pool, 5_000)
+    rescored = Swarm(pool, smaller, ByteTokenizer(), TINY, settings(steps=30), str(tmp_path / "a"), log=lambda m: None)
+    rows = rescored.run(runs)
+    assert rescored.trained == 0 and rescored.rescored == 2 and "bpb_code" not in rows[0]
+    # other training settings are other runs
+    longer = Swarm(pool, suite, ByteTokenizer(), TINY, settings(steps=31), str(tmp_path / "a"), log=lambda m: None)
+    longer.run(runs[:1])
+    assert longer.trained == 1
+
+
+def swarm_config(pool_dir: Path, out: Path, **kw) -> dict:
+    tasks = out.parent / "tasks.jsonl"
+    tasks.write_text("\n".join(json.dumps(t) for t in [
+        {"context": "def add(a, b):\n    return", "gold": " a + b"},
+        {"context": "To be, or not to be,", "gold": " that is the question"},
+    ]) + "\n")
+    cfg = {
+        "pool": str(pool_dir), "output": str(out), "heldout_fraction": 0.2,
+        "proxy": {"n_layer": 1, "n_head": 2, "d_model": 32, "context": 64},
+        "train": {"steps": 25, "batch": 8, "warmup": 5, "group_size": 1, "threads": 1},
+        "eval": {"max_bytes": 5000, "sets": [{"name": "books", "domain": "books"},
+                                             {"name": "qa", "tasks": str(tasks), "weight": 0.5}]},
+        "mixtures": ["natural", "one-hot", {"books": 0.5, "code": 0.5}],
+        "seeds": [0, 1],
+    }
+    cfg.update(kw)
+    return cfg
+
+
+def test_killed_swarm_resumes(pool_dir, tmp_path):
+    out = tmp_path / "swarm"
+    cfg = swarm_config(pool_dir, out)
+    path = tmp_path / "swarm.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    exe = Path(sys.executable).parent / "refinery"
+    proc = subprocess.Popen([str(exe), "swarm", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs_dir = out / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        done = list(runs_dir.glob("*/result.json")) if runs_dir.exists() else []
+        if len(done) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list(runs_dir.glob("*/result.json")))
+    assert 2 <= finished < 8, "the swarm should be killed part-way"
+    result = run_swarm(parse_swarm_config(cfg, str(tmp_path)))
+    assert result["summary"]["trained_now"] == 8 - finished
+    assert len(result["rows"]) == 8 and len(list(runs_dir.glob("*/result.json"))) == 8
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "swarm.parquet").to_pylist()
+    assert len(table) == 8 and all(np.isfinite(r["bpb_qa"]) and np.isfinite(r["bpb_books"]) for r in table)
+    assert {r["seed"] for r in table} == {0, 1}
+    assert abs(table[0]["w_books"] + table[0]["w_code"] - 1.0) < 1e-9
+    nf = result["summary"]["noise_floor"]["objective"]
+    assert nf["noise_sd"] is not None and nf["across_mixtures_sd"] is not None
+
+
+def test_swarm_config_errors(tmp_path):
+    base = swarm_config(tmp_path, tmp_path / "o")
+    bad = [
+        ({"mixtures": ["sometimes"]}, "mixtures[0]: expected one of natural"),
+        ({"seeds": ["a"]}, "seeds: expected a non-empty list of integers"),
+        ({"train": {"stepz": 3}}, "train.stepz: unknown key"),
+        ({"eval": {"sets": [{"name": "x"}]}}, "eval.sets[0]: expected exactly one of domain, path, tasks"),
+        ({"tokenizer": {"kind": "words"}}, "tokenizer.kind: expected bytes or bpe"),
+        ({"heldout_fraction": 1.5}, "heldout_fraction: expected a value between 0 and 1"),
+    ]
+    for change, message in bad:
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            parse_swarm_config({**base, **change}, str(tmp_path))
+
+
+def test_windows_predict_every_token_once():
+    ids = np.arange(1, 12)
+    seqs, mask = _windows(ids, 4)
+    predicted = [int(seqs[i, j + 1]) for i in range(len(seqs)) for j in range(4) if mask[i, j]]
+    assert predicted == list(range(2, 12))
+
+
+def test_bpe_tokenizer_trains_offline_and_scores_in_bytes(pool):
+    texts = [t for d in pool.domains for t in d.train_texts][:20]
+    tok = BpeTokenizer.train(texts, vocab_size=600)
+    assert tok.vocab_size <= 600 and tok.eot == 0
+    ids = tok.encode("def add(a, b):\n    return a + b")
+    assert len(ids) < len("def add(a, b):\n    return a + b")
+    model = StackedGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=32, context=64), 1)
+    model.init_weights([0])
+    suite = build_suite([{"name": "code", "domain": "code"}], ".", pool, 3_000)
+    bpb = score_suite(model, suite, tok, CPU)[0]["code"]
+    # an untrained model spreads probability over the vocabulary: about log2(V) bits per token
+    assert 1.0 < bpb < np.log2(tok.vocab_size) * 1.5
