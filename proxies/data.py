@@ -112,23 +112,42 @@ def tokenize_pool(pool: Pool, tokenizer: Tokenizer) -> None:
         d.tokens = np.concatenate(parts)
 
 
-class MixtureSampler:
-    """Sequences of context+1 tokens for one proxy: domain by the mixture weights, offset uniform, from a seed."""
+@dataclass
+class Stream:
+    """All domains' train tokens in one array: domain i spans offsets[i] to offsets[i] + limits[i] + context."""
 
-    def __init__(self, pool: Pool, weights: np.ndarray, seed: int, context: int) -> None:
-        streams = []
+    tokens: np.ndarray
+    offsets: np.ndarray
+    limits: np.ndarray
+
+
+def pool_stream(pool: Pool, context: int) -> Stream:
+    cache = pool.__dict__.setdefault("_streams", {})
+    if context not in cache:
+        parts = []
         for d in pool.domains:
             s = d.tokens
             if len(s) < context + 2:  # a tiny domain: repeat it so that a window fits
                 s = np.resize(s, context + 2)
-            streams.append(s)
-        self.stream = np.concatenate(streams)
-        self.offsets = np.cumsum([0] + [len(s) for s in streams[:-1]])
-        self.limits = np.array([len(s) - context - 1 for s in streams])
+            parts.append(s)
+        cache[context] = Stream(np.concatenate(parts), np.cumsum([0] + [len(s) for s in parts[:-1]]),
+                                np.array([len(s) - context - 1 for s in parts]))
+    return cache[context]
+
+
+class MixtureSampler:
+    """Sequences of context+1 tokens for one proxy: domain by the mixture weights, offset uniform, from a seed."""
+
+    def __init__(self, pool: Pool, weights: np.ndarray, seed: int, context: int) -> None:
+        st = pool_stream(pool, context)
+        self.stream, self.offsets, self.limits = st.tokens, st.offsets, st.limits
         self.weights, self.context = weights, context
         self.rng = np.random.default_rng([seed, 7919])
 
-    def batch(self, size: int) -> np.ndarray:
+    def starts(self, size: int) -> np.ndarray:
+        """Start offsets in `stream` of the next `size` sequences."""
         doms = self.rng.choice(len(self.weights), size=size, p=self.weights)
-        starts = self.offsets[doms] + (self.rng.random(size) * self.limits[doms]).astype(np.int64)
-        return self.stream[starts[:, None] + np.arange(self.context + 1)]
+        return self.offsets[doms] + (self.rng.random(size) * self.limits[doms]).astype(np.int64)
+
+    def batch(self, size: int) -> np.ndarray:
+        return self.stream[self.starts(size)[:, None] + np.arange(self.context + 1)]

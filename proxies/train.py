@@ -81,11 +81,14 @@ def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config:
     opt = make_optimizer(model, s, fused=cuda)
     step_fn = torch.compile(model.losses) if (cuda and s.compile) else model.losses
     samplers = [MixtureSampler(pool, w, seed, config.context) for w, seed in zip(weights, seeds)]
+    # the token stream lives on the device; each step only the start offsets travel
+    stream = torch.from_numpy(samplers[0].stream).to(device)
+    window = torch.arange(config.context + 1, device=device)
     start = time.perf_counter()
     losses = torch.zeros(m)
     for step in range(s.steps):
-        batch = np.stack([smp.batch(s.batch) for smp in samplers])  # [M, B, T+1]
-        data = torch.from_numpy(batch).to(device, non_blocking=True)
+        starts = np.stack([smp.starts(s.batch) for smp in samplers])  # [M, B]
+        data = stream[torch.from_numpy(starts).to(device, non_blocking=True)[..., None] + window]  # [M, B, T+1]
         for group in opt.param_groups:
             group["lr"] = lr_at(step, s)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
