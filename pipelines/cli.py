@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -56,6 +57,20 @@ def _swarm(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _classifier_train(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config import load_yaml, parse_classifier_config
+    from .train_classifier import run_train
+
+    if beam_args:
+        raise SystemExit(f"refinery classifier train: unknown arguments {beam_args}")
+    raw, base = load_yaml(args.config)
+    cfg = parse_classifier_config(raw, base)
+    card = run_train(cfg)
+    print(json.dumps({k: card[k] for k in ("name", "labels", "examples", "metrics_heldout", "fasttext")}, indent=2))
+    print(f"\nwrote {cfg.output} and {cfg.output}.card.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes for the local runner (default: the core count)")
     curate.add_argument("--quiet", action="store_true", help="no progress lines")
     curate.set_defaults(func=_curate)
+
+    classifier = sub.add_parser("classifier", help="fastText quality and domain classifiers")
+    classifier_sub = classifier.add_subparsers(dest="classifier_command", required=True)
+    train = classifier_sub.add_parser("train", help="train a fastText classifier and write its card")
+    train.add_argument("config", help="classifier config (YAML)")
+    train.set_defaults(func=_classifier_train)
 
     swarm = sub.add_parser("swarm", help="train proxy models on mixtures of a curated pool and score them")
     swarm.add_argument("config", help="swarm config (YAML)")

@@ -66,12 +66,60 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True)
+class LanguageSettings:
+    engine: str = "fasttext"  # fasttext (lid.176) | py3langid
+    keep: tuple[str, ...] = ()  # ISO 639-1 codes to keep; empty keeps every language
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
 class FilterSettings:
+    """Language ID and the heuristic rules of pipelines/rules.py.
+
+    `rules` maps a rule name to a threshold (or false to switch it off) for every source; `sources` maps a
+    source name to such a mapping for that source alone. `c4_line_filter: true` turns on C4's line filter.
+    """
+
     enabled: bool = True
-    min_words: int = 5
-    max_words: int | None = None
-    languages: tuple[str, ...] = ()
-    min_lang_score: float = 0.0
+    language: LanguageSettings = field(default_factory=LanguageSettings)
+    rules: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
+
+    def thresholds(self, source: str) -> dict[str, Any]:
+        """Enabled rules and their thresholds for one source (c4_line_filter maps to True when on)."""
+        from .rules import C4_LINE_FILTER, RULES
+
+        out: dict[str, Any] = {r.name: r.default for r in RULES}
+        for overrides in (self.rules, self.sources.get(source, {})):
+            for name, value in overrides.items():
+                if value is False:
+                    out.pop(name, None)
+                elif value is True:
+                    if name == C4_LINE_FILTER:
+                        out[name] = True
+                    else:
+                        from .rules import RULES_BY_NAME
+
+                        out[name] = RULES_BY_NAME[name].default
+                else:
+                    out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class PiiSettings:
+    enabled: bool = True
+    email: bool = True
+    ip: bool = True
+    phone: bool = True
+
+
+@dataclass(frozen=True)
+class DecontamSettings:
+    enabled: bool = False
+    paths: tuple[str, ...] = ()  # eval files (JSONL with text or context/gold, or plain text), relative to the config
+    ngram: int = 13
+    min_words: int = 8  # eval items shorter than this are not indexed
 
 
 @dataclass(frozen=True)
@@ -98,7 +146,12 @@ class DedupSettings:
 
 @dataclass(frozen=True)
 class ClassifierSettings:
+    """fastText models applied in curate. `models`: quality classifiers, each {name, path, label, and threshold or
+    keep_fraction, optional sources}; `domain`: {path, min_score} for the `domain` column."""
+
     enabled: bool = False
+    models: tuple = ()
+    domain: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,6 +169,8 @@ class CurateConfig:
     output: str
     extract: ExtractSettings
     filters: FilterSettings
+    pii: PiiSettings
+    decontam: DecontamSettings
     dedup: DedupSettings
     classifiers: ClassifierSettings
     write: WriteSettings
@@ -125,7 +180,8 @@ class CurateConfig:
         body = asdict(self)
         body.pop("base_dir")
         body["output"] = os.path.relpath(self.output, self.base_dir)
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        text = json.dumps(body, sort_keys=True).replace(self.base_dir + os.sep, "")  # model and eval paths
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def source_files(self, source: Source) -> list[str]:
         """Absolute, sorted, de-duplicated file paths of a source. A glob that matches nothing is an error."""
@@ -244,7 +300,92 @@ def _sources(raw: Any) -> tuple[Source, ...]:
     return tuple(out)
 
 
-TOP_KEYS = {"sources", "output", "extract", "filters", "dedup", "classifiers", "write"}
+def _rule_map(raw: Any, where: str) -> dict:
+    from .rules import C4_LINE_FILTER, RULES_BY_NAME
+
+    section = _check_keys(raw, where, set(RULES_BY_NAME) | {C4_LINE_FILTER})
+    out = {}
+    for name, value in section.items():
+        if isinstance(value, bool):
+            out[name] = value
+        elif name == C4_LINE_FILTER:
+            raise ConfigError(f"{where}.{name}: expected true or false, got {value!r}")
+        else:
+            out[name] = _typed(value, f"{where}.{name}", float)
+    return out
+
+
+def _filters(raw: Any) -> FilterSettings:
+    section = _check_keys(raw, "filters", {"enabled", "language", "rules", "sources"})
+    lang = _dataclass_section(LanguageSettings, section.get("language"), "filters.language")
+    if lang.engine not in ("fasttext", "py3langid"):
+        raise ConfigError(f"filters.language.engine: expected fasttext or py3langid, got {lang.engine!r}")
+    sources = _check_keys(section.get("sources"), "filters.sources", set(section.get("sources") or {}))
+    return FilterSettings(
+        enabled=_typed(section.get("enabled", True), "filters.enabled", bool),
+        language=lang,
+        rules=_rule_map(section.get("rules"), "filters.rules"),
+        sources={name: _rule_map(v, f"filters.sources.{name}") for name, v in sources.items()},
+    )
+
+
+def _decontam(raw: Any, base_dir: str) -> DecontamSettings:
+    d = _dataclass_section(DecontamSettings, raw, "decontam")
+    paths = []
+    for i, p in enumerate(d.paths):
+        full = p if os.path.isabs(p) else os.path.join(os.path.abspath(base_dir), p)
+        if not os.path.isfile(full):
+            raise ConfigError(f"decontam.paths[{i}]: file not found: {p}")
+        paths.append(full)
+    if d.enabled and not paths:
+        raise ConfigError("decontam.paths: expected at least one eval file when decontam is enabled")
+    return DecontamSettings(d.enabled, tuple(paths), d.ngram, d.min_words)
+
+
+def _classifiers(raw: Any, base_dir: str) -> ClassifierSettings:
+    section = _check_keys(raw, "classifiers", {"enabled", "models", "domain"})
+    models = section.get("models") or []
+    if not isinstance(models, list):
+        raise ConfigError("classifiers.models: expected a list of models")
+    out, names = [], set()
+    for i, m in enumerate(models):
+        where = f"classifiers.models[{i}]"
+        m = _check_keys(m, where, {"name", "path", "label", "threshold", "keep_fraction", "sources"})
+        for key in ("name", "path", "label"):
+            if key not in m:
+                raise ConfigError(f"{where}.{key}: required key is missing")
+        name = _typed(m["name"], f"{where}.name", str)
+        if not _NAME.match(name) or name in names:
+            raise ConfigError(f"{where}.name: expected a unique name, got {name!r}")
+        names.add(name)
+        path = m["path"] if os.path.isabs(m["path"]) else os.path.join(os.path.abspath(base_dir), m["path"])
+        if not os.path.isfile(path):
+            raise ConfigError(f"{where}.path: model file not found: {m['path']} (train it with `refinery classifier train`)")
+        if ("threshold" in m) == ("keep_fraction" in m):
+            raise ConfigError(f"{where}: expected exactly one of threshold, keep_fraction")
+        entry = {"name": name, "path": path, "label": _typed(m["label"], f"{where}.label", str),
+                 "sources": tuple(m.get("sources") or ())}
+        if "threshold" in m:
+            entry["threshold"] = _typed(m["threshold"], f"{where}.threshold", float, minimum=0.0)
+        else:
+            kf = _typed(m["keep_fraction"], f"{where}.keep_fraction", float, minimum=0.0)
+            if not 0 < kf <= 1:
+                raise ConfigError(f"{where}.keep_fraction: expected a value in (0, 1], got {kf}")
+            entry["keep_fraction"] = kf
+        out.append(entry)
+    domain = _check_keys(section.get("domain"), "classifiers.domain", {"path", "min_score"})
+    if domain:
+        if "path" not in domain:
+            raise ConfigError("classifiers.domain.path: required key is missing")
+        p = domain["path"] if os.path.isabs(domain["path"]) else os.path.join(os.path.abspath(base_dir), domain["path"])
+        if not os.path.isfile(p):
+            raise ConfigError(f"classifiers.domain.path: model file not found: {domain['path']}")
+        domain = {"path": p, "min_score": _typed(domain.get("min_score", 0.0), "classifiers.domain.min_score", float)}
+    return ClassifierSettings(enabled=_typed(section.get("enabled", bool(out or domain)), "classifiers.enabled", bool),
+                              models=tuple(out), domain=dict(domain))
+
+
+TOP_KEYS = {"sources", "output", "extract", "filters", "pii", "decontam", "dedup", "classifiers", "write"}
 
 
 def parse_config(raw: Any, base_dir: str) -> CurateConfig:
@@ -262,9 +403,11 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         output=os.path.normpath(os.path.join(base_dir, output)),
         extract=_dataclass_section(ExtractSettings, raw.get("extract"), "extract",
                                    {"html": HtmlSettings, "pdf": PdfSettings}),
-        filters=_dataclass_section(FilterSettings, raw.get("filters"), "filters"),
+        filters=_filters(raw.get("filters")),
+        pii=_dataclass_section(PiiSettings, raw.get("pii"), "pii"),
+        decontam=_decontam(raw.get("decontam"), base_dir),
         dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup", {"minhash": MinHashSettings}),
-        classifiers=_dataclass_section(ClassifierSettings, raw.get("classifiers"), "classifiers"),
+        classifiers=_classifiers(raw.get("classifiers"), base_dir),
         write=_dataclass_section(WriteSettings, raw.get("write"), "write"),
     )
     if cfg.write.compression not in ("zstd", "snappy", "gzip", "none"):
@@ -446,3 +589,82 @@ def load_swarm_config(path: str) -> SwarmConfig:
         except yaml.YAMLError as exc:
             raise ConfigError(f"config: not valid YAML: {exc}") from exc
     return parse_swarm_config(raw, os.path.dirname(os.path.abspath(path)))
+
+
+# ---- classifier training --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    base_dir: str
+    name: str
+    output: str
+    positive: str | None  # the label whose probability is the quality score; None for a domain classifier
+    labels: dict  # label -> list of data specs: {paths: [...], text_field} or {pool, sources, sample}
+    params: Any  # classifiers.fasttext_model.TrainParams
+    chunk_words: int  # split long documents into pieces of this many words (0: whole documents)
+
+
+def parse_classifier_config(raw: Any, base_dir: str) -> ClassifierTrainConfig:
+    from classifiers.fasttext_model import TrainParams
+
+    raw = _check_keys(raw, "config", {"name", "output", "positive", "labels", "params", "chunk_words"})
+    for key in ("name", "output", "labels"):
+        if key not in raw:
+            raise ConfigError(f"{key}: required key is missing")
+    base_dir = os.path.abspath(base_dir)
+    labels = raw["labels"]
+    if not isinstance(labels, dict) or len(labels) < 2:
+        raise ConfigError("labels: expected a mapping of at least two labels to their data")
+    out: dict[str, list[dict]] = {}
+    for label, specs in labels.items():
+        if not isinstance(label, str) or not _NAME.match(label):
+            raise ConfigError(f"labels.{label}: expected a label of letters, digits, '_' or '-'")
+        if not isinstance(specs, list) or not specs:
+            raise ConfigError(f"labels.{label}: expected a non-empty list of data sources")
+        out[label] = []
+        for i, spec in enumerate(specs):
+            where = f"labels.{label}[{i}]"
+            spec = _check_keys(spec, where, {"paths", "text_field", "pool", "sources", "sample"})
+            if ("paths" in spec) == ("pool" in spec):
+                raise ConfigError(f"{where}: expected exactly one of paths, pool")
+            entry = dict(spec)
+            if "paths" in spec:
+                files: list[str] = []
+                for j, pattern in enumerate(spec["paths"] if isinstance(spec["paths"], list) else [spec["paths"]]):
+                    full = pattern if os.path.isabs(pattern) else os.path.join(base_dir, pattern)
+                    matched = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+                    if not matched:
+                        raise ConfigError(f"{where}.paths[{j}]: {pattern!r} matches no file")
+                    files.extend(matched)
+                entry["paths"] = files
+            else:
+                pool = os.path.join(base_dir, spec["pool"])
+                if not glob.glob(os.path.join(pool, "kept", "*.parquet")):
+                    raise ConfigError(f"{where}.pool: no curated shards in {spec['pool']}/kept")
+                entry["pool"] = pool
+                if "sample" in spec:
+                    _typed(spec["sample"], f"{where}.sample", int, minimum=1)
+            out[label].append(entry)
+    positive = raw.get("positive")
+    if positive is not None and positive not in out:
+        raise ConfigError(f"positive: {positive!r} is not one of the labels {sorted(out)}")
+    return ClassifierTrainConfig(
+        base_dir=base_dir,
+        name=_typed(raw["name"], "name", str),
+        output=os.path.join(base_dir, _typed(raw["output"], "output", str)),
+        positive=positive,
+        labels=out,
+        params=_dataclass_section(TrainParams, raw.get("params"), "params"),
+        chunk_words=_typed(raw.get("chunk_words", 0), "chunk_words", int, minimum=0),
+    )
+
+
+def load_yaml(path: str) -> tuple[Any, str]:
+    """A YAML file's content and its folder; a missing file or bad YAML is a ConfigError."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config: file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return yaml.safe_load(fh), os.path.dirname(os.path.abspath(path))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config: not valid YAML: {exc}") from exc

@@ -27,12 +27,13 @@ from . import __version__
 from .config import ConfigError, CurateConfig
 from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .extract import HtmlExtractor, extract_doc
-from .filters import apply_filters
+from .classify import Classify
+from .filters import Filters
 from .pdf import PdfExtractor
-from .output import KINDS, list_shards, publish, shard_name, shard_of, write_json, write_shard
+from .output import KINDS, list_shards, publish, sha256_file, shard_name, shard_of, write_json, write_shard
 from .progress import Progress, watch
 from .readers import read_file
-from .schema import is_rejected
+from .schema import STAGES, is_rejected
 
 Row = dict[str, Any]
 NAMESPACE = "refinery"
@@ -83,6 +84,7 @@ class ExtractAndFilter(beam.DoFn):
         self.progress_dir = progress_dir
 
     def setup(self) -> None:
+        self.filters = Filters(self.cfg)
         self.extractor: HtmlExtractor | None = None
         self.pdf_extractor: PdfExtractor | None = None
         self.progress = Progress(self.progress_dir, "extract")
@@ -97,7 +99,7 @@ class ExtractAndFilter(beam.DoFn):
             self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page)
         row = extract_doc(doc, self.extractor, self.pdf_extractor)
         if not is_rejected(row):
-            row = apply_filters(row, self.cfg.filters)
+            row = self.filters(row)
         self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
         yield _route(row)
 
@@ -157,6 +159,12 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[str, s
     )
     rejected = [read[REJECTED], processed[REJECTED]]
     kept = processed.docs
+    if cfg.classifiers.enabled:
+        classified = kept | "Classify" >> Classify(cfg.classifiers)
+        kept = classified["kept"]
+        rejected.append(classified[REJECTED])
+        classified["thresholds"] | "WriteThresholds" >> beam.Map(
+            write_audit, os.path.join(staging, "classifier_thresholds.json"))
     d = cfg.dedup
     if d.enabled:
         stages = [("ExactDedup", d.exact, ExactDedup), ("UrlDedup", d.url, UrlDedup),
@@ -267,7 +275,7 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
         # the funnel: documents (and characters, from extraction on) entering and leaving each stage
         docs_in = s["read"]
         chars_in = None
-        for stage in ("read", "extract", "filter", "dedup"):
+        for stage in STAGES:
             reasons = {r: n for r, n in s["rejected_by_reason"].items() if r.startswith(stage + ":")}
             lost = sum(reasons.values())
             chars_lost = sum(v for (src, r), v in rejected_chars.items() if src == name and r in reasons)
@@ -280,7 +288,7 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
             if stage == "extract":
                 chars_in = s["chars_kept"] + sum(
                     v for (src, r), v in rejected_chars.items()
-                    if src == name and r.split(":")[0] in ("filter", "dedup"))
+                    if src == name and r.split(":")[0] not in ("read", "extract"))
             elif chars_in is not None:
                 chars_in -= chars_lost
     if problems:
@@ -304,6 +312,20 @@ def package_versions() -> dict[str, str]:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = "not installed"
+    return out
+
+
+def model_hashes(cfg: CurateConfig) -> dict[str, str]:
+    """sha256 (first 16 hex digits) of every model the run used."""
+    from classifiers.langid import model_hash
+
+    engine = cfg.filters.language.engine
+    out = {f"langid:{engine}": model_hash(engine)}
+    if cfg.classifiers.enabled:
+        for m in cfg.classifiers.models:
+            out[f"quality_{m['name']}"] = sha256_file(m["path"])[:16]
+        if cfg.classifiers.domain:
+            out["domain"] = sha256_file(cfg.classifiers.domain["path"])[:16]
     return out
 
 
@@ -353,17 +375,18 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
             write_shard([], os.path.join(folder, shard_name(0, 1)), kind == "rejected", cfg.write)
     counters = read_counters(result)
     stats = compute_stats(cfg, staging, counters)
-    audit_path = os.path.join(staging, "minhash_audit.json")
-    if os.path.exists(audit_path):
-        with open(audit_path, encoding="utf-8") as fh:
-            stats["minhash"] = json.load(fh)
+    for key, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
+        path = os.path.join(staging, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                stats[key] = json.load(fh)
     stats["elapsed_s"] = round(time.time() - started, 2)
     stats["workers"] = workers
     stats["input_files"] = len(files)
     manifest = {
         "config_hash": cfg.hash,
         "versions": package_versions(),
-        "models": {},
+        "models": model_hashes(cfg),
         "inputs": {name: sum(1 for n, _ in files if n == name) for name in (s.name for s in cfg.sources)},
         "kept": list_shards(os.path.join(staging, "kept")),
         "rejected": list_shards(os.path.join(staging, "rejected")),

@@ -1,29 +1,62 @@
-"""Filters: named rules that keep a document or reject it as `filter:<rule>` with the measured value."""
+"""The filter stage: PII masking, language ID, the heuristic rules and decontamination, in that order.
+
+Every rejection names its rule and the measured value: `filter:<rule>` or `decontam:ngram_overlap`.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from classifiers.langid import identify
 
-from .config import FilterSettings
+from .config import CurateConfig
+from .decontam import build_index, find_overlap
+from .extract import annotate
+from .pii import mask_pii
+from .rules import C4_LINE_FILTER, RULES_BY_NAME, Doc, c4_clean, check
 from .schema import reject
 
 Row = dict[str, Any]
 
 
-def apply_filters(doc: Row, settings: FilterSettings) -> Row:
-    """Annotate language, then apply the rules in order; the first failing rule names the rejection."""
-    lang, score = identify(doc["text"])
-    doc["lang"], doc["lang_score"] = lang, score
-    if not settings.enabled:
+class Filters:
+    """Built once per worker (the decontamination index and per-source thresholds are computed here)."""
+
+    def __init__(self, cfg: CurateConfig) -> None:
+        self.cfg = cfg
+        self.thresholds = {s.name: cfg.filters.thresholds(s.name) for s in cfg.sources}
+        d = cfg.decontam
+        self.index = build_index(list(d.paths), d.ngram, d.min_words) if d.enabled else {}
+
+    def __call__(self, doc: Row) -> Row:
+        cfg = self.cfg
+        if cfg.pii.enabled:
+            text, counts = mask_pii(doc["text"], cfg.pii.email, cfg.pii.ip, cfg.pii.phone)
+            if any(counts.values()):
+                doc["text"] = text
+                doc["metadata"]["pii"] = {k: v for k, v in counts.items() if v}
+                annotate(doc)
+        f = cfg.filters
+        lang, score = identify(doc["text"], f.language.engine)
+        doc["lang"], doc["lang_score"] = lang, score
+        if f.enabled:
+            if f.language.keep and lang not in f.language.keep:
+                return reject(doc, "filter:language", f"lang={lang} ({score:.3f}) not in {list(f.language.keep)}")
+            if score < f.language.min_score:
+                return reject(doc, "filter:lang_score", f"lang_score={score:.3f} < {f.language.min_score}")
+            thresholds = dict(self.thresholds[doc["source"]])
+            if thresholds.pop(C4_LINE_FILTER, False):
+                text, dropped = c4_clean(doc["text"])
+                if dropped:
+                    doc["metadata"]["c4_lines_removed"] = dropped
+                    doc["text"] = text
+                    annotate(doc)
+            failed = check(Doc(doc["text"]), thresholds)
+            if failed:
+                name, value, limit = failed
+                op = ">=" if RULES_BY_NAME[name].op == "min" else "<="
+                return reject(doc, f"filter:{name}", f"{name}={value:.4g}, needs {op} {limit:g}")
+        if self.index:
+            hit = find_overlap(doc["text"], self.index, cfg.decontam.ngram)
+            if hit:
+                return reject(doc, "decontam:ngram_overlap", f"eval={hit[0]} span={hit[1]!r}")
         return doc
-    n = doc["n_words"]
-    if n < settings.min_words:
-        return reject(doc, "filter:min_words", f"n_words={n} < {settings.min_words}")
-    if settings.max_words is not None and n > settings.max_words:
-        return reject(doc, "filter:max_words", f"n_words={n} > {settings.max_words}")
-    if settings.languages and lang not in settings.languages:
-        return reject(doc, "filter:language", f"lang={lang} ({score:.3f}) not in {list(settings.languages)}")
-    if score < settings.min_lang_score:
-        return reject(doc, "filter:lang_score", f"lang_score={score:.3f} < {settings.min_lang_score}")
-    return doc

@@ -27,6 +27,7 @@ KEPT_SCHEMA = pa.schema(
         pa.field("n_words", pa.int64(), nullable=False),
         pa.field("content_hash", pa.string()),
         pa.field("scores", pa.map_(pa.string(), pa.float32())),
+        pa.field("domain", pa.string()),
         pa.field("dup_cluster_id", pa.string()),
         pa.field("dup_cluster_size", pa.int32()),
         # JSON object with sorted keys: title, date, WARC record id, fields of JSONL/Parquet inputs...
@@ -38,7 +39,7 @@ REJECTED_SCHEMA = KEPT_SCHEMA.append(pa.field("reason", pa.string(), nullable=Fa
     pa.field("detail", pa.string())
 )
 
-STAGES = ("read", "extract", "filter", "dedup", "classify")
+STAGES = ("read", "extract", "filter", "decontam", "classify", "dedup")
 
 
 def doc_id(source_uri: str, locator: str) -> str:
@@ -72,6 +73,7 @@ def new_doc(
         "n_words": 0,
         "content_hash": None,
         "scores": None,
+        "domain": None,
         "dup_cluster_id": None,
         "dup_cluster_size": None,
         "metadata": dict(metadata or {}),

@@ -62,7 +62,7 @@ def bad_run(tmp_path_factory, truth):
         ],
         "output": "out",
         "extract": {"max_doc_bytes": 1_000_000},
-        "filters": {"min_words": 5},
+        "filters": {"enabled": False},
     }
     return curate(base, config)
 

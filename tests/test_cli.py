@@ -21,7 +21,7 @@ def test_curate_command_prints_summary_and_writes_layout(tmp_path):
         shutil.copy(p, tmp_path / "data" / p.name)
     (tmp_path / "data" / "empty.py").write_text("")
     (tmp_path / "c.yaml").write_text(
-        "sources:\n  - {name: code, format: text, paths: ['data/*.py']}\noutput: out\n")
+        "sources:\n  - {name: code, format: text, paths: ['data/*.py']}\noutput: out\nfilters: {enabled: false}\n")
     proc = run("curate", "c.yaml", "--workers", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "code" in proc.stdout and "read:empty=1" in proc.stdout

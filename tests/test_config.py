@@ -18,17 +18,22 @@ def err(raw, tmp_path) -> str:
 
 def test_valid_config_resolves_paths_against_its_folder(tmp_path):
     (tmp_path / "a.html").write_text("<html></html>")
-    cfg = parse_config({"sources": [SOURCE], "output": "out", "filters": {"min_words": 3}}, str(tmp_path))
+    cfg = parse_config({"sources": [SOURCE], "output": "out",
+                        "filters": {"rules": {"gopher_min_words": 3, "c4_curly_braces": False},
+                                    "sources": {"web": {"gopher_min_words": 10}}}}, str(tmp_path))
     assert cfg.output == str(tmp_path / "out")
     assert cfg.source_files(cfg.sources[0]) == [str(tmp_path / "a.html")]
     assert cfg.uri(str(tmp_path / "a.html")) == "a.html"
-    assert cfg.filters.min_words == 3 and cfg.extract.html.include_comments is False
+    assert cfg.filters.thresholds("web")["gopher_min_words"] == 10
+    assert cfg.filters.thresholds("other")["gopher_min_words"] == 3
+    assert "c4_curly_braces" not in cfg.filters.thresholds("web")
+    assert cfg.extract.html.include_comments is False
 
 
 def test_config_hash_ignores_location_but_not_settings(tmp_path):
     a = parse_config({"sources": [SOURCE], "output": "out"}, str(tmp_path / "x"))
     b = parse_config({"sources": [SOURCE], "output": "out"}, str(tmp_path / "y"))
-    c = parse_config({"sources": [SOURCE], "output": "out", "filters": {"min_words": 9}}, str(tmp_path))
+    c = parse_config({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_words": 9}}}, str(tmp_path))
     assert a.hash == b.hash != c.hash
 
 
@@ -37,7 +42,11 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
     ({"sources": [SOURCE]}, "output: required key is missing"),
     ({"sources": [SOURCE], "output": "out", "filterz": {}}, "config.filterz: unknown key"),
     ({"sources": [SOURCE], "output": "out", "filters": {"min_wrds": 3}}, "filters.min_wrds: unknown key"),
-    ({"sources": [SOURCE], "output": "out", "filters": {"min_words": "many"}}, "filters.min_words: expected int"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_wrds": 3}}}, "filters.rules.gopher_min_wrds: unknown key"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_words": "many"}}}, "filters.rules.gopher_min_words: expected float"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"language": {"engine": "cld3"}}}, "filters.language.engine: expected fasttext or py3langid"),
+    ({"sources": [SOURCE], "output": "out", "classifiers": {"models": [{"name": "q", "path": "nope.bin", "label": "pos", "threshold": 0.5}]}}, "classifiers.models[0].path: model file not found"),
+    ({"sources": [SOURCE], "output": "out", "decontam": {"enabled": True, "paths": ["nope.jsonl"]}}, "decontam.paths[0]: file not found"),
     ({"sources": [SOURCE], "output": "out", "dedup": {"enabled": "yes"}}, "dedup.enabled: expected bool"),
     ({"sources": [SOURCE], "output": "out", "extract": {"html": {"fast": 1}}}, "extract.html.fast: expected bool"),
     ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0"),

@@ -140,7 +140,8 @@ def test_transitive_cluster_has_one_survivor(tmp_path):
     with open(tmp_path / "w.jsonl", "w") as fh:
         for t in (a, b, c_longer):
             fh.write(json.dumps({"text": t}) + "\n")
-    result = curate(tmp_path, {"sources": [{"name": "s", "format": "jsonl", "paths": ["w.jsonl"]}], "output": "out"})
+    result = curate(tmp_path, {"sources": [{"name": "s", "format": "jsonl", "paths": ["w.jsonl"]}], "output": "out",
+                               "filters": {"enabled": False}})
     kept = read_rows(result.output, "kept")
     rejected = read_rows(result.output, "rejected")
     assert len(kept) == 1 and len(rejected) == 2
@@ -180,7 +181,7 @@ def test_url_dedup_keeps_the_newest(tmp_path):
         for r in recs:
             fh.write(json.dumps(r) + "\n")
     result = curate(tmp_path, {"sources": [{"name": "s", "format": "jsonl", "paths": ["u.jsonl"]}],
-                               "output": "out", "dedup": {"minhash": {"enabled": False}}})
+                               "output": "out", "dedup": {"minhash": {"enabled": False}}, "filters": {"enabled": False}})
     rejected = read_rows(result.output, "rejected")
     assert [(r["locator"], r["reason"]) for r in rejected] == [("line:1", "dedup:url")]
     assert normalize_url("HTTPS://Example.com:443/a/?q=1#x") == "https://example.com/a?q=1"
@@ -191,7 +192,8 @@ def test_same_kept_set_with_one_and_two_workers(tmp_path):
     with open(tmp_path / "d.jsonl", "w") as fh:
         for t in docs + [docs[0] + " tail"] + [(DATA / "books" / "shakespeare__macbeth.txt").read_text()[:5000]]:
             fh.write(json.dumps({"text": t}) + "\n")
-    config = {"sources": [{"name": "s", "format": "jsonl", "paths": [str(tmp_path / "d.jsonl")]}], "output": "out"}
+    config = {"sources": [{"name": "s", "format": "jsonl", "paths": [str(tmp_path / "d.jsonl")]}], "output": "out",
+              "filters": {"enabled": False}}
     one = curate(tmp_path / "one", config)
     two = curate(tmp_path / "two", config, workers=2)
     assert one.stats["sources"]["s"]["rejected_by_reason"] == {"dedup:minhash": 3}

@@ -22,6 +22,7 @@ def small_config(output: str, **overrides):
             {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")]},
         ],
         "output": output,
+        "filters": {"enabled": False},
         "write": {"shard_bytes": 1_000_000, "row_group_rows": 50},
     }
     config.update(overrides)
@@ -118,7 +119,7 @@ def test_two_worker_processes_give_the_same_bytes(first, tmp_path):
 
 
 def test_stage_switches(tmp_path):
-    result = curate(tmp_path, small_config("out", dedup={"enabled": False}, filters={"enabled": False}))
+    result = curate(tmp_path, small_config("out", dedup={"enabled": False}, pii={"enabled": False}))
     for s in result.stats["sources"].values():
         assert not any(r.startswith(("dedup:", "filter:")) for r in s["rejected_by_reason"])
     assert result.stats["totals"]["kept"] == result.stats["totals"]["read"]

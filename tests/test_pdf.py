@@ -181,6 +181,7 @@ def test_mixed_html_and_pdf_job(tmp_path, truth):
         "sources": [{"name": "web", "format": "html", "paths": ["web/*.html.gz"]},
                     {"name": "pdfs", "format": "pdf", "paths": ["pdf/*.pdf"]}],
         "output": "out",
+        "filters": {"enabled": False},
     }, workers=2)
     web, pdfs = result.stats["sources"]["web"], result.stats["sources"]["pdfs"]
     assert (web["read"], web["kept"]) == (5, 5)

@@ -37,6 +37,7 @@ def pool_dir(tmp_path_factory):
         "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")]},
                     {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")]}],
         "output": "pool",
+        "filters": {"enabled": False},
         "dedup": {"minhash": {"enabled": False}},
     })
     return base / "pool"

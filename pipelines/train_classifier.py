@@ -1,0 +1,74 @@
+"""`refinery classifier train`: gather labelled text (files or a curated pool), train fastText, write a card."""
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import json
+import os
+from typing import Iterator
+
+import pyarrow.parquet as pq
+
+from classifiers.fasttext_model import train_classifier
+
+from .config import ClassifierTrainConfig
+
+
+def _file_texts(path: str, text_field: str) -> Iterator[str]:
+    name = path[:-3] if path.endswith(".gz") else path
+    if name.endswith(".parquet"):
+        yield from (t for t in pq.read_table(path, columns=[text_field]).column(text_field).to_pylist() if t)
+        return
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        if name.endswith(".jsonl"):
+            for line in fh:
+                if line.strip():
+                    t = json.loads(line).get(text_field)
+                    if isinstance(t, str) and t:
+                        yield t
+        else:
+            yield fh.read()
+
+
+def _pool_texts(pool: str, sources: list[str] | None, sample: int | None) -> list[str]:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(pool, "kept", "*.parquet"))):
+        t = pq.read_table(path, columns=["id", "text", "source"]).to_pylist()
+        rows.extend(r for r in t if not sources or r["source"] in sources)
+    rows.sort(key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest())  # a deterministic sample
+    if sample:
+        rows = rows[:sample]
+    return [r["text"] for r in rows]
+
+
+def chunks(text: str, size: int) -> Iterator[str]:
+    if size <= 0:
+        yield text
+        return
+    words = text.split()
+    for i in range(0, len(words), size):
+        piece = words[i : i + size]
+        if len(piece) >= max(5, size // 4):
+            yield " ".join(piece)
+
+
+def gather(cfg: ClassifierTrainConfig) -> list[tuple[str, str]]:
+    examples: list[tuple[str, str]] = []
+    for label, specs in cfg.labels.items():
+        for spec in specs:
+            if "paths" in spec:
+                texts = [t for p in spec["paths"] for t in _file_texts(p, spec.get("text_field", "text"))]
+            else:
+                texts = _pool_texts(spec["pool"], spec.get("sources"), spec.get("sample"))
+            examples.extend((label, c) for t in texts for c in chunks(t, cfg.chunk_words))
+    return examples
+
+
+def run_train(cfg: ClassifierTrainConfig) -> dict:
+    examples = gather(cfg)
+    sources = {label: [{k: (os.path.relpath(v, cfg.base_dir) if k == "pool" else
+                            [os.path.relpath(p, cfg.base_dir) for p in v] if k == "paths" else v)
+                        for k, v in spec.items()} for spec in specs] for label, specs in cfg.labels.items()}
+    return train_classifier(examples, cfg.output, cfg.params, cfg.name, positive=cfg.positive, sources=sources)
