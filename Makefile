@@ -27,7 +27,7 @@ install: system $(BIN)/refinery
 demo: install
 	$(BIN)/refinery curate examples/demo.yaml
 	$(BIN)/refinery classifier train examples/quality.yaml
-	$(BIN)/refinery swarm examples/swarm.yaml
+	$(BIN)/refinery mix examples/mix.yaml
 
 test: install
 	$(BIN)/python -m pytest

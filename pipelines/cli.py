@@ -71,6 +71,19 @@ def _classifier_train(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _mix(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config import load_swarm_config
+    from .mix import mix_table, run_mix
+
+    if beam_args:
+        raise SystemExit(f"refinery mix: unknown arguments {beam_args}")
+    cfg = load_swarm_config(args.config)
+    summary = run_mix(cfg)
+    print(mix_table(summary))
+    print(f"\nwrote {cfg.output}/mix.yaml and {cfg.output}/report.html")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     swarm = sub.add_parser("swarm", help="train proxy models on mixtures of a curated pool and score them")
     swarm.add_argument("config", help="swarm config (YAML)")
     swarm.set_defaults(func=_swarm)
+
+    mix = sub.add_parser("mix", help="choose mixture weights: swarm, fit, optimise, confirm, report")
+    mix.add_argument("config", help="mix config (YAML: the swarm settings and a mix section)")
+    mix.set_defaults(func=_mix)
 
     dedup = sub.add_parser("dedup", help="MinHash deduplication helpers")
     dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)

@@ -220,6 +220,11 @@ def _typed(value: Any, where: str, kind: type, *, minimum: float | None = None, 
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads 1e9 as a string
+        try:
+            value, ok = float(value), True
+        except ValueError:
+            pass
     if not ok:
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
     if minimum is not None and value < minimum:
@@ -488,10 +493,30 @@ class SwarmConfig:
     eval_max_bytes: int
     mixtures: tuple[Any, ...]  # "natural" | "uniform" | "one-hot" | {domain: weight}
     seeds: tuple[int, ...]
+    mix: Any = None  # MixSettings
 
 
 SWARM_KEYS = {"pool", "output", "domain_column", "domains", "heldout_fraction", "tokenizer", "proxy", "train",
-              "eval", "mixtures", "seeds"}
+              "eval", "mixtures", "seeds", "mix"}
+
+
+@dataclass(frozen=True)
+class MixSettings:
+    budget_tokens: float = 1e9  # the training budget the mixture is for: epoch caps are counted against it
+    max_epochs: float = 4.0  # no domain repeated more often than this at the budget
+    swarm_size: int = 0  # sampled mixtures; 0: 3 x (domains + 1)
+    noise_mixtures: int = 2  # this many sampled mixtures are also trained with noise_seeds more seeds
+    noise_seeds: int = 2
+    exponent: float = 0.5  # the prior is flattened by this exponent before the Dirichlet is centred on it
+    min_concentration: float = 0.1
+    max_concentration: float = 5.0
+    min_weight: float = 0.01  # smaller sampled weights are zeroed
+    kl_weight: float = 0.02  # the optimiser's penalty on KL(mixture || prior), in objective units
+    search_samples: int = 20_000  # mixtures scored by the fitted model in the cross-check search
+    confirm_runs: int = 2  # seeds per confirmation mixture (chosen, prior, uniform)
+    seed: int = 0
+
+
 NAMED_MIXTURES = ("natural", "uniform", "one-hot")
 
 
@@ -565,7 +590,15 @@ def parse_swarm_config(raw: Any, base_dir: str) -> SwarmConfig:
         eval_max_bytes=eval_max_bytes,
         mixtures=_mixtures(raw.get("mixtures")),
         seeds=tuple(seeds),
+        mix=_dataclass_section(MixSettings, raw.get("mix"), "mix"),
     )
+    m = cfg.mix
+    if m.budget_tokens <= 0 or m.max_epochs <= 0:
+        raise ConfigError("mix.budget_tokens and mix.max_epochs: expected values > 0")
+    if not 0 < m.min_concentration <= m.max_concentration:
+        raise ConfigError("mix.min_concentration: expected 0 < min_concentration <= max_concentration")
+    if m.confirm_runs < 1:
+        raise ConfigError("mix.confirm_runs: expected a value >= 1")
     if cfg.tokenizer.kind not in ("bytes", "bpe"):
         raise ConfigError(f"tokenizer.kind: expected bytes or bpe, got {cfg.tokenizer.kind!r}")
     if not 0.0 < cfg.heldout_fraction < 1.0:

@@ -18,8 +18,13 @@ import pyarrow.parquet as pq
 from .tokenizer import Tokenizer
 
 
+def split_value(doc_id: str) -> float:
+    """A uniform number in [0, 1) from a document id: held out when below the held-out fraction."""
+    return int(hashlib.sha256(doc_id.encode()).hexdigest()[:8], 16) / 2**32
+
+
 def is_heldout(doc_id: str, fraction: float) -> bool:
-    return int(hashlib.sha256(doc_id.encode()).hexdigest()[:8], 16) / 2**32 < fraction
+    return split_value(doc_id) < fraction
 
 
 @dataclass
@@ -93,6 +98,14 @@ def load_pool(pool_dir: str, domain_column: str = "source", heldout_fraction: fl
             d.train_ids.append(doc_id)
             d.train_texts.append(text)
             d.train_bytes += len(text.encode("utf-8"))
+    for d in by_name.values():
+        # a small domain may draw no held-out document: hold out its lowest-valued one, still chosen by id
+        if not d.heldout_ids and len(d.train_ids) >= 2:
+            i = min(range(len(d.train_ids)), key=lambda j: split_value(d.train_ids[j]))
+            d.heldout_ids.append(d.train_ids.pop(i))
+            text = d.train_texts.pop(i)
+            d.heldout_texts.append(text)
+            d.train_bytes -= len(text.encode("utf-8"))
     names = sorted(by_name) if domains is None else list(domains)
     missing = [n for n in names if n not in by_name]
     if missing:

@@ -1,0 +1,119 @@
+"""Choosing the mix: sampling under caps, the ridge fit, the optimiser, and the mix job end to end on real text."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import DATA, curate
+from mixes.fit import EPS, Ridge, fit_metric, spearman
+from mixes.optimize import kl, optimise, project, search
+from mixes.sampling import epoch_caps, sample_mixtures
+from pipelines.config import parse_swarm_config
+from pipelines.mix import run_mix
+
+
+def test_sampling_respects_caps_and_centres_on_the_prior():
+    prior = np.array([0.6, 0.3, 0.08, 0.02])
+    tokens = prior * 1e6
+    caps = epoch_caps(tokens, budget_tokens=2e6, max_epochs=3)  # the smallest domain may take at most 3%
+    w = sample_mixtures(prior, 400, caps, np.random.default_rng(0))
+    assert w.shape == (400, 4)
+    assert np.allclose(w.sum(axis=1), 1) and (w <= caps + 1e-12).all()
+    assert ((w == 0) | (w >= 0.01)).all()  # tiny weights are zeroed
+    assert np.argsort(w.mean(axis=0))[-1] == 0  # the largest domain stays the largest on average
+    with pytest.raises(ValueError, match="epoch caps"):
+        sample_mixtures(prior, 5, epoch_caps(tokens, 1e9, 1), np.random.default_rng(0))
+
+
+def planted(w: np.ndarray) -> np.ndarray:
+    """A known log-linear response; its optimum is inside the simplex (about 0.25, 0.5, 0.25, 0)."""
+    a = np.array([0.25, 0.5, 0.25, 0.0])
+    return 3.0 - (a * np.log(w + EPS)).sum(axis=1) * 0.3 + 0.1 * w[:, 3]
+
+
+def test_fit_and_optimiser_recover_a_planted_optimum():
+    rng = np.random.default_rng(1)
+    prior = np.array([0.4, 0.3, 0.2, 0.1])
+    caps = np.ones(4)
+    w = sample_mixtures(prior, 60, caps, rng)
+    y = planted(w) + rng.normal(0, 0.005, len(w))
+    report = fit_metric(w, y, np.arange(len(w)).astype(str))
+    assert report.metrics["spearman"] > 0.95 and report.metrics["r2"] > 0.9
+    assert report.metrics["spearman"] >= report.baseline_metrics["spearman"]
+    model = report.model
+    chosen = optimise(lambda v: float(model.predict(v[None])[0]), model.gradient, prior, np.zeros(4), caps,
+                      kl_weight=0.0, starts=[prior, np.full(4, 0.25)])
+    truth = optimise(lambda v: float(planted(v[None])[0]),
+                     lambda v: -0.3 * np.array([0.25, 0.5, 0.25, 0.0]) / (v + EPS) + np.array([0, 0, 0, 0.1]),
+                     prior, np.zeros(4), caps, 0.0, [prior])
+    assert np.abs(chosen - truth).sum() < 0.15, (chosen, truth)
+    assert chosen[1] == max(chosen)
+    # caps are respected: cap the best domain at 0.3
+    capped = optimise(lambda v: float(model.predict(v[None])[0]), model.gradient, prior, np.zeros(4),
+                      np.array([1, 0.3, 1, 1]), 0.0, [prior])
+    assert capped[1] <= 0.3 + 1e-9 and abs(capped.sum() - 1) < 1e-9
+    # the KL penalty pulls towards the prior
+    pulled = optimise(lambda v: float(model.predict(v[None])[0]), model.gradient, prior, np.zeros(4), caps, 5.0,
+                      [prior])
+    assert kl(pulled, prior) < kl(chosen, prior)
+    # the RegMix-style search agrees roughly
+    found = search(lambda v: model.predict(v), sample_mixtures(prior, 5000, caps, np.random.default_rng(2)), top=50)
+    assert np.abs(found - chosen).sum() < 0.35
+
+
+def test_projection_and_ridge_gradient():
+    p = project(np.array([0.9, 0.5, -0.2]), np.zeros(3), np.array([0.6, 1, 1]))
+    assert abs(p.sum() - 1) < 1e-9 and p[0] <= 0.6 + 1e-9 and (p >= 0).all()
+    rng = np.random.default_rng(0)
+    w = rng.dirichlet(np.ones(3), 30)
+    m = Ridge.fit(w, planted(np.hstack([w, np.zeros((30, 1))])), 0.01)
+    x = np.array([0.5, 0.3, 0.2])
+    num = np.array([(m.predict((x + h)[None]) - m.predict((x - h)[None]))[0] / 2e-6 for h in np.eye(3) * 1e-6])
+    assert np.allclose(num, m.gradient(x), rtol=1e-3, atol=1e-3)
+    assert spearman(np.array([1, 2, 3.0]), np.array([10, 20, 30.0])) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def pool_dir(tmp_path_factory):
+    base = tmp_path_factory.mktemp("mixpool")
+    curate(base, {
+        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")]},
+                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")]},
+                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")]}],
+        "output": "pool", "filters": {"enabled": False}, "dedup": {"minhash": {"enabled": False}}})
+    return base / "pool"
+
+
+def test_mix_end_to_end_favours_the_target_domain(pool_dir, tmp_path):
+    raw = {
+        "pool": str(pool_dir), "output": str(tmp_path / "mix"), "heldout_fraction": 0.15,
+        "proxy": {"n_layer": 2, "n_head": 2, "d_model": 32, "context": 64},
+        "train": {"steps": 150, "batch": 16, "lr": 0.003, "warmup": 15, "group_size": 12, "threads": 2},
+        "eval": {"max_bytes": 20000, "sets": [{"name": "code", "domain": "code"}]},
+        "mix": {"budget_tokens": 2.0e6, "max_epochs": 4, "swarm_size": 12, "noise_mixtures": 1, "noise_seeds": 2,
+                "confirm_runs": 2, "kl_weight": 0.01, "search_samples": 2000},
+    }
+    summary = run_mix(parse_swarm_config(raw, str(tmp_path)))
+    out = tmp_path / "mix"
+    mix = yaml.safe_load((out / "mix.yaml").read_text())
+    assert abs(sum(mix["weights"].values()) - 1) < 1e-6
+    assert mix["weights"]["code"] > summary["prior"]["code"]
+    for name, epochs in mix["epochs_at_budget"].items():
+        assert epochs <= 4 + 1e-6
+    c = summary["confirm"]
+    assert c["chosen"]["measured"] < c["prior"]["measured"]
+    assert summary["fit"]["code"]["spearman"] > 0.5
+    report = (out / "report.html").read_text()
+    assert "Spearman" in report and "Confirmation" in report
+    for png in ("fit_objective.png", "weights.png", "confirm.png", "response.png", "fit_code.png"):
+        assert (out / png).stat().st_size > 1000
+    # a changed eval suite refits without training the swarm again
+    raw["eval"]["sets"].append({"name": "wiki", "domain": "wiki", "weight": 0.5})
+    again = run_mix(parse_swarm_config(raw, str(tmp_path)))
+    assert "wiki" in again["fit"]
+    results = [json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")]
+    assert all(len(r["evals"]) == 2 for r in results)  # re-scored, not retrained
