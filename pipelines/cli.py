@@ -84,6 +84,37 @@ def _mix(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _shards(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config import load_yaml, parse_shards_config
+    from .shards import run_shards, shards_table
+
+    raw, base = load_yaml(args.config)
+    cfg = parse_shards_config(raw, base)
+    manifest = run_shards(cfg, workers=args.workers, beam_args=beam_args)
+    print(shards_table(manifest))
+    print(f"\nwrote {cfg.output}: {len(manifest['files']['parquet'])} shards, {manifest['achieved_tokens']:,} tokens")
+    return 0
+
+
+def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    """curate, mix and shards, one after another, from one file naming their three configs."""
+    from .config import ConfigError, load_yaml
+
+    raw, base = load_yaml(args.config)
+    if not isinstance(raw, dict) or set(raw) - {"curate", "classifier", "mix", "shards"} or not raw:
+        raise ConfigError("config: expected keys curate, classifier (optional), mix and shards naming their configs")
+    steps = [(k, raw[k]) for k in ("curate", "classifier", "mix", "shards") if k in raw]
+    for name, path in steps:
+        path = os.path.join(base, path)
+        print(f"\n=== refinery {name if name != 'classifier' else 'classifier train'} {path}", flush=True)
+        sub = argparse.Namespace(config=path, workers=args.workers, quiet=args.quiet)
+        func = {"curate": _curate, "classifier": _classifier_train, "mix": _mix, "shards": _shards}[name]
+        code = func(sub, beam_args if name in ("curate", "shards") else [])
+        if code:
+            return code
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("config", help="mix config (YAML: the swarm settings and a mix section)")
     mix.set_defaults(func=_mix)
 
+    shards = sub.add_parser("shards", help="materialise the chosen mixture as training shards")
+    shards.add_argument("config", help="shards config (YAML)")
+    shards.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    shards.set_defaults(func=_shards)
+
+    run = sub.add_parser("run", help="curate, mix and shards in one command")
+    run.add_argument("config", help="a YAML file naming the curate, mix and shards configs")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    run.add_argument("--quiet", action="store_true")
+    run.set_defaults(func=_run)
+
     dedup = sub.add_parser("dedup", help="MinHash deduplication helpers")
     dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)
     explain = dedup_sub.add_parser("explain", help="probability that a pair at each Jaccard similarity is caught")
@@ -126,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    if args.command == "curate" and args.workers < 1:
+    if args.command in ("curate", "shards", "run") and args.workers < 1:
         parser.error("--workers: expected a number >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:

@@ -701,3 +701,79 @@ def load_yaml(path: str) -> tuple[Any, str]:
             return yaml.safe_load(fh), os.path.dirname(os.path.abspath(path))
         except yaml.YAMLError as exc:
             raise ConfigError(f"config: not valid YAML: {exc}") from exc
+
+
+# ---- the shards job -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShardsConfig:
+    base_dir: str
+    pool: str
+    output: str
+    weights: dict  # domain -> weight (from mix.yaml or given inline), normalised
+    budget_tokens: float
+    domain_column: str
+    max_epochs: float
+    seed: int
+    tokenizer: dict  # {kind: bytes} | {kind: bpe, path: tokenizer.json}
+    shard_tokens: int
+    exclude_heldout_fraction: float  # documents the proxies held out for evaluation (0: none)
+    score: str | None  # the score that orders repeats by value; default: the highest quality_* score
+    mix_file: str | None
+
+
+SHARDS_KEYS = {"pool", "output", "mix", "weights", "budget_tokens", "domain_column", "max_epochs", "seed",
+               "tokenizer", "shard_tokens", "exclude_heldout_fraction", "score"}
+
+
+def parse_shards_config(raw: Any, base_dir: str) -> ShardsConfig:
+    raw = _check_keys(raw, "config", SHARDS_KEYS)
+    for key in ("pool", "output"):
+        if key not in raw:
+            raise ConfigError(f"{key}: required key is missing")
+    base_dir = os.path.abspath(base_dir)
+    mix: dict = {}
+    mix_file = None
+    if "mix" in raw:
+        mix_file = os.path.join(base_dir, _typed(raw["mix"], "mix", str))
+        if not os.path.isfile(mix_file):
+            raise ConfigError(f"mix: file not found: {raw['mix']} (run `refinery mix` first, or give weights)")
+        with open(mix_file, encoding="utf-8") as fh:
+            mix = yaml.safe_load(fh) or {}
+    if ("weights" in raw) == bool(mix_file):
+        raise ConfigError("weights: expected exactly one of mix (a mix.yaml) or weights")
+    weights = raw.get("weights") or mix.get("weights")
+    if not isinstance(weights, dict) or not weights:
+        raise ConfigError("weights: expected a mapping of domain to weight")
+    for k, v in weights.items():
+        _typed(v, f"weights.{k}", float, minimum=0.0)
+    total = float(sum(weights.values()))
+    if total <= 0:
+        raise ConfigError("weights: expected at least one weight above 0")
+    budget = raw.get("budget_tokens", mix.get("budget_tokens"))
+    if budget is None:
+        raise ConfigError("budget_tokens: required (or taken from mix.yaml)")
+    budget = _typed(budget, "budget_tokens", float, minimum=1.0)
+    tok = _check_keys(raw.get("tokenizer", {"kind": "bytes"}), "tokenizer", {"kind", "path"})
+    if tok.get("kind", "bytes") not in ("bytes", "bpe"):
+        raise ConfigError(f"tokenizer.kind: expected bytes or bpe, got {tok.get('kind')!r}")
+    if tok.get("kind") == "bpe":
+        if "path" not in tok:
+            raise ConfigError("tokenizer.path: a bpe tokenizer needs the tokenizer JSON written by `refinery mix`")
+        tok = {"kind": "bpe", "path": os.path.join(base_dir, tok["path"])}
+    return ShardsConfig(
+        base_dir=base_dir,
+        pool=os.path.normpath(os.path.join(base_dir, _typed(raw["pool"], "pool", str))),
+        output=os.path.normpath(os.path.join(base_dir, _typed(raw["output"], "output", str))),
+        weights={k: float(v) / total for k, v in weights.items()},
+        budget_tokens=budget,
+        domain_column=_typed(raw.get("domain_column", mix.get("domain_column", "source")), "domain_column", str),
+        max_epochs=_typed(raw.get("max_epochs", 4.0), "max_epochs", float, minimum=1.0),
+        seed=_typed(raw.get("seed", 0), "seed", int),
+        tokenizer=dict(tok),
+        shard_tokens=_typed(raw.get("shard_tokens", 50_000_000), "shard_tokens", int, minimum=1000),
+        exclude_heldout_fraction=_typed(raw.get("exclude_heldout_fraction", mix.get("heldout_fraction", 0.0)),
+                                        "exclude_heldout_fraction", float, minimum=0.0),
+        score=raw.get("score"),
+        mix_file=mix_file,
+    )

@@ -138,6 +138,7 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
         "epochs_at_budget": summary["epochs"],
         "budget_tokens": ms.budget_tokens,
         "domain_column": cfg.domain_column,
+        "heldout_fraction": cfg.heldout_fraction,
         "predicted_objective": round(confirm["chosen"]["predicted"], 6),
         "confirmed_objective": round(confirm["chosen"]["measured"], 6),
         "prior_objective": round(confirm["prior"]["measured"], 6),

@@ -74,13 +74,13 @@ def list_shards(folder: str) -> list[dict[str, Any]]:
     return out
 
 
-def publish(staging: str, output: str) -> None:
-    """Swap the staged kept/ and rejected/ folders into the output folder.
+def publish(staging: str, output: str, kinds: tuple[str, ...] = KINDS) -> None:
+    """Swap the staged folders (kept/ and rejected/ by default) into the output folder.
 
     Each folder is replaced whole: a reader sees the old complete set or the new complete set, and a shard
     from an earlier run with a different shard count never lingers beside the new ones.
     """
-    for kind in KINDS:
+    for kind in kinds:
         new, final, old = os.path.join(staging, kind), os.path.join(output, kind), os.path.join(output, f".old-{kind}")
         if os.path.exists(old):
             shutil.rmtree(old)
