@@ -25,9 +25,7 @@ $(BIN)/refinery: pyproject.toml
 install: system $(BIN)/refinery
 
 demo: install
-	$(BIN)/refinery curate examples/demo.yaml
-	$(BIN)/refinery classifier train examples/quality.yaml
-	$(BIN)/refinery mix examples/mix.yaml
+	cd examples && ../$(BIN)/refinery run run.yaml
 
 test: install
 	$(BIN)/python -m pytest
