@@ -30,6 +30,9 @@ class Source:
     paths: tuple[str, ...]
     text_field: str = "text"
     url_field: str = "url"
+    license: str | None = None  # an SPDX id or a free label; a record's own `license` field wins
+    attribution: str | None = None
+    consent: str | None = None  # e.g. explicit, public-web, unknown; a record's own `consent` field wins
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,13 @@ class FilterSettings:
 
 
 @dataclass(frozen=True)
+class OptoutSettings:
+    enabled: bool = True
+    domains: tuple[str, ...] = ()  # files of blocked domains, one per line (a domain blocks its subdomains)
+    urls: tuple[str, ...] = ()  # files of blocked URL patterns, one per line (shell-style: *, ?)
+
+
+@dataclass(frozen=True)
 class PiiSettings:
     enabled: bool = True
     email: bool = True
@@ -170,6 +180,7 @@ class CurateConfig:
     extract: ExtractSettings
     filters: FilterSettings
     pii: PiiSettings
+    optout: OptoutSettings
     decontam: DecontamSettings
     dedup: DedupSettings
     classifiers: ClassifierSettings
@@ -275,7 +286,8 @@ def _sources(raw: Any) -> tuple[Source, ...]:
     seen: set[str] = set()
     for i, item in enumerate(raw):
         where = f"sources[{i}]"
-        item = _check_keys(item, where, {"name", "format", "paths", "text_field", "url_field"})
+        item = _check_keys(item, where, {"name", "format", "paths", "text_field", "url_field", "license",
+                                         "attribution", "consent"})
         for key in ("name", "format", "paths"):
             if key not in item:
                 raise ConfigError(f"{where}.{key}: required key is missing")
@@ -300,6 +312,9 @@ def _sources(raw: Any) -> tuple[Source, ...]:
                 paths=tuple(paths),
                 text_field=_typed(item.get("text_field", "text"), f"{where}.text_field", str),
                 url_field=_typed(item.get("url_field", "url"), f"{where}.url_field", str),
+                license=_typed(item.get("license"), f"{where}.license", str, nullable=True),
+                attribution=_typed(item.get("attribution"), f"{where}.attribution", str, nullable=True),
+                consent=_typed(item.get("consent"), f"{where}.consent", str, nullable=True),
             )
         )
     return tuple(out)
@@ -332,6 +347,20 @@ def _filters(raw: Any) -> FilterSettings:
         rules=_rule_map(section.get("rules"), "filters.rules"),
         sources={name: _rule_map(v, f"filters.sources.{name}") for name, v in sources.items()},
     )
+
+
+def _optout(raw: Any, base_dir: str) -> OptoutSettings:
+    o = _dataclass_section(OptoutSettings, raw, "optout")
+    resolved = {}
+    for key in ("domains", "urls"):
+        files = []
+        for i, p in enumerate(getattr(o, key)):
+            full = p if os.path.isabs(p) else os.path.join(os.path.abspath(base_dir), p)
+            if not os.path.isfile(full):
+                raise ConfigError(f"optout.{key}[{i}]: file not found: {p}")
+            files.append(full)
+        resolved[key] = tuple(files)
+    return OptoutSettings(o.enabled, resolved["domains"], resolved["urls"])
 
 
 def _decontam(raw: Any, base_dir: str) -> DecontamSettings:
@@ -390,7 +419,7 @@ def _classifiers(raw: Any, base_dir: str) -> ClassifierSettings:
                               models=tuple(out), domain=dict(domain))
 
 
-TOP_KEYS = {"sources", "output", "extract", "filters", "pii", "decontam", "dedup", "classifiers", "write"}
+TOP_KEYS = {"sources", "output", "extract", "optout", "filters", "pii", "decontam", "dedup", "classifiers", "write"}
 
 
 def parse_config(raw: Any, base_dir: str) -> CurateConfig:
@@ -410,6 +439,7 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
                                    {"html": HtmlSettings, "pdf": PdfSettings}),
         filters=_filters(raw.get("filters")),
         pii=_dataclass_section(PiiSettings, raw.get("pii"), "pii"),
+        optout=_optout(raw.get("optout"), base_dir),
         decontam=_decontam(raw.get("decontam"), base_dir),
         dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup", {"minhash": MinHashSettings}),
         classifiers=_classifiers(raw.get("classifiers"), base_dir),
@@ -720,10 +750,11 @@ class ShardsConfig:
     exclude_heldout_fraction: float  # documents the proxies held out for evaluation (0: none)
     score: str | None  # the score that orders repeats by value; default: the highest quality_* score
     mix_file: str | None
+    profile: dict  # allow_licenses / deny_licenses / allow_consent: lists of labels
 
 
 SHARDS_KEYS = {"pool", "output", "mix", "weights", "budget_tokens", "domain_column", "max_epochs", "seed",
-               "tokenizer", "shard_tokens", "exclude_heldout_fraction", "score"}
+               "tokenizer", "shard_tokens", "exclude_heldout_fraction", "score", "profile"}
 
 
 def parse_shards_config(raw: Any, base_dir: str) -> ShardsConfig:
@@ -776,4 +807,17 @@ def parse_shards_config(raw: Any, base_dir: str) -> ShardsConfig:
                                         "exclude_heldout_fraction", float, minimum=0.0),
         score=raw.get("score"),
         mix_file=mix_file,
+        profile=_profile(raw.get("profile")),
     )
+
+
+def _profile(raw: Any) -> dict:
+    section = _check_keys(raw, "profile", {"allow_licenses", "deny_licenses", "allow_consent"})
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"profile.{key}: expected a list of labels, got {value!r}")
+        out[key] = sorted(value)
+    return out

@@ -28,7 +28,9 @@ from .config import ConfigError, CurateConfig
 from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .extract import HtmlExtractor, extract_doc
 from .classify import Classify
+from .datacard import curate_card
 from .filters import Filters
+from .optout import Optout
 from .pdf import PdfExtractor
 from .output import KINDS, list_shards, publish, sha256_file, shard_name, shard_of, write_json, write_shard
 from .progress import Progress, watch
@@ -59,6 +61,7 @@ class ReadFile(beam.DoFn):
 
     def setup(self) -> None:
         self.sources = {s.name: s for s in self.cfg.sources}
+        self.optout = Optout(self.cfg.optout)
         self.progress = Progress(self.progress_dir, "read")
 
     def process(self, item: tuple[str, str]) -> Iterator[Any]:
@@ -67,6 +70,10 @@ class ReadFile(beam.DoFn):
         n = 0
         for row in read_file(source, path, self.cfg.uri(path), self.cfg.extract):
             n += 1
+            row["license"] = row.get("license") or source.license
+            row["consent"] = row.get("consent") or source.consent
+            if not is_rejected(row):
+                row = self.optout(row)
             yield _route(row)
         _count(source_name, "read", n)
         self.progress.add(files=1, records=n)
@@ -280,7 +287,7 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
             lost = sum(reasons.values())
             chars_lost = sum(v for (src, r), v in rejected_chars.items() if src == name and r in reasons)
             entry = {"in": docs_in, "rejected": lost, "out": docs_in - lost, "rejected_by_reason": reasons}
-            if stage != "read" and stage != "extract":
+            if chars_in is not None:
                 entry["chars_in"] = chars_in
                 entry["chars_rejected"] = chars_lost
             s["stages"][stage] = entry
@@ -395,4 +402,5 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
     shutil.rmtree(staging)
     write_json(os.path.join(cfg.output, "stats.json"), stats)
     write_json(os.path.join(cfg.output, "manifest.json"), manifest)
+    curate_card(cfg.output, stats, manifest)
     return CurateResult(cfg.output, stats, manifest)

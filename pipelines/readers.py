@@ -143,8 +143,11 @@ def _fields_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
     url = record.get(source.url_field)
     doc["url"] = url if isinstance(url, str) else None
     doc["extractor"] = "passthrough"
+    for key in ("license", "consent"):  # the record knows better than its source's default
+        if isinstance(record.get(key), str) and record[key]:
+            doc[key] = record[key]
     doc["metadata"].update(
-        {k: v for k, v in record.items() if k not in (source.text_field, source.url_field)}
+        {k: v for k, v in record.items() if k not in (source.text_field, source.url_field, "license", "consent")}
     )
     return doc
 

@@ -28,6 +28,8 @@ KEPT_SCHEMA = pa.schema(
         pa.field("content_hash", pa.string()),
         pa.field("scores", pa.map_(pa.string(), pa.float32())),
         pa.field("domain", pa.string()),
+        pa.field("license", pa.string()),
+        pa.field("consent", pa.string()),
         pa.field("dup_cluster_id", pa.string()),
         pa.field("dup_cluster_size", pa.int32()),
         # JSON object with sorted keys: title, date, WARC record id, fields of JSONL/Parquet inputs...
@@ -39,7 +41,7 @@ REJECTED_SCHEMA = KEPT_SCHEMA.append(pa.field("reason", pa.string(), nullable=Fa
     pa.field("detail", pa.string())
 )
 
-STAGES = ("read", "extract", "filter", "decontam", "classify", "dedup")
+STAGES = ("read", "optout", "extract", "filter", "decontam", "classify", "dedup")
 
 
 def doc_id(source_uri: str, locator: str) -> str:
@@ -74,6 +76,8 @@ def new_doc(
         "content_hash": None,
         "scores": None,
         "domain": None,
+        "license": None,
+        "consent": None,
         "dup_cluster_id": None,
         "dup_cluster_size": None,
         "metadata": dict(metadata or {}),

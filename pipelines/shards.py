@@ -29,6 +29,7 @@ from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
 from .config import ShardsConfig
 from .curate import make_runner, pipeline_options
+from .datacard import shards_card
 from .output import publish, sha256_file, write_json
 
 Row = dict[str, Any]
@@ -37,6 +38,7 @@ SHARD_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False), pa.field("repeat", pa.int32(), nullable=False),
     pa.field("text", pa.string()), pa.field("source", pa.string()), pa.field("domain", pa.string()),
     pa.field("scores", pa.map_(pa.string(), pa.float32())), pa.field("n_tokens", pa.int64(), nullable=False),
+    pa.field("license", pa.string()), pa.field("consent", pa.string()),
 ])
 PROVENANCE_SCHEMA = pa.schema([
     pa.field("shard", pa.string()), pa.field("position", pa.int64()), pa.field("id", pa.string()),
@@ -115,17 +117,35 @@ def plan_domain(items: list[tuple[str, int, float]], target: float, max_epochs: 
     return picks, report
 
 
+def profile_reason(row: Row, profile: dict) -> str | None:
+    """Why a licence/consent profile excludes a document, or None."""
+    lic, consent = row.get("license") or "unknown", row.get("consent") or "unknown"
+    if "allow_licenses" in profile and lic not in profile["allow_licenses"]:
+        return "profile_license"
+    if lic in profile.get("deny_licenses", []):
+        return "profile_license"
+    if "allow_consent" in profile and consent not in profile["allow_consent"]:
+        return "profile_consent"
+    return None
+
+
 def _read_pool(path: str, cfg: ShardsConfig) -> Iterator[Any]:
-    cols = ["id", "text", "source", "source_uri", "locator", "scores", cfg.domain_column]
-    table = pq.read_table(path, columns=list(dict.fromkeys(cols)))
+    cols = ["id", "text", "source", "source_uri", "locator", "scores", "license", "consent", cfg.domain_column]
+    have = pq.ParquetFile(path).schema_arrow.names
+    table = pq.read_table(path, columns=[c for c in dict.fromkeys(cols) if c in have])
     for row in table.to_pylist():
         domain = row[cfg.domain_column]
         row["domain"] = domain
         row["scores"] = dict(row["scores"] or [])
+        why = None
         if cfg.weights.get(domain, 0.0) <= 0:
-            yield beam.pvalue.TaggedOutput("excluded", (domain or "(none)", "not_in_mix"))
+            why = "not_in_mix"
         elif cfg.exclude_heldout_fraction > 0 and is_heldout(row["id"], cfg.exclude_heldout_fraction):
-            yield beam.pvalue.TaggedOutput("excluded", (domain, "eval_heldout"))
+            why = "eval_heldout"
+        else:
+            why = profile_reason(row, cfg.profile)
+        if why:
+            yield beam.pvalue.TaggedOutput("excluded", (domain or "(none)", row["source"], why))
         else:
             yield row
 
@@ -152,7 +172,8 @@ def write_shard_files(folder: str, index: int, count: int, rows: list[Row], voca
     starts = np.cumsum([0] + [r["n_tokens"] for r in rows]).astype(np.int64)
     table = pa.Table.from_pylist([{
         "id": r["id"], "repeat": r["repeat"], "text": r["text"], "source": r["source"], "domain": r["domain"],
-        "scores": sorted(r["scores"].items()) or None, "n_tokens": r["n_tokens"]} for r in rows], schema=SHARD_SCHEMA)
+        "scores": sorted(r["scores"].items()) or None, "n_tokens": r["n_tokens"], "license": r.get("license"),
+        "consent": r.get("consent")} for r in rows], schema=SHARD_SCHEMA)
     prov = pa.Table.from_pylist([{
         "shard": name, "position": i, "id": r["id"], "repeat": r["repeat"], "source_uri": r["source_uri"],
         "locator": r["locator"]} for i, r in enumerate(rows)], schema=PROVENANCE_SCHEMA)
@@ -175,7 +196,7 @@ def build_pipeline(p: beam.Pipeline, cfg: ShardsConfig, staging: str, vocab_size
     (read.excluded | "CountExcluded" >> beam.combiners.Count.PerElement()
      | "ExcludedDict" >> beam.combiners.ToList()
      | "WriteExcluded" >> beam.Map(lambda items: write_json(
-         os.path.join(staging, "excluded.json"), [[d, why, n] for (d, why), n in sorted(items)])))
+         os.path.join(staging, "excluded.json"), [[d, src, why, n] for (d, src, why), n in sorted(items)])))
     docs = read.docs | "Tokenize" >> beam.ParDo(_Tokenize(cfg.tokenizer))
 
     def plan(domain: str, items: Iterable[tuple[str, int, float]]) -> Iterator[Any]:
@@ -241,13 +262,19 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
     with open(os.path.join(staging, "domains.json")) as fh:
         domains = json.load(fh)
     excluded: dict[str, dict[str, int]] = {}
+    by_source: dict[str, dict[str, int]] = {}
     if os.path.exists(os.path.join(staging, "excluded.json")):
         with open(os.path.join(staging, "excluded.json")) as fh:
-            for d, why, n in json.load(fh):
-                excluded.setdefault(d, {})[why] = n
-    missing = sorted(set(cfg.weights) - set(domains))
+            for d, src, why, n in json.load(fh):
+                excluded.setdefault(d, {})[why] = excluded.get(d, {}).get(why, 0) + n
+                by_source.setdefault(src, {})[why] = by_source.get(src, {}).get(why, 0) + n
+    missing = sorted(set(cfg.weights) - set(domains) - set(excluded))
     if missing:
         raise ValueError(f"the mixture names domains with no documents in the pool: {missing}")
+    for name in sorted(set(cfg.weights) - set(domains)):  # every document excluded (a profile, say): say so
+        domains[name] = {"requested_tokens": int(round(cfg.weights[name] * cfg.budget_tokens)), "available_tokens": 0,
+                         "achieved_tokens": 0, "documents": 0, "rows": 0, "rows_by_repeat": {}, "epochs": 0.0,
+                         "capped": True}
     total = sum(r["achieved_tokens"] for r in domains.values())
     for name, r in domains.items():
         r["requested_share"] = round(cfg.weights[name], 6)
@@ -263,6 +290,8 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
         "token_dtype": "uint16" if tokenizer.vocab_size <= 65536 else "uint32",
         "domains": domains,
         "excluded_not_in_mix": {d: v["not_in_mix"] for d, v in excluded.items() if "not_in_mix" in v},
+        "excluded_by_source": by_source,
+        "profile": cfg.profile or None,
         "curated_manifest_sha256": sha256_file(pool_manifest) if os.path.exists(pool_manifest) else None,
         "mix_file": os.path.relpath(cfg.mix_file, cfg.output) if cfg.mix_file else None,
         "files": {folder: list_shards_any(os.path.join(staging, folder)) for folder in FOLDERS},
@@ -276,6 +305,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
     shutil.rmtree(staging)
     write_json(os.path.join(cfg.output, "tokenizer.json"), tokenizer.describe())
     write_json(os.path.join(cfg.output, "manifest.json"), manifest)
+    shards_card(cfg.output, manifest)
     return manifest
 
 

@@ -115,5 +115,8 @@ def test_mix_end_to_end_favours_the_target_domain(pool_dir, tmp_path):
     raw["eval"]["sets"].append({"name": "wiki", "domain": "wiki", "weight": 0.5})
     again = run_mix(parse_swarm_config(raw, str(tmp_path)))
     assert "wiki" in again["fit"]
-    results = [json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")]
-    assert all(len(r["evals"]) == 2 for r in results)  # re-scored, not retrained
+    import pyarrow.parquet as pq
+
+    keys = pq.read_table(out / "swarm.parquet", columns=["run_key"]).column("run_key").to_pylist()
+    results = [json.loads((out / "runs" / k / "result.json").read_text()) for k in keys]
+    assert all(len(r["evals"]) == 2 for r in results)  # the swarm was re-scored, not retrained
