@@ -152,16 +152,18 @@ class WriteShards(beam.PTransform):
 
 
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[str, str]], staging: str,
-                   progress_dir: str | None) -> None:
+                   progress_dir: str | None, spread_documents: bool = True) -> None:
     read = (
         p
         | "Files" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
         | "Read" >> beam.ParDo(ReadFile(cfg, progress_dir)).with_outputs(REJECTED, main="docs")
     )
+    docs = read.docs
+    if spread_documents:  # few input files: spread their records over the workers (raw pages travel once)
+        docs = docs | "SpreadDocs" >> beam.Reshuffle()
     processed = (
-        read.docs
-        | "SpreadDocs" >> beam.Reshuffle()
+        docs
         | "ExtractFilter" >> beam.ParDo(ExtractAndFilter(cfg, progress_dir)).with_outputs(REJECTED, main="docs")
     )
     rejected = [read[REJECTED], processed[REJECTED]]
@@ -369,7 +371,8 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
         watcher.start()
     try:
         with beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args)) as p:
-            build_pipeline(p, cfg, files, staging, progress_dir)
+            # with several files per worker, files alone keep every worker busy: extract where a file is read
+            build_pipeline(p, cfg, files, staging, progress_dir, spread_documents=len(files) < 4 * workers)
         result = p.result
     finally:
         stop.set()

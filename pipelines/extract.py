@@ -30,7 +30,7 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings) -> dict[str
     result = trafilatura.bare_extraction(
         html,
         url=url,
-        with_metadata=True,
+        with_metadata=settings.metadata,
         as_dict=True,
         deduplicate=False,  # a per-process cache: output would depend on document order (DESIGN.md)
         include_comments=settings.include_comments,

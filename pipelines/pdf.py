@@ -61,8 +61,15 @@ def _page_has_images(page: Any) -> bool:
     return any(obj.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=2))
 
 
+MAX_RENDER_PIXELS = 60_000_000  # a page declared hundreds of inches wide is rendered smaller, never in full
+
+
 def _render_png(page: Any, dpi: int) -> bytes:
-    image = page.render(scale=dpi / 72).to_pil()
+    width, height = page.get_size()  # in points
+    scale = dpi / 72
+    if width * height * scale * scale > MAX_RENDER_PIXELS:
+        scale = (MAX_RENDER_PIXELS / (width * height)) ** 0.5
+    image = page.render(scale=scale).to_pil()
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()

@@ -54,9 +54,15 @@ class Sandbox:
         self._proc.start()
         child.close()
         self._conn = parent
-        if not parent.poll(STARTUP_TIMEOUT_S) or parent.recv()[0] != "ready":
+        try:
+            ready = parent.poll(STARTUP_TIMEOUT_S) and parent.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = self._proc.exitcode
             self._kill()
-            raise RuntimeError(f"extractor child process did not start within {STARTUP_TIMEOUT_S} s")
+            raise RuntimeError(f"the extractor child process did not start (exit code {code}); a script that runs "
+                               "refinery needs an `if __name__ == '__main__':` guard (children are spawned)")
 
     def _kill(self) -> None:
         if self._proc is not None:

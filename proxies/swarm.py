@@ -135,7 +135,7 @@ class Swarm:
             group = runs[start : start + g]
             model = StackedGPT(self.config, len(group)).to(self.device)
             for i, (_, k) in enumerate(group):
-                model.load_one(i, torch.load(os.path.join(self._dir(k), "weights.pt")))
+                model.load_one(i, torch.load(os.path.join(self._dir(k), "weights.pt"), weights_only=True))
             scores = self._score(model)
             for i, (_, k) in enumerate(group):
                 res = self._result(k)

@@ -1,0 +1,192 @@
+"""End-to-end curation, refinery against datatrove, on the same WARC input, the same steps and the same cores.
+
+    python benchmarks/bench_curate_vs_datatrove.py --datatrove-python /tmp/dt/bin/python [--copies 8] [--repeats 3]
+
+datatrove runs from its own virtual environment (it pins other versions of trafilatura and fastText):
+
+    python3 -m venv /tmp/dt && /tmp/dt/bin/pip install "datatrove[processing]==0.10.1" aiohttp spacy \
+        faust-cchardet python-magic warcio orjson lxml_html_clean pyarrow
+
+Input: the 61 real pages of examples/data/web, `--copies` times each with a varied URL, in eight WARC files.
+Steps on both sides: trafilatura extraction (no trafilatura-level dedup, 20 s limit), fastText lid.176 language ID
+(keep English at 0.65), the Gopher quality filter, MinHash dedup (5-grams, 14 bands x 8 rows), Parquet output;
+two worker processes. datatrove's language model is seeded from the lid.176 file refinery already has, so
+nothing is downloaded. Prints medians, documents per second, the ratio, kept counts and extraction F1 on the
+pages with ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pyarrow.parquet as pq  # noqa: E402
+
+from classifiers.langid import lid176_path  # noqa: E402
+from pipelines.config import parse_config  # noqa: E402
+from pipelines.curate import run_curate  # noqa: E402
+from pipelines.rules import RULES  # noqa: E402
+from pipelines.warcpack import write_warc  # noqa: E402
+
+WEB = ROOT / "examples" / "data" / "web"
+GOPHER_QUALITY = [r.name for r in RULES if r.name.startswith("gopher_") and "dup" not in r.name and "top" not in r.name]
+
+DATATROVE_SCRIPT = '''
+def main():
+    import os, shutil, sys
+    from huggingface_hub import cached_assets_path
+    from datatrove.io import strip_protocol
+    from datatrove.utils.lid import FT176LID
+    d = cached_assets_path(library_name="datatrove", namespace="lid", subfolder=FT176LID.MODEL_SUBFOLDER)
+    local = os.path.join(d, strip_protocol(FT176LID.MODEL_URL).replace("/", "_"))
+    if not os.path.exists(local + ".completed"):
+        shutil.copy(sys.argv[3], local)
+        open(local + ".completed", "w").close()
+
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import GopherQualityFilter, LanguageFilter
+    from datatrove.pipeline.readers import JsonlReader, WarcReader
+    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.utils.hashing import HashConfig
+
+    inp, out = sys.argv[1], sys.argv[2]
+    cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
+    tasks = 2
+    LocalPipelineExecutor(pipeline=[
+        WarcReader(inp, glob_pattern="*.warc.gz"),
+        Trafilatura(favour_precision=False, timeout=20.0, deduplicate=False),
+        LanguageFilter(languages=["en"], language_threshold=0.65),
+        GopherQualityFilter(),
+        JsonlWriter(f"{out}/docs"),
+        MinhashDedupSignature(output_folder=f"{out}/sigs", config=cfg),
+    ], tasks=tasks, workers=2, logging_dir=f"{out}/logs/1").run()
+    LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(input_folder=f"{out}/sigs", output_folder=f"{out}/buckets",
+                                                        config=cfg)],
+                          tasks=cfg.num_buckets, workers=2, logging_dir=f"{out}/logs/2").run()
+    LocalPipelineExecutor(pipeline=[MinhashDedupCluster(input_folder=f"{out}/buckets", output_folder=f"{out}/remove",
+                                                        config=cfg)],
+                          tasks=1, workers=1, logging_dir=f"{out}/logs/3").run()
+    LocalPipelineExecutor(pipeline=[
+        JsonlReader(f"{out}/docs"),
+        MinhashDedupFilter(input_folder=f"{out}/remove"),
+        ParquetWriter(f"{out}/parquet"),
+    ], tasks=tasks, workers=2, logging_dir=f"{out}/logs/4").run()
+
+
+if __name__ == "__main__":  # datatrove starts worker processes with forkserver
+    main()
+'''
+
+
+def shingles(text: str, n: int = 4) -> set:
+    w = re.findall(r"\w+", text.lower())
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
+def f1(pred: str, gold: str) -> float:
+    p, g = shingles(pred), shingles(gold)
+    both = len(p & g)
+    if not both:
+        return 0.0
+    return 2 * (both / len(p)) * (both / len(g)) / (both / len(p) + both / len(g))
+
+
+def build_input(folder: Path, copies: int) -> tuple[int, dict[str, str]]:
+    truth = json.loads((WEB / "ground-truth.json").read_text())
+    pages = [(truth[n]["url"], gzip.open(WEB / f"{n}.html.gz").read()) for n in sorted(truth)]
+    records = [(f"{url}{'&' if '?' in url else '?'}copy={c}", body) for c in range(copies) for url, body in pages]
+    half = len(records) // 2
+    folder.mkdir(parents=True)
+    parts = 8  # a crawl comes in many files: both tools parallelise over them
+    for i in range(parts):
+        write_warc(records[i::parts], str(folder / f"part-{i}.warc.gz"))
+    return len(records), {v["url"]: v["articleBody"] for v in truth.values()}
+
+
+def gold_of(url: str, gold: dict[str, str]) -> str | None:
+    return gold.get(re.sub(r"[?&]copy=\d+$", "", url))
+
+
+def run_refinery(inp: Path, out: Path) -> tuple[float, list[dict]]:
+    rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
+    cfg = parse_config({
+        "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
+        "output": str(out),
+        "extract": {"timeout_s": 20, "html": {"metadata": False}},  # datatrove extracts no page metadata
+        "filters": {"language": {"engine": "fasttext", "keep": ["en"], "min_score": 0.65}, "rules": rules},
+        "pii": {"enabled": False},
+        "dedup": {"exact": False, "url": False, "minhash": {"bands": 14, "rows": 8, "ngram": 5}},
+    }, str(out.parent))
+    t = time.perf_counter()
+    run_curate(cfg, workers=2, show_progress=False)
+    elapsed = time.perf_counter() - t
+    rows = [r for p in sorted((out / "kept").glob("*.parquet")) for r in pq.read_table(p, columns=["url", "text"]).to_pylist()]
+    return elapsed, rows
+
+
+def run_datatrove(python: str, inp: Path, out: Path, script: Path) -> tuple[float, list[dict]]:
+    t = time.perf_counter()
+    subprocess.run([python, str(script), str(inp), str(out), lid176_path()], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t
+    rows = []
+    for p in sorted((out / "parquet").glob("*.parquet")):
+        for r in pq.read_table(p).to_pylist():
+            meta = r.get("metadata") or {}
+            rows.append({"url": meta.get("url"), "text": r["text"]})
+    return elapsed, rows
+
+
+def quality(rows: list[dict], gold: dict[str, str]) -> tuple[int, float]:
+    scores = [f1(r["text"], g) for r in rows if r.get("url") and (g := gold_of(r["url"], gold))]
+    return len(rows), (sum(scores) / len(scores) if scores else 0.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datatrove-python", required=True)
+    ap.add_argument("--copies", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="refinery-bench-"))
+    try:
+        n, gold = build_input(work / "input", args.copies)
+        script = work / "datatrove_job.py"
+        script.write_text(DATATROVE_SCRIPT)
+        ours, theirs = [], []
+        for i in range(args.repeats):
+            t, r_rows = run_refinery(work / "input", work / f"refinery-{i}")
+            ours.append(t)
+            t, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
+            theirs.append(t)
+        mo, mt = statistics.median(ours), statistics.median(theirs)
+        print(f"input: {n} WARC records ({args.copies} copies of 61 real pages), 2 worker processes, "
+              f"median of {args.repeats}")
+        print(f"  refinery  : {mo:7.2f} s  {n / mo:7.1f} records/s   runs {[round(x, 1) for x in ours]}")
+        print(f"  datatrove : {mt:7.2f} s  {n / mt:7.1f} records/s   runs {[round(x, 1) for x in theirs]}")
+        print(f"  ratio     : refinery {mt / mo:.2f}x datatrove's throughput")
+        for name, rows in (("refinery", r_rows), ("datatrove", d_rows)):
+            kept, score = quality(rows, gold)
+            print(f"  {name:<10}: kept {kept} documents, extraction F1 {score:.4f} against the gold article text")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
