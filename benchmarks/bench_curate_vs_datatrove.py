@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -111,7 +109,6 @@ def build_input(folder: Path, copies: int) -> tuple[int, dict[str, str]]:
     truth = json.loads((WEB / "ground-truth.json").read_text())
     pages = [(truth[n]["url"], gzip.open(WEB / f"{n}.html.gz").read()) for n in sorted(truth)]
     records = [(f"{url}{'&' if '?' in url else '?'}copy={c}", body) for c in range(copies) for url, body in pages]
-    half = len(records) // 2
     folder.mkdir(parents=True)
     parts = 8  # a crawl comes in many files: both tools parallelise over them
     for i in range(parts):

@@ -483,14 +483,7 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
 
 def load_config(path: str) -> CurateConfig:
     """Read and validate a curate config file."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"config: file not found: {path}")
-    with open(path, encoding="utf-8") as fh:
-        try:
-            raw = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config: not valid YAML: {exc}") from exc
-    return parse_config(raw, os.path.dirname(os.path.abspath(path)))
+    return parse_config(*load_yaml(path))
 
 
 # ---- the swarm job: proxies trained on mixtures of a curated pool, scored on the target eval suite -----
@@ -645,14 +638,8 @@ def parse_swarm_config(raw: Any, base_dir: str) -> SwarmConfig:
 
 
 def load_swarm_config(path: str) -> SwarmConfig:
-    if not os.path.isfile(path):
-        raise ConfigError(f"config: file not found: {path}")
-    with open(path, encoding="utf-8") as fh:
-        try:
-            raw = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config: not valid YAML: {exc}") from exc
-    return parse_swarm_config(raw, os.path.dirname(os.path.abspath(path)))
+    """Read and validate a swarm or mix config file."""
+    return parse_swarm_config(*load_yaml(path))
 
 
 # ---- classifier training --------------------------------------------------------------------------

@@ -46,3 +46,20 @@ def read_rows(output: str | Path, kind: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def truth() -> dict[str, dict[str, str]]:
     return ground_truth()
+
+
+def three_domain_pool(base: Path, licenses: dict[str, dict] | None = None) -> Path:
+    """A real curated pool of plays and poems, Python source and Wikipedia articles (filters off)."""
+    licenses = licenses or {}
+    curate(base, {
+        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")], **licenses.get("books", {})},
+                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")], **licenses.get("code", {})},
+                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")],
+                     **licenses.get("wiki", {})}],
+        "output": "pool", "filters": {"enabled": False}, "dedup": {"minhash": {"enabled": False}}})
+    return base / "pool"
+
+
+@pytest.fixture(scope="session")
+def pool3(tmp_path_factory) -> Path:
+    return three_domain_pool(tmp_path_factory.mktemp("pool3"))

@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 import yaml
 
-from conftest import DATA, WEB, curate, page_bytes, read_rows
+from conftest import DATA, WEB, curate, page_bytes, read_rows, three_domain_pool
 from classifiers.fasttext_model import Classifier, prepare, roc_auc
 from classifiers.langid import identify
 from pipelines.config import parse_classifier_config
@@ -186,12 +186,7 @@ def test_decontamination_catches_a_planted_eval_passage(tmp_path, truth):
 
 
 def test_domain_classifier_writes_the_domain_column(tmp_path):
-    (tmp_path / "data").mkdir()
-    pool = curate(tmp_path, {
-        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")]},
-                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")]},
-                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")]}],
-        "output": "pool", "filters": {"enabled": False}, "dedup": {"enabled": False}})
+    three_domain_pool(tmp_path)
     raw = {"name": "domains", "output": "models/domain.bin", "chunk_words": 60,
            "labels": {s: [{"pool": "pool", "sources": [s]}] for s in ("books", "code", "wiki")}}
     card = run_train(parse_classifier_config(raw, str(tmp_path)))

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import DATA, curate
 from mixes.fit import EPS, Ridge, fit_metric, spearman
 from mixes.optimize import kl, optimise, project, search
 from mixes.sampling import epoch_caps, sample_mixtures
@@ -77,20 +75,9 @@ def test_projection_and_ridge_gradient():
     assert spearman(np.array([1, 2, 3.0]), np.array([10, 20, 30.0])) == pytest.approx(1.0)
 
 
-@pytest.fixture(scope="module")
-def pool_dir(tmp_path_factory):
-    base = tmp_path_factory.mktemp("mixpool")
-    curate(base, {
-        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")]},
-                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")]},
-                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")]}],
-        "output": "pool", "filters": {"enabled": False}, "dedup": {"minhash": {"enabled": False}}})
-    return base / "pool"
-
-
-def test_mix_end_to_end_favours_the_target_domain(pool_dir, tmp_path):
+def test_mix_end_to_end_favours_the_target_domain(pool3, tmp_path):
     raw = {
-        "pool": str(pool_dir), "output": str(tmp_path / "mix"), "heldout_fraction": 0.15,
+        "pool": str(pool3), "output": str(tmp_path / "mix"), "heldout_fraction": 0.15,
         "proxy": {"n_layer": 2, "n_head": 2, "d_model": 32, "context": 64},
         "train": {"steps": 150, "batch": 16, "lr": 0.003, "warmup": 15, "group_size": 12, "threads": 2},
         "eval": {"max_bytes": 20000, "sets": [{"name": "code", "domain": "code"}]},

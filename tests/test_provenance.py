@@ -1,7 +1,6 @@
 """Licences and consent from config and records, opt-out before extraction, licence profiles, data cards."""
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections import Counter
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from conftest import DATA, curate, page_bytes, read_rows
+from conftest import DATA, curate, page_bytes, read_rows, three_domain_pool
 from pipelines.config import parse_shards_config
 from pipelines.shards import run_shards
 from pipelines.warcpack import write_warc
@@ -54,15 +53,9 @@ def test_optout_rejects_before_extraction(tmp_path, truth):
 
 
 def licensed_pool(base: Path) -> Path:
-    curate(base, {
-        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")],
-                     "license": "public-domain", "consent": "open"},
-                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")],
-                     "license": "PSF-2.0", "consent": "open"},
-                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")],
-                     "license": "CC-BY-SA-3.0", "consent": "unknown"}],
-        "output": "pool", "filters": {"enabled": False}, "dedup": {"minhash": {"enabled": False}}})
-    return base / "pool"
+    return three_domain_pool(base, {"books": {"license": "public-domain", "consent": "open"},
+                                    "code": {"license": "PSF-2.0", "consent": "open"},
+                                    "wiki": {"license": "CC-BY-SA-3.0", "consent": "unknown"}})
 
 
 def test_profile_removes_exactly_the_disallowed_and_counts_them(tmp_path):

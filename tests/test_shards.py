@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import DATA, curate
 from pipelines.config import ConfigError, parse_shards_config
 from pipelines.shards import plan_domain, run_shards
 from proxies.data import is_heldout
@@ -19,14 +17,8 @@ from proxies.token_files import TokenWindows, documents
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory):
-    base = tmp_path_factory.mktemp("shpool")
-    curate(base, {
-        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")]},
-                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")]},
-                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")]}],
-        "output": "pool", "filters": {"enabled": False}, "dedup": {"minhash": {"enabled": False}}})
-    return base / "pool"
+def pool(pool3):
+    return pool3
 
 
 def make(pool: Path, out: Path, **kw):
