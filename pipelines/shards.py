@@ -82,7 +82,34 @@ def _fill(candidates: list[tuple[str, int, float]], got: int, target: float, tol
         doc_id, n = min(rest, key=lambda c: abs(got + c[1] - target))
         if abs(got + n - target) < abs(got - target):
             taken.append(doc_id)
+            rest.remove((doc_id, n))
             got += n
+    return _swap_closer(taken, rest, dict(candidates_sizes(candidates)), got, target, tol)
+
+
+def candidates_sizes(candidates: list[tuple[str, int, float]]) -> list[tuple[str, int]]:
+    return [(doc_id, n) for doc_id, n, _ in candidates]
+
+
+def _swap_closer(taken: list[str], rest: list[tuple[str, int]], size: dict[str, int], got: int, target: float,
+                 tol: float, limit: int = 2000) -> tuple[list[str], int]:
+    """When whole documents leave the total off by more than tol (large documents), swap one taken document
+    for one left out while that brings the total closer. Bounded: the first `limit` of each side."""
+    for _ in range(len(taken) + 1):
+        if abs(got - target) <= tol:
+            break
+        best = None
+        for i, t in enumerate(taken[:limit]):
+            for j, (r, n) in enumerate(rest[:limit]):
+                new = got - size[t] + n
+                if abs(new - target) < abs(got - target) and (best is None or abs(new - target) < best[0]):
+                    best = (abs(new - target), i, j, new)
+        if best is None:
+            break
+        _, i, j, got = best
+        t = taken[i]
+        taken[i] = rest[j][0]
+        rest[j] = (t, size[t])
     return taken, got
 
 
