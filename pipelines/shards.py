@@ -93,23 +93,28 @@ def candidates_sizes(candidates: list[tuple[str, int, float]]) -> list[tuple[str
 
 def _swap_closer(taken: list[str], rest: list[tuple[str, int]], size: dict[str, int], got: int, target: float,
                  tol: float, limit: int = 2000) -> tuple[list[str], int]:
-    """When whole documents leave the total off by more than tol (large documents), swap one taken document
-    for one left out while that brings the total closer. Bounded: the first `limit` of each side."""
-    for _ in range(len(taken) + 1):
+    """When whole documents leave the total off by more than tol (large documents), move one document in, out,
+    or swap a pair, while that brings the total closer. Bounded: the first `limit` of each side."""
+    for _ in range(len(taken) + len(rest) + 1):
         if abs(got - target) <= tol:
             break
-        best = None
-        for i, t in enumerate(taken[:limit]):
-            for j, (r, n) in enumerate(rest[:limit]):
-                new = got - size[t] + n
-                if abs(new - target) < abs(got - target) and (best is None or abs(new - target) < best[0]):
+        best: tuple | None = None
+        outs = [(i, size[t]) for i, t in enumerate(taken[:limit])] + [(None, 0)]
+        ins = [(j, n) for j, (_, n) in enumerate(rest[:limit])] + [(None, 0)]
+        for i, n_out in outs:
+            for j, n_in in ins:
+                new = got - n_out + n_in
+                if (i is not None or j is not None) and abs(new - target) < abs(got - target) and \
+                        (best is None or abs(new - target) < best[0]):
                     best = (abs(new - target), i, j, new)
         if best is None:
             break
         _, i, j, got = best
-        t = taken[i]
-        taken[i] = rest[j][0]
-        rest[j] = (t, size[t])
+        out_id = taken.pop(i) if i is not None else None
+        if j is not None:
+            taken.append(rest.pop(j)[0])
+        if out_id is not None:
+            rest.append((out_id, size[out_id]))
     return taken, got
 
 

@@ -49,13 +49,20 @@ def truth() -> dict[str, dict[str, str]]:
 
 
 def three_domain_pool(base: Path, licenses: dict[str, dict] | None = None) -> Path:
-    """A real curated pool of plays and poems, Python source and Wikipedia articles (filters off)."""
+    """A real curated pool of plays and poems, Python source and Wikipedia articles (filters off).
+
+    The files are copied beside the config, so source URIs, and with them document ids and every seeded choice
+    made from ids, are the same on every machine.
+    """
+    import shutil
+
     licenses = licenses or {}
+    for name in ("books", "code", "wiki"):
+        shutil.copytree(DATA / name, base / "data" / name)
     curate(base, {
-        "sources": [{"name": "books", "format": "text", "paths": [str(DATA / "books" / "*.txt")], **licenses.get("books", {})},
-                    {"name": "code", "format": "text", "paths": [str(DATA / "code" / "*.py")], **licenses.get("code", {})},
-                    {"name": "wiki", "format": "jsonl", "paths": [str(DATA / "wiki" / "wiki.jsonl.gz")],
-                     **licenses.get("wiki", {})}],
+        "sources": [{"name": "books", "format": "text", "paths": ["data/books/*.txt"], **licenses.get("books", {})},
+                    {"name": "code", "format": "text", "paths": ["data/code/*.py"], **licenses.get("code", {})},
+                    {"name": "wiki", "format": "jsonl", "paths": ["data/wiki/wiki.jsonl.gz"], **licenses.get("wiki", {})}],
         "output": "pool", "filters": {"enabled": False}, "dedup": {"minhash": {"enabled": False}}})
     return base / "pool"
 
