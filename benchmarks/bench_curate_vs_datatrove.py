@@ -37,6 +37,7 @@ from classifiers.langid import lid176_path  # noqa: E402
 from pipelines.config import parse_config  # noqa: E402
 from pipelines.curate import run_curate  # noqa: E402
 from pipelines.rules import RULES  # noqa: E402
+from pipelines.text import shingle_f1 as f1  # noqa: E402
 from pipelines.warcpack import write_warc  # noqa: E402
 
 WEB = ROOT / "examples" / "data" / "web"
@@ -90,19 +91,6 @@ def main():
 if __name__ == "__main__":  # datatrove starts worker processes with forkserver
     main()
 '''
-
-
-def shingles(text: str, n: int = 4) -> set:
-    w = re.findall(r"\w+", text.lower())
-    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
-
-
-def f1(pred: str, gold: str) -> float:
-    p, g = shingles(pred), shingles(gold)
-    both = len(p & g)
-    if not both:
-        return 0.0
-    return 2 * (both / len(p)) * (both / len(g)) / (both / len(p) + both / len(g))
 
 
 def build_input(folder: Path, copies: int) -> tuple[int, dict[str, str]]:

@@ -22,3 +22,17 @@ def words(text: str) -> list[str]:
 def content_hash(text: str) -> str:
     """Hash of the normalised text: equal for texts that differ only in case, spacing or Unicode form."""
     return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def shingle_f1(predicted: str, gold: str, n: int = 4) -> float:
+    """F1 of word n-gram shingle overlap: how extraction is scored against a human-marked article body."""
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        w = _WORD.findall(text.lower())
+        return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+    p, g = shingles(predicted), shingles(gold)
+    both = len(p & g)
+    if not both:
+        return 0.0
+    precision, recall = both / len(p), both / len(g)
+    return 2 * precision * recall / (precision + recall)

@@ -6,22 +6,9 @@ import re
 import pytest
 
 from conftest import WEB, curate, read_rows
+from pipelines.text import shingle_f1 as f1
 
 NAMES_IN_URI = re.compile(r"([0-9a-f]{64})\.html\.gz$")
-
-
-def shingles(text: str, n: int = 4) -> set[tuple[str, ...]]:
-    w = re.findall(r"\w+", text.lower())
-    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
-
-
-def f1(predicted: str, gold: str) -> float:
-    p, g = shingles(predicted), shingles(gold)
-    both = len(p & g)
-    if not both:
-        return 0.0
-    precision, recall = both / len(p), both / len(g)
-    return 2 * precision * recall / (precision + recall)
 
 
 @pytest.fixture(scope="module")
