@@ -84,11 +84,7 @@ def _fill(candidates: list[tuple[str, int, float]], got: int, target: float, tol
             taken.append(doc_id)
             rest.remove((doc_id, n))
             got += n
-    return _swap_closer(taken, rest, dict(candidates_sizes(candidates)), got, target, tol)
-
-
-def candidates_sizes(candidates: list[tuple[str, int, float]]) -> list[tuple[str, int]]:
-    return [(doc_id, n) for doc_id, n, _ in candidates]
+    return _swap_closer(taken, rest, {doc_id: n for doc_id, n, _ in candidates}, got, target, tol)
 
 
 def _swap_closer(taken: list[str], rest: list[tuple[str, int]], size: dict[str, int], got: int, target: float,

@@ -2,7 +2,6 @@
 offline on the pool with `tokenizers`. Bits per byte are counted in bytes of UTF-8 text either way."""
 from __future__ import annotations
 
-import json
 from typing import Iterable, Protocol
 
 import numpy as np
@@ -67,6 +66,3 @@ class BpeTokenizer:
 
         return cls(HfTokenizer.from_str(body))
 
-
-def describe_json(tok: Tokenizer) -> str:
-    return json.dumps(tok.describe(), sort_keys=True)
