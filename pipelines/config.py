@@ -65,6 +65,7 @@ class ExtractSettings:
     max_doc_bytes: int = 20_000_000
     max_decompressed_bytes: int = 2_000_000_000
     binary_ratio: float = 0.02
+    split_bytes: int = 64_000_000  # a larger JSONL or WARC file is read in ranges of this size by several workers
     html: HtmlSettings = field(default_factory=HtmlSettings)
     pdf: PdfSettings = field(default_factory=PdfSettings)
 
@@ -174,6 +175,15 @@ class WriteSettings:
 
 
 @dataclass(frozen=True)
+class ResumeSettings:
+    """Checkpoints of finished documents under OUTPUT/.work/, so a rerun after a crash skips them."""
+
+    enabled: bool = True
+    every_docs: int = 500  # a worker writes a checkpoint after this many documents...
+    every_s: float = 30.0  # ...or after this many seconds, whichever comes first
+
+
+@dataclass(frozen=True)
 class CurateConfig:
     base_dir: str
     sources: tuple[Source, ...]
@@ -186,11 +196,13 @@ class CurateConfig:
     dedup: DedupSettings
     classifiers: ClassifierSettings
     write: WriteSettings
+    resume: ResumeSettings = field(default_factory=ResumeSettings)
 
     @property
     def hash(self) -> str:
         body = asdict(self)
         body.pop("base_dir")
+        body.pop("resume")  # how often checkpoints are written changes no output
         body["output"] = os.path.relpath(self.output, self.base_dir)
         text = json.dumps(body, sort_keys=True).replace(self.base_dir + os.sep, "")  # model and eval paths
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -420,7 +432,8 @@ def _classifiers(raw: Any, base_dir: str) -> ClassifierSettings:
                               models=tuple(out), domain=dict(domain))
 
 
-TOP_KEYS = {"sources", "output", "extract", "optout", "filters", "pii", "decontam", "dedup", "classifiers", "write"}
+TOP_KEYS = {"sources", "output", "extract", "optout", "filters", "pii", "decontam", "dedup", "classifiers", "write",
+            "resume"}
 
 
 def parse_config(raw: Any, base_dir: str) -> CurateConfig:
@@ -445,11 +458,16 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         dedup=_dataclass_section(DedupSettings, raw.get("dedup"), "dedup", {"minhash": MinHashSettings}),
         classifiers=_classifiers(raw.get("classifiers"), base_dir),
         write=_dataclass_section(WriteSettings, raw.get("write"), "write"),
+        resume=_dataclass_section(ResumeSettings, raw.get("resume"), "resume"),
     )
     if cfg.write.compression not in ("zstd", "snappy", "gzip", "none"):
         raise ConfigError(f"write.compression: expected zstd, snappy, gzip or none, got {cfg.write.compression!r}")
     if cfg.write.row_group_rows < 1:
         raise ConfigError("write.row_group_rows: expected a value >= 1")
+    if cfg.extract.split_bytes < 4096:
+        raise ConfigError(f"extract.split_bytes: expected a value >= 4096, got {cfg.extract.split_bytes}")
+    if cfg.resume.every_docs < 1:
+        raise ConfigError("resume.every_docs: expected a value >= 1")
     if cfg.extract.timeout_s <= 0:
         raise ConfigError("extract.timeout_s: expected a value > 0")
     dedup = cfg.dedup

@@ -34,12 +34,15 @@ from .optout import Optout
 from .pdf import PdfExtractor
 from .output import KINDS, list_shards, publish, sha256_file, shard_name, shard_of, write_json, write_shard
 from .progress import Progress, watch
+from . import checkpoint
 from .readers import read_file
+from .splits import Unit, plan_units
 from .schema import STAGES, is_rejected
 
 Row = dict[str, Any]
 NAMESPACE = "refinery"
 REJECTED = "rejected"
+RESUMED = "resumed"
 
 
 def _count(source: str, name: str, n: int = 1) -> None:
@@ -55,28 +58,42 @@ def _route(row: Row) -> Any:
 
 
 class ReadFile(beam.DoFn):
-    def __init__(self, cfg: CurateConfig, progress_dir: str | None) -> None:
+    """Read one unit (a file or a byte range of one); documents a checkpoint holds come from the checkpoint."""
+
+    def __init__(self, cfg: CurateConfig, progress_dir: str | None, work: str | None) -> None:
         self.cfg = cfg
         self.progress_dir = progress_dir
+        self.work = work
 
     def setup(self) -> None:
         self.sources = {s.name: s for s in self.cfg.sources}
         self.optout = Optout(self.cfg.optout)
         self.progress = Progress(self.progress_dir, "read")
 
-    def process(self, item: tuple[str, str]) -> Iterator[Any]:
-        source_name, path = item
-        source = self.sources[source_name]
+    def process(self, unit: Unit) -> Iterator[Any]:
+        source = self.sources[unit.source]
+        key = unit.key()
+        done = checkpoint.done_ids(self.work, key) if self.work else set()
+        skipped: set[str] = set()
         n = 0
-        for row in read_file(source, path, self.cfg.uri(path), self.cfg.extract):
+        for row in read_file(source, unit.path, self.cfg.uri(unit.path), self.cfg.extract, unit.start, unit.end):
             n += 1
             row["license"] = row.get("license") or source.license
             row["consent"] = row.get("consent") or source.consent
             if not is_rejected(row):
                 row = self.optout(row)
+            if not is_rejected(row):
+                if row["id"] in done:
+                    skipped.add(row["id"])  # finished before a crash: its row comes from the checkpoint
+                    continue
+                row["_unit"] = key
             yield _route(row)
-        _count(source_name, "read", n)
-        self.progress.add(files=1, records=n)
+        if skipped:
+            for row in checkpoint.cached_rows(self.work, key, skipped):
+                yield _route(row) if is_rejected(row) else beam.pvalue.TaggedOutput(RESUMED, row)
+            _count(unit.source, "resumed", len(skipped))
+        _count(unit.source, "read", n)
+        self.progress.add(files=1, records=n, resumed=len(skipped))
 
     def finish_bundle(self) -> None:
         self.progress.flush(force=True)
@@ -86,11 +103,13 @@ class ReadFile(beam.DoFn):
 
 
 class ExtractAndFilter(beam.DoFn):
-    def __init__(self, cfg: CurateConfig, progress_dir: str | None) -> None:
+    def __init__(self, cfg: CurateConfig, progress_dir: str | None, work: str | None) -> None:
         self.cfg = cfg
         self.progress_dir = progress_dir
+        self.work = work
 
     def setup(self) -> None:
+        self.checkpoints = checkpoint.Checkpoints(self.work, self.cfg.resume) if self.work else None
         self.filters = Filters(self.cfg)
         self.extractor: HtmlExtractor | None = None
         self.pdf_extractor: PdfExtractor | None = None
@@ -100,6 +119,7 @@ class ExtractAndFilter(beam.DoFn):
         self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
 
     def process(self, doc: Row) -> Iterator[Any]:
+        unit = doc.pop("_unit", None)
         if "_html" in doc and self.extractor is None:
             self.extractor = HtmlExtractor(self.cfg.extract)
         if "_pdf" in doc and self.pdf_extractor is None:
@@ -108,9 +128,13 @@ class ExtractAndFilter(beam.DoFn):
         if not is_rejected(row):
             row = self.filters(row)
         self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
+        if self.checkpoints is not None and unit is not None:
+            self.checkpoints.add(unit, row)
         yield _route(row)
 
     def finish_bundle(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.flush()
         self.progress.flush(force=True)
 
     def teardown(self) -> None:
@@ -151,23 +175,23 @@ class WriteShards(beam.PTransform):
         )
 
 
-def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, files: list[tuple[str, str]], staging: str,
-                   progress_dir: str | None, spread_documents: bool = True) -> None:
+def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], staging: str,
+                   progress_dir: str | None, spread_documents: bool = True, work: str | None = None) -> None:
     read = (
         p
-        | "Files" >> beam.Create(files)
-        | "SpreadFiles" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadFile(cfg, progress_dir)).with_outputs(REJECTED, main="docs")
+        | "Units" >> beam.Create(units)
+        | "SpreadUnits" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadFile(cfg, progress_dir, work)).with_outputs(REJECTED, RESUMED, main="docs")
     )
     docs = read.docs
     if spread_documents:  # few input files: spread their records over the workers (raw pages travel once)
         docs = docs | "SpreadDocs" >> beam.Reshuffle()
     processed = (
         docs
-        | "ExtractFilter" >> beam.ParDo(ExtractAndFilter(cfg, progress_dir)).with_outputs(REJECTED, main="docs")
+        | "ExtractFilter" >> beam.ParDo(ExtractAndFilter(cfg, progress_dir, work)).with_outputs(REJECTED, main="docs")
     )
     rejected = [read[REJECTED], processed[REJECTED]]
-    kept = processed.docs
+    kept = (processed.docs, read[RESUMED]) | "WithResumed" >> beam.Flatten()
     if cfg.classifiers.enabled:
         classified = kept | "Classify" >> Classify(cfg.classifiers)
         kept = classified["kept"]
@@ -348,16 +372,55 @@ def summary_table(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _run_key(cfg: CurateConfig, units: list[Unit]) -> str:
+    """Names this run's checkpoints and staged output: the config, refinery's version and every input unit
+    (path, size, modification time, range). Anything else and a rerun starts over."""
+    import hashlib
+
+    body = "\n".join([cfg.hash, __version__] + [u.key() for u in units])
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _finish(cfg: CurateConfig, staging: str, work_root: str, ready: dict[str, Any]) -> CurateResult:
+    """Publish a staged, checked output. Every step may be repeated: a crash here is finished by the next run."""
+    publish(staging, cfg.output)
+    stats, manifest = ready["stats"], ready["manifest"]
+    write_json(os.path.join(cfg.output, "stats.json"), stats)
+    write_json(os.path.join(cfg.output, "manifest.json"), manifest)
+    curate_card(cfg.output, stats, manifest)
+    shutil.rmtree(staging)
+    shutil.rmtree(work_root, ignore_errors=True)
+    return CurateResult(cfg.output, stats, manifest)
+
+
 def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[str] | None = None,
                show_progress: bool = True) -> CurateResult:
-    """Run the curate pipeline and publish OUTPUT/{kept,rejected}/, stats.json and manifest.json."""
+    """Run the curate pipeline and publish OUTPUT/{kept,rejected}/, stats.json and manifest.json.
+
+    After a crash, the same command resumes: documents checkpointed under OUTPUT/.work/ are not extracted
+    again, and an output that was staged and checked but not yet published is published as it is.
+    """
     workers = workers or os.cpu_count() or 1
     beam_args = beam_args or []
     files = list_inputs(cfg)
+    units = plan_units(files, {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
+    key = _run_key(cfg, units)
     os.makedirs(cfg.output, exist_ok=True)
     staging = os.path.join(cfg.output, ".staging")
+    work_root = os.path.join(cfg.output, ".work")
+    ready_path = os.path.join(staging, "ready.json")
+    if os.path.exists(ready_path):
+        with open(ready_path, encoding="utf-8") as fh:
+            ready = json.load(fh)
+        if ready.get("key") == key:  # the last run crashed while publishing: finish it
+            return _finish(cfg, staging, work_root, ready)
     if os.path.exists(staging):
         shutil.rmtree(staging)  # left by an interrupted run: never published, safe to drop
+    work = os.path.join(work_root, key) if cfg.resume.enabled else None
+    if os.path.isdir(work_root):  # checkpoints of another config or other inputs are of no use
+        for name in os.listdir(work_root):
+            if os.path.join(work_root, name) != work:
+                shutil.rmtree(os.path.join(work_root, name))
     for kind in KINDS:
         os.makedirs(os.path.join(staging, kind))
     progress_dir = os.path.join(staging, "progress")
@@ -367,12 +430,13 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
     stop = threading.Event()
     watcher = None
     if show_progress:
-        watcher = threading.Thread(target=watch, args=(progress_dir, len(files), stop), daemon=True)
+        watcher = threading.Thread(target=watch, args=(progress_dir, len(units), stop), daemon=True)
         watcher.start()
     try:
         with beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args)) as p:
-            # with several files per worker, files alone keep every worker busy: extract where a file is read
-            build_pipeline(p, cfg, files, staging, progress_dir, spread_documents=len(files) < 4 * workers)
+            # with several units per worker, units alone keep every worker busy: extract where a unit is read
+            build_pipeline(p, cfg, units, staging, progress_dir, spread_documents=len(units) < 4 * workers,
+                           work=work)
         result = p.result
     finally:
         stop.set()
@@ -385,14 +449,16 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
             write_shard([], os.path.join(folder, shard_name(0, 1)), kind == "rejected", cfg.write)
     counters = read_counters(result)
     stats = compute_stats(cfg, staging, counters)
-    for key, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
+    for key_, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
         path = os.path.join(staging, name)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
-                stats[key] = json.load(fh)
+                stats[key_] = json.load(fh)
     stats["elapsed_s"] = round(time.time() - started, 2)
     stats["workers"] = workers
     stats["input_files"] = len(files)
+    stats["input_units"] = len(units)
+    stats["resumed"] = sum(c.get("resumed", 0) for c in counters.values())
     manifest = {
         "config_hash": cfg.hash,
         "versions": package_versions(),
@@ -401,9 +467,7 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
         "kept": list_shards(os.path.join(staging, "kept")),
         "rejected": list_shards(os.path.join(staging, "rejected")),
     }
-    publish(staging, cfg.output)
-    shutil.rmtree(staging)
-    write_json(os.path.join(cfg.output, "stats.json"), stats)
-    write_json(os.path.join(cfg.output, "manifest.json"), manifest)
-    curate_card(cfg.output, stats, manifest)
-    return CurateResult(cfg.output, stats, manifest)
+    ready = {"key": key, "stats": stats, "manifest": manifest}
+    shutil.rmtree(progress_dir)
+    write_json(ready_path, ready)  # from here on the output is final: a crash leaves it to be published
+    return _finish(cfg, staging, work_root, ready)

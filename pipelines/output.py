@@ -78,10 +78,13 @@ def publish(staging: str, output: str, kinds: tuple[str, ...] = KINDS) -> None:
     """Swap the staged folders (kept/ and rejected/ by default) into the output folder.
 
     Each folder is replaced whole: a reader sees the old complete set or the new complete set, and a shard
-    from an earlier run with a different shard count never lingers beside the new ones.
+    from an earlier run with a different shard count never lingers beside the new ones. Calling it again after
+    a crash part-way finishes the job: a folder already moved out of `staging` is skipped.
     """
     for kind in kinds:
         new, final, old = os.path.join(staging, kind), os.path.join(output, kind), os.path.join(output, f".old-{kind}")
+        if not os.path.exists(new):
+            continue  # published before the crash
         if os.path.exists(old):
             shutil.rmtree(old)
         if os.path.exists(final):

@@ -60,7 +60,7 @@ def totals(folder: str) -> dict[str, int]:
     return out
 
 
-def watch(folder: str, n_files: int, stop: threading.Event, every: float = 2.0) -> None:
+def watch(folder: str, n_units: int, stop: threading.Event, every: float = 2.0) -> None:
     """Print a progress line to stderr every `every` seconds until `stop` is set."""
     start = time.monotonic()
     while not stop.wait(every):
@@ -68,8 +68,9 @@ def watch(folder: str, n_files: int, stop: threading.Event, every: float = 2.0) 
         elapsed = time.monotonic() - start
         docs = t.get("documents", 0)
         print(
-            f"[curate {elapsed:6.0f}s] files {t.get('files', 0)}/{n_files} · records read {t.get('records', 0)}"
-            f" · extracted+filtered {docs} ({docs / max(elapsed, 1e-9):.1f}/s) · passed {t.get('passed', 0)}"
+            f"[curate {elapsed:6.0f}s] inputs {t.get('files', 0)}/{n_units} · records read {t.get('records', 0)}"
+            + (f" (from checkpoints {t['resumed']})" if t.get("resumed") else "")
+            + f" · extracted+filtered {docs} ({docs / max(elapsed, 1e-9):.1f}/s) · passed {t.get('passed', 0)}"
             + (f" · PDF pages {t['pages']} (OCR {t.get('ocr_pages', 0)})" if t.get("pages") else ""),
             file=sys.stderr,
             flush=True,

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from .config import ExtractSettings, Source
 from .schema import new_doc, reject
+from .splits import line_start, warc_start
 
 Row = dict[str, Any]
 
@@ -152,24 +153,52 @@ def _fields_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
     return doc
 
 
-def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+def _lines(fh: BinaryIO, offset: int, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """(offset, line, length) for every line from the stream's position; `line` is None for a line longer than
+    `limit`, which is skipped in bounded pieces instead of being held in memory."""
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        length = len(raw)
+        if length > limit and not raw.endswith(b"\n"):
+            while True:
+                piece = fh.readline(1 << 20)
+                length += len(piece)
+                if not piece or piece.endswith(b"\n"):
+                    break
+            yield offset, None, length
+        else:
+            yield offset, raw, length
+        offset += length
+
+
+def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings,
+               start: int = 0, end: int | None = None) -> Iterator[Row]:
+    """One row per line starting in [start, end) (the whole file by default); the locator is the line's byte
+    offset in the (decompressed) file, so ids do not depend on how the file is split."""
     def new(locator: str) -> Row:
         return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="jsonl")
 
     total = 0
-    line_no = 0
+    after = start  # where the next line starts: a broken stream loses the rest from there
     try:
         with open_stream(path) as fh:
-            for raw in fh:
-                line_no += 1
-                total += len(raw)
-                locator = f"line:{line_no}"
+            if start:
+                after = line_start(fh, start)
+                fh.seek(after)
+            for offset, raw, length in _lines(fh, after, settings.max_doc_bytes):
+                if end is not None and offset >= end:
+                    return
+                after = offset + length
+                total += length
+                locator = f"offset:{offset}"
                 if total > settings.max_decompressed_bytes:
-                    yield reject(new(f"line:{line_no}+"), "read:too_large",
+                    yield reject(new(f"offset:{offset}+"), "read:too_large",
                                  f"file passes extract.max_decompressed_bytes={settings.max_decompressed_bytes}; rest not read")
                     return
-                if len(raw) > settings.max_doc_bytes:
-                    yield reject(new(locator), "extract:too_large", f"{len(raw)} bytes > extract.max_doc_bytes")
+                if raw is None:
+                    yield reject(new(locator), "extract:too_large", f"{length} bytes > extract.max_doc_bytes")
                     continue
                 if not raw.strip():
                     yield reject(new(locator), "read:empty", "blank line")
@@ -182,6 +211,9 @@ def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings) -
                 except json.JSONDecodeError as exc:
                     yield reject(new(locator), "read:invalid_json", str(exc))
                     continue
+                except RecursionError:
+                    yield reject(new(locator), "read:invalid_json", "nested too deeply")
+                    continue
                 if not isinstance(record, dict):
                     yield reject(new(locator), "read:invalid_json", f"expected an object, got {type(record).__name__}")
                     continue
@@ -191,9 +223,9 @@ def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings) -
                     continue
                 yield doc
     except GZIP_ERRORS as exc:
-        yield reject(new(f"line:{line_no + 1}+"), "read:corrupt_gzip", f"{type(exc).__name__}: {exc}; rest of file lost")
+        yield reject(new(f"offset:{after}+"), "read:corrupt_gzip", f"{type(exc).__name__}: {exc}; rest of file lost")
     except OSError as exc:
-        yield reject(new(f"line:{line_no + 1}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
+        yield reject(new(f"offset:{after}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
 
 
 def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
@@ -226,63 +258,92 @@ def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings)
         yield reject(new(f"row:{row_no}+"), "read:corrupt_parquet", f"{type(exc).__name__}: {exc}; rest of file lost")
 
 
-def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
+def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: ExtractSettings) -> Row:
+    status = "200"
+    if record.http_headers is not None:
+        status = record.http_headers.get_statuscode() or ""
+        ctype = record.http_headers.get_header("Content-Type") or ""
+    else:
+        ctype = record.rec_headers.get_header("Content-Type") or ""
+    doc = new(f"offset:{offset}", record.rec_headers.get_header("WARC-Target-URI"))
+    doc["metadata"]["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
+    date = record.rec_headers.get_header("WARC-Date")
+    if date:
+        doc["metadata"]["warc_date"] = date
+    if not status.startswith("2"):
+        return reject(doc, "read:http_status", f"HTTP status {status}")
+    if ctype.lower().split(";")[0].strip() not in HTML_TYPES:
+        return reject(doc, "read:unsupported_content_type", ctype or "no Content-Type")
+    if len(body) > settings.max_doc_bytes:
+        return reject(doc, "extract:too_large", f"payload > extract.max_doc_bytes={settings.max_doc_bytes}")
+    if not body.strip():
+        return reject(doc, "read:empty", "empty payload")
+    if looks_binary(body, settings.binary_ratio):
+        return reject(doc, "read:binary", "NUL or control bytes in an HTML payload")
+    m = _HTTP_CHARSET.search(ctype)
+    try:
+        doc["_html"] = decode_html(body, m.group(1) if m else None)
+    except UnicodeDecodeError as exc:
+        return reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
+    except LookupError as exc:
+        return reject(doc, "read:unknown_charset", str(exc))
+    doc["metadata"]["bytes"] = len(body)
+    return doc
+
+
+def _wants_body(record: Any) -> bool:
+    if record.http_headers is None:
+        ctype = record.rec_headers.get_header("Content-Type") or ""
+        return ctype.lower().split(";")[0].strip() in HTML_TYPES
+    status = record.http_headers.get_statuscode() or ""
+    ctype = record.http_headers.get_header("Content-Type") or ""
+    return status.startswith("2") and ctype.lower().split(";")[0].strip() in HTML_TYPES
+
+
+def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
+              start: int = 0, end: int | None = None) -> Iterator[Row]:
+    """One row per response or resource record starting in [start, end) (the whole file by default).
+
+    A damaged record becomes one `read:corrupt_warc` row; reading goes on at the next record found after it
+    (a gzip member or a version line whose headers check out), so good records after a bad one are kept.
+    """
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
     def new(locator: str, url: str | None = None) -> Row:
         return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="warc", url=url)
 
-    offset = 0
+    gzipped = path.endswith(".gz")
     try:
-        with open(path, "rb") as fh:
-            records = ArchiveIterator(fh)
-            for record in records:
-                if record.rec_type not in ("response", "resource"):
-                    continue  # warcinfo, request, metadata: not documents
-                status = "200"
-                if record.http_headers is not None:
-                    status = record.http_headers.get_statuscode() or ""
-                    ctype = record.http_headers.get_header("Content-Type") or ""
-                else:
-                    ctype = record.rec_headers.get_header("Content-Type") or ""
-                is_html = ctype.lower().split(";")[0].strip() in HTML_TYPES
-                body = b""
-                if status.startswith("2") and is_html:
-                    body = record.content_stream().read(settings.max_doc_bytes + 1)
-                records.read_to_end(record)
-                offset = records.get_record_offset()  # known once the record is consumed
-                url = record.rec_headers.get_header("WARC-Target-URI")
-                doc = new(f"offset:{offset}", url)
-                doc["metadata"]["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
-                date = record.rec_headers.get_header("WARC-Date")
-                if date:
-                    doc["metadata"]["warc_date"] = date
-                if not status.startswith("2"):
-                    yield reject(doc, "read:http_status", f"HTTP status {status}")
-                elif not is_html:
-                    yield reject(doc, "read:unsupported_content_type", ctype or "no Content-Type")
-                elif len(body) > settings.max_doc_bytes:
-                    yield reject(doc, "extract:too_large", f"payload > extract.max_doc_bytes={settings.max_doc_bytes}")
-                elif not body.strip():
-                    yield reject(doc, "read:empty", "empty payload")
-                elif looks_binary(body, settings.binary_ratio):
-                    yield reject(doc, "read:binary", "NUL or control bytes in an HTML payload")
-                else:
-                    m = _HTTP_CHARSET.search(ctype)
-                    try:
-                        doc["_html"] = decode_html(body, m.group(1) if m else None)
-                        doc["metadata"]["bytes"] = len(body)
-                        yield doc
-                    except UnicodeDecodeError as exc:
-                        yield reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
-                    except LookupError as exc:
-                        yield reject(doc, "read:unknown_charset", str(exc))
-                offset = records.offset
-    except (ArchiveLoadFailed, *GZIP_ERRORS, ValueError) as exc:
-        yield reject(new(f"offset:{offset}+"), "read:corrupt_warc", f"{type(exc).__name__}: {exc}; rest of file lost")
+        fh = open(path, "rb")
     except OSError as exc:
-        yield reject(new(f"offset:{offset}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
+        yield reject(new(f"offset:{start}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
+        return
+    with fh:
+        limit = end if end is not None else os.path.getsize(path)
+        position: int | None = warc_start(fh, start, limit, gzipped)
+        while position is not None:
+            fh.seek(position)
+            records = None
+            try:
+                records = ArchiveIterator(fh)  # the offsets it reports are file offsets: it starts at fh.tell()
+                for record in records:
+                    if records.offset >= limit:
+                        return  # this record starts in the next range
+                    if record.rec_type not in ("response", "resource"):
+                        continue  # warcinfo, request, metadata: not documents
+                    body = record.content_stream().read(settings.max_doc_bytes + 1) if _wants_body(record) else b""
+                    records.read_to_end(record)
+                    yield _warc_row(record, records.get_record_offset(), body, new, settings)
+                return
+            except (ArchiveLoadFailed, *GZIP_ERRORS, ValueError, OSError) as exc:
+                reason = "read:io_error" if type(exc) is OSError else "read:corrupt_warc"
+                offset = records.offset if records is not None else position  # the record being read
+                if offset >= limit:
+                    return  # the next range reads (and reports) it
+                position = warc_start(fh, offset + 1, limit, gzipped)
+                lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
+                yield reject(new(f"offset:{offset}+"), reason, f"{type(exc).__name__}: {exc}; {lost}")
 
 
 def read_pdf(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
@@ -322,8 +383,12 @@ READERS = {
 }
 
 
-def read_file(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
-    """All rows of one input file, in file order."""
-    yield from READERS[source.format](source, path, uri, settings)
+def read_file(source: Source, path: str, uri: str, settings: ExtractSettings,
+              start: int = 0, end: int | None = None) -> Iterator[Row]:
+    """All rows of one input file, or of the records that start in [start, end) of a split one, in file order."""
+    if start == 0 and end is None:
+        yield from READERS[source.format](source, path, uri, settings)
+    else:
+        yield from READERS[source.format](source, path, uri, settings, start, end)  # type: ignore[call-arg]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -90,18 +91,28 @@ def test_text_invalid_utf8(bad_run):
     assert reasons(bad_run, "text") == {"invalid.txt@file": "read:invalid_utf8"}
 
 
+def line_offsets(path) -> list[int]:
+    """The byte offset of every line: a JSONL record's locator."""
+    offsets, at = [], 0
+    for line in path.read_bytes().splitlines(keepends=True):
+        offsets.append(at)
+        at += len(line)
+    return offsets
+
+
 def test_jsonl_every_line_accounted(bad_run):
     got = reasons(bad_run, "jsonl")
-    assert got["records.jsonl@line:2"] == "read:empty"
-    assert got["records.jsonl@line:3"] == "read:invalid_json"
-    assert got["records.jsonl@line:4"] == "read:no_text"
-    assert got["records.jsonl@line:5"] == "read:invalid_json"
+    at = line_offsets(Path(bad_run.output).parent / "jsonl" / "records.jsonl")
+    assert got[f"records.jsonl@offset:{at[1]}"] == "read:empty"
+    assert got[f"records.jsonl@offset:{at[2]}"] == "read:invalid_json"
+    assert got[f"records.jsonl@offset:{at[3]}"] == "read:no_text"
+    assert got[f"records.jsonl@offset:{at[4]}"] == "read:invalid_json"
     truncated = [k for k, v in got.items() if k.startswith("cut.jsonl.gz@")]
     assert len(truncated) == 1 and got[truncated[0]] == "read:corrupt_gzip"
     kept = [r for r in read_rows(bad_run.output, "kept") if r["source"] == "jsonl"]
-    first = next(r for r in kept if r["locator"] == "line:1" and r["source_uri"].endswith("records.jsonl"))
+    first = next(r for r in kept if r["locator"] == "offset:0" and r["source_uri"].endswith("records.jsonl"))
     assert json.loads(first["metadata"]) == {"id": "a", "lang": "en"}
-    second = next(r for r in kept if r["locator"] == "line:6")
+    second = next(r for r in kept if r["locator"] == f"offset:{at[5]}" and r["source_uri"].endswith("records.jsonl"))
     assert second["url"] == "https://x.example/2"
     # the records before the cut in the truncated gzip are kept
     assert sum(1 for r in kept if r["source_uri"].endswith("cut.jsonl.gz")) > 50

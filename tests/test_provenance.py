@@ -27,9 +27,11 @@ def test_licences_flow_from_config_and_records(tmp_path):
                      "license": "public-domain"}],
         "output": "out", "filters": {"enabled": False}})
     kept = {(r["source"], r["locator"]): r for r in read_rows(result.output, "kept")}
-    assert (kept[("recs", "line:1")]["license"], kept[("recs", "line:1")]["consent"]) == ("CC-BY-4.0", "public-web")
-    assert (kept[("recs", "line:2")]["license"], kept[("recs", "line:2")]["consent"]) == ("CC0-1.0", "explicit")
-    assert "license" not in json.loads(kept[("recs", "line:2")]["metadata"])
+    first_line = (tmp_path / "r.jsonl").read_bytes().split(b"\n")[0]
+    second = f"offset:{len(first_line) + 1}"  # the locator of a JSONL record is its byte offset
+    assert (kept[("recs", "offset:0")]["license"], kept[("recs", "offset:0")]["consent"]) == ("CC-BY-4.0", "public-web")
+    assert (kept[("recs", second)]["license"], kept[("recs", second)]["consent"]) == ("CC0-1.0", "explicit")
+    assert "license" not in json.loads(kept[("recs", second)]["metadata"])
     assert kept[("books", "file")]["license"] == "public-domain" and kept[("books", "file")]["consent"] is None
 
 

@@ -1,0 +1,155 @@
+"""Work units: one input file, or one byte range of a large JSONL or WARC file.
+
+A file larger than `extract.split_bytes` is cut into ranges of that size, read by different workers. A record
+belongs to the range that holds its first byte: a reader starts at the first record boundary at or after its
+range start and reads every record that starts before its range end, the last one to its own end. Records are
+located by their byte offset, so ids are the same however a file is cut.
+
+Splittable: uncompressed JSONL; uncompressed WARC; gzipped WARC made of one gzip member per record (the
+standard layout). A gzipped JSONL file, or a WARC file that is one gzip stream, is one unit: a gzip stream
+cannot be entered in the middle.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import zlib
+from typing import BinaryIO, NamedTuple
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+_WARC_LINE = re.compile(rb"WARC/1\.[01]\r\n")
+BLOCK = 1 << 20
+
+
+class Unit(NamedTuple):
+    source: str
+    path: str
+    start: int = 0
+    end: int | None = None  # None: to the end of the file (an unsplit file)
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+    def key(self) -> str:
+        """A name for the unit that changes when the file changes (size, modification time)."""
+        try:
+            st = os.stat(self.path)
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        text = f"{self.source}\0{self.path}\0{stamp}\0{self.start}\0{self.end}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def is_multimember_gzip(path: str, probe: int = 64 << 20) -> bool:
+    """True when the file's first gzip member ends before the file does (read at most `probe` bytes)."""
+    d = zlib.decompressobj(31)
+    read = 0
+    with open(path, "rb") as fh:
+        while read < probe:
+            block = fh.read(BLOCK)
+            if not block:
+                return False
+            read += len(block)
+            try:
+                while block and not d.eof:
+                    d.decompress(block, BLOCK)  # output is thrown away; bounded per call
+                    block = d.unconsumed_tail
+            except zlib.error:
+                return False
+            if d.eof:
+                return bool(d.unused_data) or bool(fh.read(1))
+    return False
+
+
+def splittable(fmt: str, path: str) -> bool:
+    if fmt == "jsonl":
+        return not path.endswith(".gz")
+    if fmt == "warc":
+        return not path.endswith(".gz") or is_multimember_gzip(path)
+    return False
+
+
+def plan_units(files: list[tuple[str, str]], formats: dict[str, str], split_bytes: int) -> list[Unit]:
+    """Every input file as one unit, or as ranges of `split_bytes` when it is larger and splittable."""
+    units: list[Unit] = []
+    for source, path in files:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0  # the reader reports the file as read:io_error
+        if size <= split_bytes or not splittable(formats[source], path):
+            units.append(Unit(source, path))
+            continue
+        for start in range(0, size, split_bytes):
+            units.append(Unit(source, path, start, min(start + split_bytes, size)))
+    return units
+
+
+# ---- finding the first record boundary at or after a byte offset ---------------------------------------
+
+def line_start(fh: BinaryIO, start: int) -> int:
+    """The offset of the first line that starts at or after `start`."""
+    if start == 0:
+        return 0
+    fh.seek(start - 1)
+    if fh.read(1) == b"\n":
+        return start
+    while True:  # the rest of a line that began in the previous range, in bounded pieces
+        piece = fh.readline(BLOCK)
+        if not piece or piece.endswith(b"\n"):
+            return fh.tell()
+
+
+def _gzip_warc_at(fh: BinaryIO, offset: int) -> bool:
+    """A gzip member starts at `offset` and it holds a WARC record header."""
+    fh.seek(offset)
+    head = fh.read(64 << 10)
+    try:
+        out = zlib.decompressobj(31).decompress(head, 16)
+    except zlib.error:
+        return False
+    return _WARC_LINE.match(out) is not None or out.startswith(b"WARC/1.")
+
+
+def _plain_warc_at(fh: BinaryIO, offset: int) -> bool:
+    """A WARC record starts at `offset`: a version line and headers whose Content-Length leads to the
+    record's closing blank lines, then to the end of the file or to another version line."""
+    fh.seek(offset)
+    head = fh.read(64 << 10)
+    if not _WARC_LINE.match(head):
+        return False
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head[:end], re.I)
+    if not m:
+        return False
+    after = offset + end + 4 + int(m.group(1))
+    fh.seek(after)
+    tail = fh.read(4 + 10)
+    return tail[:4] == b"\r\n\r\n" and (len(tail) == 4 or tail[4:].startswith(b"WARC/1."))
+
+
+def warc_start(fh: BinaryIO, start: int, end: int, gzipped: bool) -> int | None:
+    """The offset of the first WARC record at or after `start` and before `end`; None when there is none."""
+    if start == 0:
+        return 0
+    pattern = GZIP_MAGIC if gzipped else b"WARC/1."
+    check = _gzip_warc_at if gzipped else _plain_warc_at
+    pos = start
+    while pos < end:
+        fh.seek(pos)
+        block = fh.read(BLOCK + len(pattern))
+        if not block:
+            return None
+        i = block.find(pattern)
+        while i >= 0 and pos + i < end:
+            candidate = pos + i
+            if check(fh, candidate):
+                return candidate
+            i = block.find(pattern, i + 1)
+        pos += BLOCK
+    return None
