@@ -1,0 +1,128 @@
+"""Crash and resume: a curate run killed with SIGKILL part-way, then run again, gives the bytes of a clean run."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DATA, ROOT, curate
+from test_output import shard_digests
+
+
+def crash_config(**overrides) -> dict:
+    config = {
+        "sources": [
+            {"name": "web", "format": "html", "paths": ["../data/web/*.html.gz"]},
+            {"name": "pdfs", "format": "pdf", "paths": ["../data/pdf/c02-22.pdf", "../data/pdf/skew.pdf",
+                                                         "../data/pdf/pdflatex-4-pages.pdf"]},
+            {"name": "wiki", "format": "jsonl", "paths": ["../data/wiki.jsonl"]},
+        ],
+        "output": "out",
+        "filters": {"rules": {"gopher_min_words": 20}},
+        "resume": {"every_docs": 2},
+        "write": {"shard_bytes": 300_000},
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("resume")
+    shutil.copytree(DATA / "web", base / "data" / "web")
+    shutil.copytree(DATA / "pdf", base / "data" / "pdf")
+    import gzip
+    (base / "data" / "wiki.jsonl").write_bytes(gzip.open(DATA / "wiki" / "wiki.jsonl.gz").read())
+    return base
+
+
+@pytest.fixture(scope="module")
+def clean(data) -> dict[str, str]:
+    result = curate(data / "clean", crash_config())
+    assert not os.path.exists(Path(result.output) / ".work")  # checkpoints go once the output is published
+    return shard_digests(result.output)
+
+
+def checkpointed_ids(output: Path) -> set[str]:
+    ids: set[str] = set()
+    for path in glob.glob(str(output / ".work" / "*" / "*" / "*.ids")):
+        ids.update(line.strip() for line in open(path) if line.strip())
+    return ids
+
+
+def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
+    base = data / "crash"
+    # an earlier, different run left a complete output here: the crash must leave it untouched
+    previous = curate(base, crash_config(filters={"enabled": False}))
+    before = shard_digests(previous.output)
+    (base / "curate.yaml").write_text(yaml.safe_dump(crash_config()))
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"),
+                             "--workers", "1", "--quiet"], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    output = base / "out"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and len(checkpointed_ids(output)) < 6:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = checkpointed_ids(output)
+    assert len(done) >= 6
+    # nothing of the killed run is visible: kept/ and rejected/ are still the earlier run's complete sets
+    assert shard_digests(output) == before
+    assert not [p for p in glob.glob(str(output / "*" / "*")) if p.endswith(".tmp")]
+
+    resumed = curate(base, crash_config())
+    total = resumed.stats["totals"]["read"]
+    # the documents checkpointed before the kill were taken from the checkpoint, not extracted again
+    print(f"killed with {len(done)} of {total} records checkpointed; the rerun took them from the checkpoint")
+    assert resumed.stats["resumed"] == len(done) < total
+    assert shard_digests(resumed.output) == clean
+    assert not os.path.exists(output / ".work") and not os.path.exists(output / ".staging")
+
+
+def test_a_crash_while_publishing_is_finished_by_the_next_run(data, clean, monkeypatch):
+    import pipelines.curate as curate_module
+    from pipelines.output import publish
+
+    base = data / "publish"
+
+    def publish_kept_then_die(staging: str, output: str) -> None:
+        publish(staging, output, ("kept",))
+        raise KeyboardInterrupt("killed between kept/ and rejected/")
+
+    monkeypatch.setattr(curate_module, "publish", publish_kept_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        curate(base, crash_config())
+    ready = json.loads((base / "out" / ".staging" / "ready.json").read_text())
+    assert os.path.exists(base / "out" / "kept") and not os.path.exists(base / "out" / "rejected")
+    monkeypatch.undo()
+
+    finished = curate(base, crash_config())
+    assert shard_digests(finished.output) == clean
+    # the second run published what the first one staged, without running the pipeline again
+    assert finished.stats == ready["stats"]
+    assert json.loads((base / "out" / "stats.json").read_text())["elapsed_s"] == ready["stats"]["elapsed_s"]
+    assert not os.path.exists(base / "out" / ".staging")
+
+
+def test_changed_config_starts_over(data, clean):
+    base = data / "changed"
+    output = base / "out"
+    curate(base, crash_config())
+    # checkpoints of a config are never used by another one
+    work = output / ".work" / "stale" / "unit"
+    work.mkdir(parents=True)
+    (work / "x.ids").write_text("0" * 32 + "\n")
+    again = curate(base, crash_config())
+    assert again.stats["resumed"] == 0
+    assert shard_digests(again.output) == clean
