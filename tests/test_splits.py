@@ -1,0 +1,99 @@
+"""Large JSONL and WARC files are read in byte ranges by several workers: no record lost, none read twice."""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+
+from conftest import DATA, curate
+from pipelines.config import parse_config
+from pipelines.curate import REJECTED, RESUMED, ReadFile, list_inputs, make_runner, pipeline_options
+from pipelines.readers import read_file
+from pipelines.splits import plan_units
+from pipelines.warcpack import write_warc
+from test_output import shard_digests
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, truth) -> Path:
+    base = tmp_path_factory.mktemp("splits")
+    for name in ("data", "whole", "shared"):
+        (base / name).mkdir()
+    (base / "data" / "wiki.jsonl").write_bytes(gzip.open(DATA / "wiki" / "wiki.jsonl.gz").read())
+    pages = [(truth[n]["url"], gzip.open(DATA / "web" / f"{n}.html.gz").read()) for n in sorted(truth)[:30]]
+    write_warc(pages, str(base / "data" / "crawl.warc"))  # uncompressed: split at version lines
+    shutil.copy(DATA / "warc" / "demo.warc.gz", base / "data" / "demo.warc.gz")  # a gzip member per record
+    return base
+
+
+def config(split_bytes: int) -> dict:
+    return {
+        "sources": [
+            {"name": "wiki", "format": "jsonl", "paths": ["../data/wiki.jsonl"]},
+            {"name": "crawl", "format": "warc", "paths": ["../data/crawl.warc"]},
+            {"name": "demo", "format": "warc", "paths": ["../data/demo.warc.gz"]},
+        ],
+        "output": "out",
+        "filters": {"enabled": False},
+        "extract": {"split_bytes": split_bytes},
+        "write": {"shard_bytes": 500_000},
+    }
+
+
+def test_ranges_cover_every_record_once(inputs):
+    cfg = parse_config(config(10**9), str(inputs / "whole"))
+    sources = {s.name: s for s in cfg.sources}
+    whole: dict[str, list[str]] = {}
+    for name, path in list_inputs(cfg):
+        whole[name] = [r["id"] for r in read_file(sources[name], path, cfg.uri(path), cfg.extract)]
+    assert {k: len(v) for k, v in whole.items()} == {"wiki": 104, "crawl": 30, "demo": 15}
+    for split in (4096, 33_333, 250_000):
+        units = plan_units(list_inputs(cfg), {s.name: s.format for s in cfg.sources}, split)
+        assert len(units) > 3
+        got: dict[str, list[str]] = {}
+        for u in units:
+            rows = read_file(sources[u.source], u.path, cfg.uri(u.path), cfg.extract, u.start, u.end)
+            got.setdefault(u.source, []).extend(r["id"] for r in rows)
+        assert got == whole, split  # same records, in file order, none twice
+
+
+def test_a_gzipped_jsonl_and_a_single_stream_warc_are_one_unit(tmp_path):
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n' * 10_000))
+    (tmp_path / "b.warc.gz").write_bytes(gzip.compress(gzip.open(DATA / "warc" / "demo.warc.gz").read()))
+    units = plan_units([("a", str(tmp_path / "a.jsonl.gz")), ("b", str(tmp_path / "b.warc.gz"))],
+                       {"a": "jsonl", "b": "warc"}, 4096)
+    assert [u.whole for u in units] == [True, True]
+
+
+def test_two_workers_share_one_file(inputs, tmp_path):
+    cfg = parse_config(config(16_384), str(inputs / "shared"))
+    units = plan_units(list_inputs(cfg), {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
+    log = tmp_path / "log"
+    log.mkdir()
+
+    def note_reader(row: dict, folder: str) -> None:  # which worker process read which record
+        import os
+        with open(os.path.join(folder, f"{os.getpid()}.txt"), "a") as fh:
+            fh.write(f"{row['source']} {row['id']}\n")
+
+    with beam.Pipeline(runner=make_runner(2, []), options=pipeline_options(2, [])) as p:
+        read = (p | beam.Create(units) | beam.Reshuffle()
+                | beam.ParDo(ReadFile(cfg, None, None)).with_outputs(REJECTED, RESUMED, main="docs"))
+        (read.docs, read[REJECTED]) | beam.Flatten() | beam.Map(note_reader, str(log))
+    by_worker = {name: [line.split() for line in open(log / name)] for name in os.listdir(log)}
+    wiki = {pid: {i for s, i in rows if s == "wiki"} for pid, rows in by_worker.items()}
+    assert sum(1 for ids in wiki.values() if ids) == 2  # both worker processes read part of wiki.jsonl
+    every = [i for rows in by_worker.values() for _, i in rows]
+    assert len(every) == len(set(every)) == 104 + 30 + 15
+
+
+def test_split_runs_give_the_same_bytes(inputs):
+    whole = curate(inputs / "unsplit", config(10**9))
+    split = curate(inputs / "split", config(16_384), workers=2)
+    assert whole.stats["input_units"] == 3 and split.stats["input_units"] > 20
+    assert split.stats["totals"] == whole.stats["totals"]
+    assert shard_digests(split.output) == shard_digests(whole.output)
