@@ -66,6 +66,7 @@ class ExtractSettings:
     max_decompressed_bytes: int = 2_000_000_000
     binary_ratio: float = 0.02
     split_bytes: int = 64_000_000  # a larger JSONL or WARC file is read in ranges of this size by several workers
+    max_memory_mb: int = 2048  # address-space cap of each extractor child process (trafilatura, PDFium + OCR)
     html: HtmlSettings = field(default_factory=HtmlSettings)
     pdf: PdfSettings = field(default_factory=PdfSettings)
 
@@ -464,6 +465,8 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         raise ConfigError(f"write.compression: expected zstd, snappy, gzip or none, got {cfg.write.compression!r}")
     if cfg.write.row_group_rows < 1:
         raise ConfigError("write.row_group_rows: expected a value >= 1")
+    if cfg.extract.max_memory_mb and cfg.extract.max_memory_mb < 256:
+        raise ConfigError(f"extract.max_memory_mb: expected 0 (no cap) or at least 256, got {cfg.extract.max_memory_mb}")
     if cfg.extract.split_bytes < 4096:
         raise ConfigError(f"extract.split_bytes: expected a value >= 4096, got {cfg.extract.split_bytes}")
     if cfg.resume.every_docs < 1:

@@ -123,7 +123,8 @@ class ExtractAndFilter(beam.DoFn):
         if "_html" in doc and self.extractor is None:
             self.extractor = HtmlExtractor(self.cfg.extract)
         if "_pdf" in doc and self.pdf_extractor is None:
-            self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page)
+            self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page,
+                                              memory_mb=self.cfg.extract.max_memory_mb)
         row = extract_doc(doc, self.extractor, self.pdf_extractor)
         if not is_rejected(row):
             row = self.filters(row)

@@ -64,7 +64,8 @@ class HtmlExtractor:
 
     def __init__(self, settings: ExtractSettings) -> None:
         self.version = trafilatura_version()
-        self.sandbox = Sandbox(_html_setup, _html_job, settings.html, settings.timeout_s)
+        self.sandbox = Sandbox(_html_setup, _html_job, settings.html, settings.timeout_s,
+                               memory_mb=settings.max_memory_mb)
 
     def close(self) -> None:
         self.sandbox.close()

@@ -165,10 +165,12 @@ def _pdf_job(data: bytes, state: Any, report: Callable[[Any], None]) -> dict[str
 class PdfExtractor:
     """PDFium and OCR behind the per-document deadline `extract.pdf.timeout_s`. One per DoFn instance."""
 
-    def __init__(self, settings: PdfSettings, on_page: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, settings: PdfSettings, on_page: Callable[[Any], None] | None = None,
+                 memory_mb: int | None = None) -> None:
         from .sandbox import Sandbox
 
-        self.sandbox = Sandbox(pdf_setup, _pdf_job, settings, settings.timeout_s, on_progress=on_page)
+        self.sandbox = Sandbox(pdf_setup, _pdf_job, settings, settings.timeout_s, on_progress=on_page,
+                               memory_mb=memory_mb)
 
     def close(self) -> None:
         self.sandbox.close()

@@ -57,21 +57,40 @@ def looks_binary(data: bytes, max_ratio: float) -> bool:
     return control / len(head) > max_ratio
 
 
-def decode_html(data: bytes, http_charset: str | None = None) -> str:
-    """Decode a page by its declared charset (HTTP header, BOM, <meta>), else as strict UTF-8.
+class Mislabelled(ValueError):
+    """The declared charset does not decode the page, and neither does UTF-8."""
 
-    Raises UnicodeDecodeError when nothing is declared and the bytes are not UTF-8, and LookupError for an
-    unknown declared charset.
+
+def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
+    """Decode a page by its declared charset (BOM, HTTP header, <meta>), else as strict UTF-8; returns (text,
+    charset used). A page whose declared charset fails but which is valid UTF-8 is read as UTF-8.
+
+    Raises UnicodeDecodeError when nothing is declared and the bytes are not UTF-8, Mislabelled when a declared
+    charset fails and the bytes are not UTF-8 either, and LookupError for an unknown declared charset.
     """
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
+        return data[3:].decode("utf-8"), "utf-8"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16"), "utf-16"
     charset = http_charset
     if not charset:
         m = _META_CHARSET.search(data[:4096])
         charset = m.group(1).decode("ascii") if m else None
-    return data.decode(charset or "utf-8")
+    if not charset:
+        return data.decode("utf-8"), "utf-8"
+    try:
+        return data.decode(charset), charset.lower()
+    except UnicodeDecodeError as exc:
+        try:
+            return data.decode("utf-8"), f"utf-8 (declared {charset.lower()})"
+        except UnicodeDecodeError:
+            raise Mislabelled(f"declared {charset.lower()}, but {_first_bad_byte(exc)}, and not UTF-8 either") from exc
+
+
+def _brief(exc: BaseException) -> str:
+    """An exception as one short printable line (messages may quote the binary bytes at fault)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)[:300]
 
 
 def _first_bad_byte(exc: UnicodeDecodeError) -> str:
@@ -106,14 +125,18 @@ def read_html(source: Source, path: str, uri: str, settings: ExtractSettings) ->
         yield doc
         return
     try:
-        doc["_html"] = decode_html(data)
+        doc["_html"], charset = decode_html(data)
     except UnicodeDecodeError as exc:
         yield reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
+        return
+    except Mislabelled as exc:
+        yield reject(doc, "read:mislabelled_charset", str(exc))
         return
     except LookupError as exc:
         yield reject(doc, "read:unknown_charset", str(exc))
         return
     doc["metadata"]["bytes"] = len(data)
+    doc["metadata"]["charset"] = charset
     yield doc
 
 
@@ -282,12 +305,15 @@ def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: Extract
         return reject(doc, "read:binary", "NUL or control bytes in an HTML payload")
     m = _HTTP_CHARSET.search(ctype)
     try:
-        doc["_html"] = decode_html(body, m.group(1) if m else None)
+        doc["_html"], charset = decode_html(body, m.group(1) if m else None)
     except UnicodeDecodeError as exc:
         return reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
+    except Mislabelled as exc:
+        return reject(doc, "read:mislabelled_charset", str(exc))
     except LookupError as exc:
         return reject(doc, "read:unknown_charset", str(exc))
     doc["metadata"]["bytes"] = len(body)
+    doc["metadata"]["charset"] = charset
     return doc
 
 
@@ -343,7 +369,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                     return  # the next range reads (and reports) it
                 position = warc_start(fh, offset + 1, limit, gzipped)
                 lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
-                yield reject(new(f"offset:{offset}+"), reason, f"{type(exc).__name__}: {exc}; {lost}")
+                yield reject(new(f"offset:{offset}+"), reason, f"{_brief(exc)}; {lost}")
 
 
 def read_pdf(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:

@@ -17,7 +17,22 @@ STARTUP_TIMEOUT_S = 120
 JobFn = Callable[[Any, Any, Callable[[Any], None]], Any]
 
 
-def _child(conn: Any, setup: Callable[[Any], Any], fn: JobFn, settings: Any) -> None:
+def limit_memory(memory_mb: int | None) -> None:
+    """Cap this process's address space (and that of the programs it starts, such as Tesseract): past it an
+    allocation fails, so a decompression bomb fails its own job instead of exhausting the machine."""
+    if not memory_mb:
+        return
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory_mb << 20
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _child(conn: Any, setup: Callable[[Any], Any], fn: JobFn, settings: Any, memory_mb: int | None) -> None:
+    limit_memory(memory_mb)
     state = setup(settings)
     conn.send(("ready", None))
 
@@ -33,6 +48,9 @@ def _child(conn: Any, setup: Callable[[Any], Any], fn: JobFn, settings: Any) -> 
             return
         try:
             conn.send(("ok", fn(job, state, report)))
+        except MemoryError:
+            conn.send(("error", f"MemoryError: past the extractor memory limit of {memory_mb} MB "
+                                "(extract.max_memory_mb)"))
         except Exception as exc:  # any failure of the extractor is the job's, never the child's
             conn.send(("error", f"{type(exc).__name__}: {exc}"[:1000]))
 
@@ -41,8 +59,9 @@ class Sandbox:
     """One child process running `fn` on jobs, one at a time, each under `timeout_s`. Not thread-safe."""
 
     def __init__(self, setup: Callable[[Any], Any], fn: JobFn, settings: Any, timeout_s: float,
-                 on_progress: Callable[[Any], None] | None = None) -> None:
+                 on_progress: Callable[[Any], None] | None = None, memory_mb: int | None = None) -> None:
         self.setup, self.fn, self.settings, self.timeout_s = setup, fn, settings, timeout_s
+        self.memory_mb = memory_mb
         self.on_progress = on_progress
         self._ctx = mp.get_context("spawn")
         self._proc: Any = None
@@ -50,7 +69,8 @@ class Sandbox:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_child, args=(child, self.setup, self.fn, self.settings), daemon=True)
+        self._proc = self._ctx.Process(target=_child, args=(child, self.setup, self.fn, self.settings, self.memory_mb),
+                                       daemon=True)
         self._proc.start()
         child.close()
         self._conn = parent
@@ -102,4 +122,5 @@ class Sandbox:
         except (EOFError, OSError) as exc:
             code = self._proc.exitcode if self._proc is not None else None
             self._kill()
-            return "error", f"extractor process died (exit code {code}): {type(exc).__name__}"
+            hint = f"; its memory limit is {self.memory_mb} MB (extract.max_memory_mb)" if self.memory_mb else ""
+            return "error", f"extractor process died (exit code {code}): {type(exc).__name__}{hint}"
