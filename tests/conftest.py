@@ -35,6 +35,17 @@ def curate(base: Path, config: dict[str, Any], workers: int = 1) -> CurateResult
     return run_curate(cfg, workers=workers, show_progress=False)
 
 
+def line_numbers(path: str | Path) -> dict[str, int]:
+    """The 1-based line number of every JSONL record, by its locator (`offset:N`, the line's byte offset)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    out, at = {}, 0
+    with opener(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            out[f"offset:{at}"] = number
+            at += len(line)
+    return out
+
+
 def read_rows(output: str | Path, kind: str) -> list[dict[str, Any]]:
     folder = Path(output) / kind
     rows: list[dict[str, Any]] = []

@@ -15,7 +15,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from conftest import DATA, curate, read_rows
+from conftest import DATA, curate, line_numbers, read_rows
 from pipelines.dedup import ConnectedComponents, bucket_pairs, normalize_url, survivor_key
 from pipelines.minhash import catch_probability, jaccard, shingle_hashes
 
@@ -75,7 +75,8 @@ def near_dup_run(tmp_path_factory, truth):
 def test_near_duplicates_found_with_recall_and_precision(near_dup_run):
     result, records = near_dup_run
     rows = read_rows(result.output, "kept") + read_rows(result.output, "rejected")
-    by_line = {int(r["locator"].split(":")[1]): r for r in rows}
+    number = line_numbers(Path(result.output).parent / "docs.jsonl.gz")
+    by_line = {number[r["locator"]]: r for r in rows}
     assert len(by_line) == len(records)
     shingles = {i: shingle_hashes(rec["text"], 5) for i, rec in enumerate(records)}
     families = defaultdict(list)
@@ -146,7 +147,7 @@ def test_transitive_cluster_has_one_survivor(tmp_path):
     rejected = read_rows(result.output, "rejected")
     assert len(kept) == 1 and len(rejected) == 2
     survivor = kept[0]
-    assert survivor["locator"] == "line:3"  # the longest text
+    assert line_numbers(tmp_path / "w.jsonl")[survivor["locator"]] == 3  # the longest text
     assert survivor["dup_cluster_size"] == 3
     assert {r["dup_cluster_id"] for r in rejected} == {survivor["dup_cluster_id"]}
     assert all(r["reason"] == "dedup:minhash" and f"survivor={survivor['id']}" in r["detail"] for r in rejected)
@@ -183,7 +184,7 @@ def test_url_dedup_keeps_the_newest(tmp_path):
     result = curate(tmp_path, {"sources": [{"name": "s", "format": "jsonl", "paths": ["u.jsonl"]}],
                                "output": "out", "dedup": {"minhash": {"enabled": False}}, "filters": {"enabled": False}})
     rejected = read_rows(result.output, "rejected")
-    assert [(r["locator"], r["reason"]) for r in rejected] == [("line:1", "dedup:url")]
+    assert [(r["locator"], r["reason"]) for r in rejected] == [("offset:0", "dedup:url")]  # the first line
     assert normalize_url("HTTPS://Example.com:443/a/?q=1#x") == "https://example.com/a?q=1"
 
 

@@ -180,7 +180,7 @@ def test_decontamination_catches_a_planted_eval_passage(tmp_path, truth):
                                "output": "out", "filters": {"enabled": False},
                                "decontam": {"enabled": True, "paths": ["eval.jsonl"], "ngram": 13}})
     rejected = read_rows(result.output, "rejected")
-    assert [(r["locator"], r["reason"]) for r in rejected] == [("line:1", "decontam:ngram_overlap")]
+    assert [(r["locator"], r["reason"]) for r in rejected] == [("offset:0", "decontam:ngram_overlap")]
     assert "eval=eval.jsonl" in rejected[0]["detail"] and "span=" in rejected[0]["detail"]
     assert result.stats["sources"]["s"]["kept"] == 2
 
