@@ -104,6 +104,10 @@ def build(base: Path, pages: list[bytes], pdf_dir: Path) -> dict[str, int]:
     (html / "invalid-utf8.html").write_bytes(b"<html><body><p>caf\xe9 \xff\xfe broken</p></body></html>")
     (html / "mislabelled.html").write_bytes(b'<html><head><meta charset="utf-8"></head><body><p>'
                                             + "caf\xe9 cr\xe8me".encode("latin-1") + b"</p></body></html>")
+    (html / "external-entity.html").write_bytes(
+        b'<?xml version="1.0"?>\n<!DOCTYPE html [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<html><body><article>'
+        b"<p>An entity that names a local file must never be read: &xxe; and this sentence goes on with enough "
+        b"words to make a short article that the extractor keeps.</p></article></body></html>")
     (html / "unknown-charset.html").write_bytes(b'<html><head><meta charset="x-no-such"></head><body>x</body></html>')
     jsonl = base / "jsonl"
     jsonl.mkdir()
@@ -128,7 +132,7 @@ def build(base: Path, pages: list[bytes], pdf_dir: Path) -> dict[str, int]:
     (pdf / "pages-5000.pdf").write_bytes(many_pages_pdf(5000))
     (pdf / "image-bomb.pdf").write_bytes(image_bomb_pdf(40_000))  # 1.6 GB of pixels once decoded
     (pdf / "content-bomb.pdf").write_bytes(content_bomb_pdf(2 << 30))  # a 2 GiB page description
-    return {"html": 10, "jsonl": len(lines) + 3, "warc": members, "parquet": 1, "pdf": 6}
+    return {"html": 11, "jsonl": len(lines) + 3, "warc": members, "parquet": 1, "pdf": 6}
 
 
 def session_rss(sid: int) -> int:

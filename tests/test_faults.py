@@ -37,11 +37,13 @@ def fault_run(tmp_path_factory):
     print(f"fault corpus: exit {code}, peak resident memory of the whole run {peak / 1e6:.0f} MB")
     assert code == 0, stderr[-3000:]
     stats = json.loads((base / "out" / "stats.json").read_text())
-    rows = {}
+    rows, texts = {}, {}
     for kind in ("kept", "rejected"):
         for r in read_rows(base / "out", kind):
-            rows[r["source_uri"].split("/", 1)[1] + "@" + r["locator"]] = r.get("reason") or "kept"
-    return {"counts": counts, "peak": peak, "stats": stats, "rows": rows}
+            key = r["source_uri"].split("/", 1)[1] + "@" + r["locator"]
+            rows[key] = r.get("reason") or "kept"
+            texts[key] = r["text"] or ""
+    return {"counts": counts, "peak": peak, "stats": stats, "rows": rows, "texts": texts}
 
 
 def test_the_job_completes_with_bounded_memory(fault_run):
@@ -68,6 +70,12 @@ def test_bad_html_files(fault_run):
     assert rows["html/invalid-utf8.html@file"] == "read:invalid_utf8"
     assert rows["html/mislabelled.html@file"] == "read:mislabelled_charset"
     assert rows["html/unknown-charset.html@file"] == "read:unknown_charset"
+
+
+def test_external_entities_are_never_resolved(fault_run):
+    assert fault_run["rows"]["html/external-entity.html@file"] == "kept"
+    text = fault_run["texts"]["html/external-entity.html@file"]
+    assert "must never be read" in text and "root:" not in text
 
 
 def test_bad_jsonl_lines(fault_run):
