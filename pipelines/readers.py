@@ -281,13 +281,24 @@ def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings)
         yield reject(new(f"row:{row_no}+"), "read:corrupt_parquet", f"{type(exc).__name__}: {exc}; rest of file lost")
 
 
+def _status_and_type(record: Any) -> tuple[str, str]:
+    """HTTP status and Content-Type of a WARC record (a resource record has no HTTP headers: status 200)."""
+    if record.http_headers is None:
+        return "200", record.rec_headers.get_header("Content-Type") or ""
+    return record.http_headers.get_statuscode() or "", record.http_headers.get_header("Content-Type") or ""
+
+
+def _is_html(ctype: str) -> bool:
+    return ctype.lower().split(";")[0].strip() in HTML_TYPES
+
+
+def _wants_body(record: Any) -> bool:
+    status, ctype = _status_and_type(record)
+    return status.startswith("2") and _is_html(ctype)
+
+
 def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: ExtractSettings) -> Row:
-    status = "200"
-    if record.http_headers is not None:
-        status = record.http_headers.get_statuscode() or ""
-        ctype = record.http_headers.get_header("Content-Type") or ""
-    else:
-        ctype = record.rec_headers.get_header("Content-Type") or ""
+    status, ctype = _status_and_type(record)
     doc = new(f"offset:{offset}", record.rec_headers.get_header("WARC-Target-URI"))
     doc["metadata"]["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
     date = record.rec_headers.get_header("WARC-Date")
@@ -295,7 +306,7 @@ def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: Extract
         doc["metadata"]["warc_date"] = date
     if not status.startswith("2"):
         return reject(doc, "read:http_status", f"HTTP status {status}")
-    if ctype.lower().split(";")[0].strip() not in HTML_TYPES:
+    if not _is_html(ctype):
         return reject(doc, "read:unsupported_content_type", ctype or "no Content-Type")
     if len(body) > settings.max_doc_bytes:
         return reject(doc, "extract:too_large", f"payload > extract.max_doc_bytes={settings.max_doc_bytes}")
@@ -315,15 +326,6 @@ def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: Extract
     doc["metadata"]["bytes"] = len(body)
     doc["metadata"]["charset"] = charset
     return doc
-
-
-def _wants_body(record: Any) -> bool:
-    if record.http_headers is None:
-        ctype = record.rec_headers.get_header("Content-Type") or ""
-        return ctype.lower().split(";")[0].strip() in HTML_TYPES
-    status = record.http_headers.get_statuscode() or ""
-    ctype = record.http_headers.get_header("Content-Type") or ""
-    return status.startswith("2") and ctype.lower().split(";")[0].strip() in HTML_TYPES
 
 
 def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,

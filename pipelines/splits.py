@@ -44,18 +44,19 @@ class Unit(NamedTuple):
 
 
 def is_multimember_gzip(path: str, probe: int = 64 << 20) -> bool:
-    """True when the file's first gzip member ends before the file does (read at most `probe` bytes)."""
+    """True when the file's first gzip member ends before the file does. Looks at no more than `probe` bytes,
+    compressed or inflated: a first member larger than that counts as a single stream (read whole)."""
     d = zlib.decompressobj(31)
-    read = 0
+    read = inflated = 0
     with open(path, "rb") as fh:
-        while read < probe:
+        while read < probe and inflated < probe:
             block = fh.read(BLOCK)
             if not block:
                 return False
             read += len(block)
             try:
-                while block and not d.eof:
-                    d.decompress(block, BLOCK)  # output is thrown away; bounded per call
+                while block and not d.eof and inflated < probe:
+                    inflated += len(d.decompress(block, BLOCK))  # output thrown away, one MiB at a time
                     block = d.unconsumed_tail
             except zlib.error:
                 return False
