@@ -23,6 +23,8 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     print(f"\nwrote {cfg.output}/kept ({len(result.manifest['kept'])} shards), "
           f"{cfg.output}/rejected ({len(result.manifest['rejected'])} shards), stats.json, manifest.json "
           f"in {result.stats['elapsed_s']} s")
+    if result.stats.get("resumed"):
+        print(f"resumed: {result.stats['resumed']} records came from the checkpoints of an interrupted run")
     return 0
 
 
