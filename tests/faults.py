@@ -108,6 +108,10 @@ def build(base: Path, pages: list[bytes], pdf_dir: Path) -> dict[str, int]:
         b'<?xml version="1.0"?>\n<!DOCTYPE html [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<html><body><article>'
         b"<p>An entity that names a local file must never be read: &xxe; and this sentence goes on with enough "
         b"words to make a short article that the extractor keeps.</p></article></body></html>")
+    (html / "declared-ascii.html").write_bytes(
+        b'<html><head><meta charset="us-ascii"></head><body><article><p>' + ("Le caf\u00e9 de la cr\u00e8me "
+        "br\u00fbl\u00e9e est tr\u00e8s bon, et la soir\u00e9e fut longue et douce pour tout le monde. " * 4).encode()
+        + b"</p></article></body></html>")
     (html / "unknown-charset.html").write_bytes(b'<html><head><meta charset="x-no-such"></head><body>x</body></html>')
     jsonl = base / "jsonl"
     jsonl.mkdir()
@@ -132,7 +136,7 @@ def build(base: Path, pages: list[bytes], pdf_dir: Path) -> dict[str, int]:
     (pdf / "pages-5000.pdf").write_bytes(many_pages_pdf(5000))
     (pdf / "image-bomb.pdf").write_bytes(image_bomb_pdf(40_000))  # 1.6 GB of pixels once decoded
     (pdf / "content-bomb.pdf").write_bytes(content_bomb_pdf(2 << 30))  # a 2 GiB page description
-    return {"html": 11, "jsonl": len(lines) + 3, "warc": members, "parquet": 1, "pdf": 6}
+    return {"html": 12, "jsonl": len(lines) + 3, "warc": members, "parquet": 1, "pdf": 6}
 
 
 def session_rss(sid: int) -> int:

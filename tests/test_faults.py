@@ -37,13 +37,14 @@ def fault_run(tmp_path_factory):
     print(f"fault corpus: exit {code}, peak resident memory of the whole run {peak / 1e6:.0f} MB")
     assert code == 0, stderr[-3000:]
     stats = json.loads((base / "out" / "stats.json").read_text())
-    rows, texts = {}, {}
+    rows, texts, metadata = {}, {}, {}
     for kind in ("kept", "rejected"):
         for r in read_rows(base / "out", kind):
             key = r["source_uri"].split("/", 1)[1] + "@" + r["locator"]
             rows[key] = r.get("reason") or "kept"
             texts[key] = r["text"] or ""
-    return {"counts": counts, "peak": peak, "stats": stats, "rows": rows, "texts": texts}
+            metadata[key] = json.loads(r["metadata"])
+    return {"counts": counts, "peak": peak, "stats": stats, "rows": rows, "texts": texts, "metadata": metadata}
 
 
 def test_the_job_completes_with_bounded_memory(fault_run):
@@ -69,6 +70,10 @@ def test_bad_html_files(fault_run):
     assert rows["html/deep.html@file"] == "extract:empty"  # the parser stops descending; no article is left
     assert rows["html/invalid-utf8.html@file"] == "read:invalid_utf8"
     assert rows["html/mislabelled.html@file"] == "read:mislabelled_charset"
+    # declared ASCII, written in UTF-8: read as UTF-8, and the row says so
+    assert rows["html/declared-ascii.html@file"] == "kept"
+    assert "crème brûlée" in fault_run["texts"]["html/declared-ascii.html@file"]
+    assert fault_run["metadata"]["html/declared-ascii.html@file"]["charset"] == "utf-8 (declared us-ascii)"
     assert rows["html/unknown-charset.html@file"] == "read:unknown_charset"
 
 
