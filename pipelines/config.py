@@ -65,7 +65,7 @@ class ExtractSettings:
     max_doc_bytes: int = 20_000_000
     max_decompressed_bytes: int = 2_000_000_000
     binary_ratio: float = 0.02
-    split_bytes: int = 64_000_000  # a larger JSONL or WARC file is read in ranges of this size by several workers
+    split_bytes: int = 64_000_000  # a larger JSONL or WARC.gz file is read in ranges of this size by several workers
     max_memory_mb: int = 2048  # address-space cap of each extractor child process (trafilatura, PDFium + OCR)
     html: HtmlSettings = field(default_factory=HtmlSettings)
     pdf: PdfSettings = field(default_factory=PdfSettings)

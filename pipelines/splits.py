@@ -5,9 +5,12 @@ belongs to the range that holds its first byte: a reader starts at the first rec
 range start and reads every record that starts before its range end, the last one to its own end. Records are
 located by their byte offset, so ids are the same however a file is cut.
 
-Splittable: uncompressed JSONL; uncompressed WARC; gzipped WARC made of one gzip member per record (the
-standard layout). A gzipped JSONL file, or a WARC file that is one gzip stream, is one unit: a gzip stream
-cannot be entered in the middle.
+Splittable: uncompressed JSONL (a line end is always a record boundary: JSON escapes newlines in strings), and
+gzipped WARC made of one gzip member per record (the standard layout; a member that inflates to a WARC version
+line is a record start, and a payload's own bytes never appear verbatim in the file because they are
+compressed). A gzipped JSONL file, or a WARC file that is one gzip stream, is one unit: a gzip stream cannot be
+entered in the middle. So is an uncompressed WARC file: its payloads are stored verbatim and may quote whole WARC
+records (a crawl of a site that serves WARC files), which no forward scan can tell from real ones.
 """
 from __future__ import annotations
 
@@ -69,7 +72,7 @@ def splittable(fmt: str, path: str) -> bool:
     if fmt == "jsonl":
         return not path.endswith(".gz")
     if fmt == "warc":
-        return not path.endswith(".gz") or is_multimember_gzip(path)
+        return path.endswith(".gz") and is_multimember_gzip(path)
     return False
 
 
@@ -117,7 +120,8 @@ def _gzip_warc_at(fh: BinaryIO, offset: int) -> bool:
 
 def _plain_warc_at(fh: BinaryIO, offset: int) -> bool:
     """A WARC record starts at `offset`: a version line and headers whose Content-Length leads to the
-    record's closing blank lines, then to the end of the file or to another version line."""
+    record's closing blank lines, then to the end of the file or to another version line. Good enough to find
+    the next record after a damaged one; not to split a file (see the module's docstring)."""
     fh.seek(offset)
     head = fh.read(64 << 10)
     if not _WARC_LINE.match(head):

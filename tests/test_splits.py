@@ -24,8 +24,13 @@ def inputs(tmp_path_factory, truth) -> Path:
     for name in ("data", "whole", "shared"):
         (base / name).mkdir()
     (base / "data" / "wiki.jsonl").write_bytes(gzip.open(DATA / "wiki" / "wiki.jsonl.gz").read())
-    pages = [(truth[n]["url"], gzip.open(DATA / "web" / f"{n}.html.gz").read()) for n in sorted(truth)[:30]]
-    write_warc(pages, str(base / "data" / "crawl.warc"))  # uncompressed: split at version lines
+    pages = [(truth[n]["url"], gzip.open(DATA / "web" / f"{n}.html.gz").read()) for n in sorted(truth)[:29]]
+    # a page that quotes a WARC record, gzip header bytes and all: a range starting inside it must not take the
+    # quote for a record
+    quoted = (b"<html><body><pre>\x1f\x8b\x08\r\n\r\nWARC/1.0\r\nWARC-Type: response\r\nContent-Length: 5\r\n\r\n"
+              b"hello\r\n\r\nWARC/1.1\r\n</pre>" + b"<p>padding</p>" * 2000 + b"</body></html>")
+    pages.insert(10, ("https://example.org/warc-howto", quoted))
+    write_warc(pages, str(base / "data" / "crawl.warc.gz"))  # a gzip member per record
     shutil.copy(DATA / "warc" / "demo.warc.gz", base / "data" / "demo.warc.gz")  # a gzip member per record
     return base
 
@@ -34,7 +39,7 @@ def config(split_bytes: int) -> dict:
     return {
         "sources": [
             {"name": "wiki", "format": "jsonl", "paths": ["../data/wiki.jsonl"]},
-            {"name": "crawl", "format": "warc", "paths": ["../data/crawl.warc"]},
+            {"name": "crawl", "format": "warc", "paths": ["../data/crawl.warc.gz"]},
             {"name": "demo", "format": "warc", "paths": ["../data/demo.warc.gz"]},
         ],
         "output": "out",
@@ -51,7 +56,7 @@ def test_ranges_cover_every_record_once(inputs):
     for name, path in list_inputs(cfg):
         whole[name] = [r["id"] for r in read_file(sources[name], path, cfg.uri(path), cfg.extract)]
     assert {k: len(v) for k, v in whole.items()} == {"wiki": 104, "crawl": 30, "demo": 15}
-    for split in (4096, 33_333, 250_000):
+    for split in (4096, 5000, 33_333, 250_000):
         units = plan_units(list_inputs(cfg), {s.name: s.format for s in cfg.sources}, split)
         assert len(units) > 3
         got: dict[str, list[str]] = {}
@@ -61,12 +66,15 @@ def test_ranges_cover_every_record_once(inputs):
         assert got == whole, split  # same records, in file order, none twice
 
 
-def test_a_gzipped_jsonl_and_a_single_stream_warc_are_one_unit(tmp_path):
+def test_unsplittable_files_are_one_unit(tmp_path):
+    """A gzip stream cannot be entered mid-way; an uncompressed WARC may quote WARC records in its payloads."""
+    warc = gzip.open(DATA / "warc" / "demo.warc.gz").read()
     (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n' * 10_000))
-    (tmp_path / "b.warc.gz").write_bytes(gzip.compress(gzip.open(DATA / "warc" / "demo.warc.gz").read()))
-    units = plan_units([("a", str(tmp_path / "a.jsonl.gz")), ("b", str(tmp_path / "b.warc.gz"))],
-                       {"a": "jsonl", "b": "warc"}, 4096)
-    assert [u.whole for u in units] == [True, True]
+    (tmp_path / "b.warc.gz").write_bytes(gzip.compress(warc))
+    (tmp_path / "c.warc").write_bytes(warc)
+    units = plan_units([("a", str(tmp_path / "a.jsonl.gz")), ("b", str(tmp_path / "b.warc.gz")),
+                        ("c", str(tmp_path / "c.warc"))], {"a": "jsonl", "b": "warc", "c": "warc"}, 4096)
+    assert [u.whole for u in units] == [True, True, True]
 
 
 def test_two_workers_share_one_file(inputs, tmp_path):
@@ -83,7 +91,9 @@ def test_two_workers_share_one_file(inputs, tmp_path):
     with beam.Pipeline(runner=make_runner(2, []), options=pipeline_options(2, [])) as p:
         read = (p | beam.Create(units) | beam.Reshuffle()
                 | beam.ParDo(ReadFile(cfg, None, None)).with_outputs(REJECTED, RESUMED, main="docs"))
-        (read.docs, read[REJECTED]) | beam.Flatten() | beam.Map(note_reader, str(log))
+        # each output noted where it is read (a Flatten would move it to another stage, on any worker)
+        read.docs | "NoteDocs" >> beam.Map(note_reader, str(log))
+        read[REJECTED] | "NoteRejected" >> beam.Map(note_reader, str(log))
     by_worker = {name: [line.split() for line in open(log / name)] for name in os.listdir(log)}
     wiki = {pid: {i for s, i in rows if s == "wiki"} for pid, rows in by_worker.items()}
     assert sum(1 for ids in wiki.values() if ids) == 2  # both worker processes read part of wiki.jsonl
