@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .config import ExtractSettings, Source
 from .schema import new_doc, reject
-from .splits import line_start, warc_start
+from .splits import is_multimember_gzip, line_start, warc_start
 
 Row = dict[str, Any]
 
@@ -341,15 +341,18 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
     def new(locator: str, url: str | None = None) -> Row:
         return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="warc", url=url)
 
-    gzipped = path.endswith(".gz")
     try:
-        fh = open(path, "rb")
+        # the standard WARC.gz has a gzip member per record: warcio reads it raw and offsets are file offsets. A
+        # WARC gzipped as one stream is read through gzip instead, and offsets are in the inflated stream.
+        members = path.endswith(".gz") and is_multimember_gzip(path)
+        single_stream = path.endswith(".gz") and not members
+        fh: Any = gzip.open(path, "rb") if single_stream else open(path, "rb")
     except OSError as exc:
         yield reject(new(f"offset:{start}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
         return
     with fh:
-        limit = end if end is not None else os.path.getsize(path)
-        position: int | None = warc_start(fh, start, limit, gzipped)
+        limit = end if end is not None else float("inf")
+        position: int | None = warc_start(fh, start, limit, members)
         while position is not None:
             fh.seek(position)
             records = None
@@ -369,7 +372,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 offset = records.offset if records is not None else position  # the record being read
                 if offset >= limit:
                     return  # the next range reads (and reports) it
-                position = warc_start(fh, offset + 1, limit, gzipped)
+                position = warc_start(fh, offset + 1, limit, members)
                 lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
                 yield reject(new(f"offset:{offset}+"), reason, f"{_brief(exc)}; {lost}")
 

@@ -138,7 +138,7 @@ def _plain_warc_at(fh: BinaryIO, offset: int) -> bool:
     return tail[:4] == b"\r\n\r\n" and (len(tail) == 4 or tail[4:].startswith(b"WARC/1."))
 
 
-def warc_start(fh: BinaryIO, start: int, end: int, gzipped: bool) -> int | None:
+def warc_start(fh: BinaryIO, start: int, end: float, gzipped: bool) -> int | None:
     """The offset of the first WARC record at or after `start` and before `end`; None when there is none."""
     if start == 0:
         return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import gzip
 import json
 import os
 import shutil
@@ -40,7 +41,6 @@ def data(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("resume")
     shutil.copytree(DATA / "web", base / "data" / "web")
     shutil.copytree(DATA / "pdf", base / "data" / "pdf")
-    import gzip
     (base / "data" / "wiki.jsonl").write_bytes(gzip.open(DATA / "wiki" / "wiki.jsonl.gz").read())
     return base
 
@@ -59,27 +59,35 @@ def checkpointed_ids(output: Path) -> set[str]:
     return ids
 
 
-def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
-    base = data / "crash"
-    # an earlier, different run left a complete output here: the crash must leave it untouched
-    previous = curate(base, crash_config(filters={"enabled": False}))
-    before = shard_digests(previous.output)
-    (base / "curate.yaml").write_text(yaml.safe_dump(crash_config()))
+def kill_part_way(base: Path, config: dict, min_done: int = 6) -> set[str]:
+    """Start `refinery curate` in its own process group; SIGKILL the group once `min_done` documents are
+    checkpointed. Returns the checkpointed ids."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "curate.yaml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"),
                              "--workers", "1", "--quiet"], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     output = base / "out"
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and len(checkpointed_ids(output)) < 6:
+    while time.time() < deadline and proc.poll() is None and len(checkpointed_ids(output)) < min_done:
         time.sleep(0.05)
     assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = checkpointed_ids(output)
-    assert len(done) >= 6
-    # nothing of the killed run is visible: kept/ and rejected/ are still the earlier run's complete sets
-    assert shard_digests(output) == before
+    assert len(done) >= min_done
     assert not [p for p in glob.glob(str(output / "*" / "*")) if p.endswith(".tmp")]
+    return done
+
+
+def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
+    base = data / "crash"
+    # an earlier, different run left a complete output here: the crash must leave it untouched
+    previous = curate(base, crash_config(filters={"enabled": False}))
+    before = shard_digests(previous.output)
+    done = kill_part_way(base, crash_config())
+    # nothing of the killed run is visible: kept/ and rejected/ are still the earlier run's complete sets
+    assert shard_digests(previous.output) == before
 
     resumed = curate(base, crash_config())
     total = resumed.stats["totals"]["read"]
@@ -87,7 +95,23 @@ def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
     print(f"killed with {len(done)} of {total} records checkpointed; the rerun took them from the checkpoint")
     assert resumed.stats["resumed"] == len(done) < total
     assert shard_digests(resumed.output) == clean
-    assert not os.path.exists(output / ".work") and not os.path.exists(output / ".staging")
+    assert not os.path.exists(base / "out" / ".work") and not os.path.exists(base / "out" / ".staging")
+
+
+def test_sigkill_while_one_unsplittable_file_is_spread_over_workers(data, truth):
+    """One single-stream WARC.gz: read whole, its records shuffled to the extractors, checkpointed there."""
+    from pipelines.warcpack import write_warc
+
+    plain = data / "one.warc"
+    write_warc([(truth[n]["url"], gzip.open(DATA / "web" / f"{n}.html.gz").read()) for n in sorted(truth)], str(plain))
+    (data / "data" / "one.warc.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    config = crash_config(sources=[{"name": "crawl", "format": "warc", "paths": ["../data/one.warc.gz"]}])
+    clean_run = curate(data / "one-clean", config)
+    assert clean_run.stats["input_units"] == 1
+    done = kill_part_way(data / "one-crash", config)
+    resumed = curate(data / "one-crash", config)
+    assert resumed.stats["resumed"] == len(done) < resumed.stats["totals"]["read"]
+    assert shard_digests(resumed.output) == shard_digests(clean_run.output)
 
 
 def test_a_crash_while_publishing_is_finished_by_the_next_run(data, clean, monkeypatch):

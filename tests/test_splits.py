@@ -75,6 +75,15 @@ def test_unsplittable_files_are_one_unit(tmp_path):
     units = plan_units([("a", str(tmp_path / "a.jsonl.gz")), ("b", str(tmp_path / "b.warc.gz")),
                         ("c", str(tmp_path / "c.warc"))], {"a": "jsonl", "b": "warc", "c": "warc"}, 4096)
     assert [u.whole for u in units] == [True, True, True]
+    # a WARC gzipped as one stream is read through gzip: every record, offsets in the inflated stream
+    cfg = parse_config({"sources": [{"name": "b", "format": "warc", "paths": ["b.warc.gz"]},
+                                    {"name": "c", "format": "warc", "paths": ["c.warc"]}], "output": "out"},
+                       str(tmp_path))
+    b, c = cfg.sources
+    one_stream = list(read_file(b, str(tmp_path / "b.warc.gz"), "x", cfg.extract))
+    plain = list(read_file(c, str(tmp_path / "c.warc"), "x", cfg.extract))
+    assert len(one_stream) == 15 and not any("reason" in r for r in one_stream)
+    assert [r["locator"] for r in one_stream] == [r["locator"] for r in plain]
 
 
 def test_two_workers_share_one_file(inputs, tmp_path):
