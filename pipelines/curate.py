@@ -450,11 +450,11 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
             write_shard([], os.path.join(folder, shard_name(0, 1)), kind == "rejected", cfg.write)
     counters = read_counters(result)
     stats = compute_stats(cfg, staging, counters)
-    for key_, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
+    for field, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
         path = os.path.join(staging, name)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
-                stats[key_] = json.load(fh)
+                stats[field] = json.load(fh)
     stats["elapsed_s"] = round(time.time() - started, 2)
     stats["workers"] = workers
     stats["input_files"] = len(files)
