@@ -57,8 +57,13 @@ def config(data: Path, **overrides) -> dict:
     return cfg
 
 
-def median_run(base: Path, cfg: dict, workers: int, repeats: int) -> float:
-    return statistics.median(run(base, cfg, workers) for _ in range(repeats))
+def interleaved(runs: dict[str, tuple[Path, dict]], workers: int, repeats: int) -> dict[str, float]:
+    """Median time of each run, the runs taken in turn (so a slow spell of the machine hits all alike)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, (base, cfg) in runs.items():
+            times[name].append(run(base, cfg, workers))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def run(base: Path, cfg: dict, workers: int, kill_after: float | None = None) -> float:
@@ -90,22 +95,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         data = tmp_path / "big.jsonl"
         n = make_file(data, args.mb)
-        print(f"one JSONL file, {args.mb} MB, {n} records, {args.workers} workers, median of {args.repeats} runs")
+        print(f"one JSONL file, {args.mb} MB, {n} records, {args.workers} workers, "
+              f"median of {args.repeats} runs taken in turn")
 
-        r = args.repeats
-        whole = median_run(tmp_path / "whole", config(data), args.workers, r)
-        split = median_run(tmp_path / "split", config(data, extract={"split_bytes": 8 << 20}), args.workers, r)
-        assert digests(tmp_path / "whole") == digests(tmp_path / "split")
+        t = interleaved({"whole": (tmp_path / "whole", config(data)),
+                         "split": (tmp_path / "split", config(data, extract={"split_bytes": 8 << 20})),
+                         "off": (tmp_path / "off", config(data, resume={"enabled": False}))},
+                        args.workers, args.repeats)
+        whole, split, off = t["whole"], t["split"], t["off"]
+        assert digests(tmp_path / "whole") == digests(tmp_path / "split") == digests(tmp_path / "off")
         print(f"  read whole by one worker      : {whole:7.1f} s")
         print(f"  read in 8 MB ranges by all    : {split:7.1f} s   ratio {whole / split:.2f}x (same bytes)")
 
-        off = median_run(tmp_path / "off", config(data, resume={"enabled": False}), args.workers, r)
         print(f"  checkpoints off               : {off:7.1f} s")
         print(f"  checkpoints on (every 500)    : {whole:7.1f} s   cost {100 * (whole / off - 1):+.1f}%")
 
