@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .config import ExtractSettings, Source
 from .schema import new_doc, reject
-from .splits import is_multimember_gzip, line_start, warc_start
+from .splits import is_multimember_gzip, line_start, skip_line, warc_start
 
 Row = dict[str, Any]
 
@@ -87,6 +87,21 @@ def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]
             raise Mislabelled(f"declared {charset.lower()}, but {_first_bad_byte(exc)}, and not UTF-8 either") from exc
 
 
+def _with_html(doc: Row, data: bytes, http_charset: str | None = None) -> Row:
+    """The document with its decoded page under `_html`, or a rejected row saying why it cannot be decoded."""
+    try:
+        doc["_html"], charset = decode_html(data, http_charset)
+    except UnicodeDecodeError as exc:
+        return reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
+    except Mislabelled as exc:
+        return reject(doc, "read:mislabelled_charset", str(exc))
+    except LookupError as exc:
+        return reject(doc, "read:unknown_charset", str(exc))
+    doc["metadata"]["bytes"] = len(data)
+    doc["metadata"]["charset"] = charset
+    return doc
+
+
 def _brief(exc: BaseException) -> str:
     """An exception as one short printable line (messages may quote the binary bytes at fault)."""
     text = f"{type(exc).__name__}: {exc}"
@@ -124,20 +139,7 @@ def read_html(source: Source, path: str, uri: str, settings: ExtractSettings) ->
     if data is None:
         yield doc
         return
-    try:
-        doc["_html"], charset = decode_html(data)
-    except UnicodeDecodeError as exc:
-        yield reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
-        return
-    except Mislabelled as exc:
-        yield reject(doc, "read:mislabelled_charset", str(exc))
-        return
-    except LookupError as exc:
-        yield reject(doc, "read:unknown_charset", str(exc))
-        return
-    doc["metadata"]["bytes"] = len(data)
-    doc["metadata"]["charset"] = charset
-    yield doc
+    yield _with_html(doc, data)
 
 
 def read_text(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:
@@ -185,11 +187,7 @@ def _lines(fh: BinaryIO, offset: int, limit: int) -> Iterator[tuple[int, bytes |
             return
         length = len(raw)
         if length > limit and not raw.endswith(b"\n"):
-            while True:
-                piece = fh.readline(1 << 20)
-                length += len(piece)
-                if not piece or piece.endswith(b"\n"):
-                    break
+            length += skip_line(fh)
             yield offset, None, length
         else:
             yield offset, raw, length
@@ -315,17 +313,7 @@ def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: Extract
     if looks_binary(body, settings.binary_ratio):
         return reject(doc, "read:binary", "NUL or control bytes in an HTML payload")
     m = _HTTP_CHARSET.search(ctype)
-    try:
-        doc["_html"], charset = decode_html(body, m.group(1) if m else None)
-    except UnicodeDecodeError as exc:
-        return reject(doc, "read:invalid_utf8", f"no charset declared and {_first_bad_byte(exc)}")
-    except Mislabelled as exc:
-        return reject(doc, "read:mislabelled_charset", str(exc))
-    except LookupError as exc:
-        return reject(doc, "read:unknown_charset", str(exc))
-    doc["metadata"]["bytes"] = len(body)
-    doc["metadata"]["charset"] = charset
-    return doc
+    return _with_html(doc, body, m.group(1) if m else None)
 
 
 def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
@@ -344,7 +332,8 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
     try:
         # the standard WARC.gz has a gzip member per record: warcio reads it raw and offsets are file offsets. A
         # WARC gzipped as one stream is read through gzip instead, and offsets are in the inflated stream.
-        members = path.endswith(".gz") and is_multimember_gzip(path)
+        # (a byte range is only ever planned for a member-per-record file: no need to probe it again)
+        members = path.endswith(".gz") and (end is not None or is_multimember_gzip(path))
         single_stream = path.endswith(".gz") and not members
         fh: Any = gzip.open(path, "rb") if single_stream else open(path, "rb")
     except OSError as exc:
