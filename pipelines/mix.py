@@ -14,9 +14,9 @@ from mixes.optimize import optimise, search
 from mixes.report import plot_confirm, plot_fit, plot_response, plot_weights, write_report
 from mixes.sampling import epoch_caps, sample_mixtures
 from proxies.data import load_pool, tokenize_pool
-from proxies.evals import build_suite
+from proxies.evals import build_suite, paired_eval_se
 from proxies.model import GPTConfig
-from proxies.swarm import Swarm, make_run, noise_floor, write_swarm
+from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
 
 from .config import SwarmConfig
 from .output import write_json
@@ -29,6 +29,59 @@ def _log(msg: str) -> None:
 
 def _matrix(rows: list[dict], names: list[str]) -> np.ndarray:
     return np.array([[r[f"w_{n}"] for n in names] for r in rows])
+
+
+def paired_gain(swarm: Swarm, suite: list, chosen_runs: list[Run], other_runs: list[Run], chosen: list[float],
+                other: list[float], label: str) -> dict[str, Any]:
+    """Chosen against another mixture, seed by seed (both trained with the same seeds and data order).
+
+    gain = other - chosen per seed (bits per byte; positive: the chosen mixture is better). train_sd is the sd of
+    the per-seed gains; eval_se the standard error of the gain from the finite eval sample, on the same units.
+    The verdict says "better" or "worse" only when the mean gain is more than twice their combined sd.
+    """
+    gains = [o - c for c, o in zip(chosen, other)]
+    n = len(gains)
+    mean = float(np.mean(gains))
+    train_sd = float(np.std(gains, ddof=1)) if n > 1 else None
+    eval_ses = []
+    for a, b in zip(chosen_runs, other_runs):
+        bits_a, unit_bytes = swarm.units(a)
+        bits_b, _ = swarm.units(b)
+        eval_ses.append(paired_eval_se(bits_a, bits_b, unit_bytes, suite))
+    eval_se = float(np.mean(eval_ses))
+    out: dict[str, Any] = {"against": label, "seeds": n, "per_seed": [round(g, 6) for g in gains], "gain": mean,
+                           "train_sd": train_sd, "eval_se": eval_se}
+    if train_sd is None:
+        out.update(sd=None, ratio=None,
+                   verdict=f"not distinguishable from the {label}: one seed (set mix.confirm_runs to 2 or more)")
+        return out
+    sd = float(np.hypot(train_sd, eval_se))
+    out.update(sd=sd, ratio=abs(mean) / sd if sd > 0 else float("inf"))
+    spread = f"{abs(mean):.4f} ± {sd:.4f} bits per byte over {n} seeds"
+    if mean > 2 * sd:
+        out["verdict"] = f"better than the {label} by {spread}"
+    elif mean < -2 * sd:
+        out["verdict"] = f"worse than the {label} by {spread}"
+    else:
+        out["verdict"] = f"not distinguishable from the {label} ({mean:+.4f} ± {sd:.4f} bits per byte over {n} seeds)"
+    return out
+
+
+def noise_split(swarm: Swarm, suite: list, swarm_runs: list[Run], floor: dict[str, Any]) -> dict[str, Any]:
+    """How the noise of a difference between two swarm mixtures splits between training and evaluation.
+
+    training: sqrt(2) x the paired noise sd of one measurement; evaluation: the median standard error, from the
+    finite eval sample, of each swarm mixture's difference to the first (both at the swarm's seed)."""
+    ref_bits, unit_bytes = swarm.units(swarm_runs[0])
+    ses = [paired_eval_se(swarm.units(r)[0], ref_bits, unit_bytes, suite) for r in swarm_runs[1:]]
+    eval_se = float(np.median(ses)) if ses else 0.0
+    train = float(np.sqrt(2) * floor["noise_sd"]) if floor["noise_sd"] is not None else None
+    out: dict[str, Any] = {"training_sd_of_difference": train, "eval_se_of_difference": eval_se,
+                           "eval_units": {es.name: int(len(unit_bytes[es.name])) for es in suite},
+                           "eval_bytes": {es.name: int(unit_bytes[es.name].sum()) for es in suite}}
+    if train is not None:
+        out["eval_share_of_variance"] = eval_se**2 / (eval_se**2 + train**2) if (eval_se or train) else 0.0
+    return out
 
 
 def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
@@ -92,12 +145,12 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
                                  else caps, np.random.default_rng(ms.seed + 1), ms.exponent, conc, ms.min_weight)
     searched = search(predict, candidates)
 
-    # 4. confirm: the chosen, prior and uniform mixtures, each with fresh seeds
+    # 4. confirm: the chosen, prior and uniform mixtures, trained with the same fresh seeds (paired)
     _log("[mix] confirming")
     confirm_mixes = {"chosen": chosen, "prior": prior, "uniform": uniform}
     seeds = [base_seed + 1000 + s for s in range(ms.confirm_runs)]
-    confirm_runs = [make_run(pool, dict(zip(names, w)), s) for w in confirm_mixes.values() for s in seeds]
-    confirm_rows = swarm.run(confirm_runs)
+    by_label = {label: [make_run(pool, dict(zip(names, w)), s) for s in seeds] for label, w in confirm_mixes.items()}
+    confirm_rows = swarm.run([r for runs_ in by_label.values() for r in runs_])
     write_swarm(confirm_rows, os.path.join(cfg.output, "confirm.parquet"))
     confirm: dict[str, dict[str, Any]] = {}
     for i, (label, w) in enumerate(confirm_mixes.items()):
@@ -107,12 +160,16 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
             "predicted": value(w),
             "measured": float(np.mean(measured)),
             "measured_sd": float(np.std(measured, ddof=1)) if len(measured) > 1 else 0.0,
+            "per_seed": measured,
             "per_set": {es.name: {"predicted": float(fits[es.name].model.predict(w[None])[0]),
                                   "measured": float(np.mean([r[f"bpb_{es.name}"] for r in got]))} for es in suite},
         }
+    paired = {other: paired_gain(swarm, suite, by_label["chosen"], by_label[other], confirm["chosen"]["per_seed"],
+                                 confirm[other]["per_seed"], other) for other in ("prior", "uniform")}
 
     # 5. outputs
-    nf = noise_floor(rows, suite)
+    nf = noise_floor([rows, confirm_rows], suite)
+    noise = noise_split(swarm, suite, runs[: len(mixtures)], nf["objective"])
     summary = {
         "domains": names,
         "eval_sets": [es.name for es in suite],
@@ -127,8 +184,10 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
         "fit": {**{es.name: fits[es.name].metrics for es in suite}, "objective": obj_fit.metrics},
         "baseline": {**{es.name: fits[es.name].baseline_metrics for es in suite}, "objective": obj_fit.baseline_metrics},
         "noise_floor": {k2.replace("bpb_", ""): v for k2, v in nf.items()},
+        "noise": noise,
         "confirm": confirm,
-        "gain_over_prior": confirm["prior"]["measured"] - confirm["chosen"]["measured"],
+        "paired": paired,
+        "gain_over_prior": paired["prior"]["gain"],
         "search": {"samples": len(candidates), "predicted": value(searched),
                    "weights": {n: round(float(x), 6) for n, x in zip(names, searched)},
                    "l1_to_chosen": float(np.abs(searched - chosen).sum())},
@@ -147,6 +206,7 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
         "pool": os.path.relpath(cfg.pool, cfg.output),
         "swarm_size": len(rows),
         "heldout_spearman_objective": obj_fit.metrics["spearman"],
+        "verdict": paired["prior"]["verdict"],
     }
     with open(os.path.join(cfg.output, "mix.yaml.tmp"), "w") as fh:
         yaml.safe_dump(mix_file, fh, sort_keys=False)
@@ -177,12 +237,20 @@ def mix_table(summary: dict[str, Any]) -> str:
     lines = [f"{'domain':<12}{'prior':>8}{'chosen':>8}{'epochs':>8}"]
     for n in summary["domains"]:
         lines.append(f"{n:<12}{summary['prior'][n]:>8.3f}{summary['weights'][n]:>8.3f}{summary['epochs'][n]:>8.2f}")
-    c = summary["confirm"]
+    c, nf, ns = summary["confirm"], summary["noise_floor"]["objective"], summary["noise"]
     lines.append(f"\nheld-out fit of the objective: Spearman {summary['fit']['objective']['spearman']}, "
                  f"R² {summary['fit']['objective']['r2']} (linear baseline Spearman "
                  f"{summary['baseline']['objective']['spearman']})")
+    if nf["noise_sd"] is not None:
+        lines.append(f"signal and noise of the objective: across mixtures sd {nf['across_mixtures_sd']:.4f}, "
+                     f"paired seed noise sd {nf['noise_sd']:.4f} ({nf['noise_df']} df; "
+                     f"signal/noise {nf['signal_to_noise']:.1f}), raw seed sd {nf['seed_sd'] or 0:.4f}")
+        lines.append(f"noise of a difference between two mixtures: training {ns['training_sd_of_difference']:.4f}, "
+                     f"evaluation {ns['eval_se_of_difference']:.4f} bits per byte")
     for label in ("chosen", "prior", "uniform"):
         lines.append(f"{label:<8} predicted {c[label]['predicted']:.4f}  measured {c[label]['measured']:.4f}"
                      f" ± {c[label]['measured_sd']:.4f}")
-    lines.append(f"gain over the prior: {summary['gain_over_prior']:+.4f} bits per byte")
+    for other in ("prior", "uniform"):
+        p = summary["paired"][other]
+        lines.append(f"chosen vs {other:<8} per-seed gains {p['per_seed']}: {p['verdict']}")
     return "\n".join(lines) + "\n" + json.dumps({"search_l1_to_chosen": round(summary["search"]["l1_to_chosen"], 3)})

@@ -66,7 +66,7 @@ def run_swarm(cfg: SwarmConfig) -> dict[str, Any]:
         "runs": len(rows),
         "trained_now": swarm.trained,
         "rescored_now": swarm.rescored,
-        "noise_floor": noise_floor(rows, suite),
+        "noise_floor": noise_floor([rows], suite),
         "eval_sets": {es.name: {"kind": es.kind, "weight": es.weight,
                                 "documents": len(es.texts) or len(es.items)} for es in suite},
     }
@@ -90,6 +90,7 @@ def swarm_table(rows: list[dict], summary: dict) -> str:
                      + f"{r['objective']:>11.4f}")
     nf = summary["noise_floor"]["objective"]
     if nf["noise_sd"] is not None:
-        lines.append(f"\nnoise floor (objective sd across seeds) {nf['noise_sd']:.4f}; "
-                     f"sd across mixtures {nf['across_mixtures_sd']:.4f}")
+        lines.append(f"\nnoise floor of the objective: paired seed noise sd {nf['noise_sd']:.4f} "
+                     f"({nf['noise_df']} df), raw seed sd {nf['seed_sd'] or 0:.4f}; "
+                     f"sd across mixtures {nf['across_mixtures_sd'] or 0:.4f}")
     return "\n".join(lines)

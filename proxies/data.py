@@ -3,13 +3,14 @@
 A domain is a value of the pool's `source` column (or `domain`, as configured). A document is held out when a
 hash of its id falls under the held-out fraction, so the split never depends on file order or sharding and a
 held-out id never reaches a training stream. Batches for a mixture draw each sequence's domain by the mixture
-weights, deterministically from a seed.
+weights, deterministically from a seed and with common random numbers (see MixtureSampler).
 """
 from __future__ import annotations
 
 import glob
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,19 +149,71 @@ def pool_stream(pool: Pool, context: int) -> Stream:
     return cache[context]
 
 
+class DomainOrder:
+    """The seeded order in which one domain's windows are read: epoch after epoch, each a fresh shuffle of the
+    domain's non-overlapping windows at a random phase. Every proxy with the same seed reads a domain in the same
+    order, whatever its mixture: a proxy that gives the domain more weight reads further down the same list."""
+
+    def __init__(self, limit: int, context: int, seed: int, name: str) -> None:
+        self.limit, self.context = int(limit), context
+        self.rng = np.random.default_rng([seed, 104729, zlib.crc32(name.encode())])
+        self.epochs: list[np.ndarray] = []
+        self.total = 0
+
+    def _grow(self) -> None:
+        phase = int(self.rng.integers(0, min(self.context, self.limit + 1)))
+        windows = np.arange(phase, self.limit + 1, self.context, dtype=np.int64)
+        self.epochs.append(self.rng.permutation(windows))
+        self.total += len(windows)
+
+    def take(self, first: int, count: int) -> np.ndarray:
+        """Window starts first .. first + count - 1 of this order (relative to the domain's start)."""
+        while self.total < first + count:
+            self._grow()
+        flat = self.epochs[0] if len(self.epochs) == 1 else np.concatenate(self.epochs)
+        if len(self.epochs) > 1:
+            self.epochs = [flat]
+        return flat[first : first + count]
+
+
+def domain_order(pool: Pool, index: int, seed: int, context: int) -> DomainOrder:
+    """One shared DomainOrder per (domain, seed, context) of a pool, so proxies of one group share its memory."""
+    cache = pool.__dict__.setdefault("_orders", {})
+    key = (index, seed, context)
+    if key not in cache:
+        cache[key] = DomainOrder(pool_stream(pool, context).limits[index], context, seed, pool.names[index])
+    return cache[key]
+
+
 class MixtureSampler:
-    """Sequences of context+1 tokens for one proxy: domain by the mixture weights, offset uniform, from a seed."""
+    """Sequences of context+1 tokens for one proxy, drawn with common random numbers.
+
+    Slot j of the run (step * batch + position) takes its domain from the j-th uniform number of the seed's
+    stream through the mixture's cumulative weights, and the n-th sequence a proxy draws from a domain is the n-th
+    window of that domain's seeded order. Two proxies with the same seed and nearby mixtures therefore read
+    nearly the same sequences in the same slots, so their difference measures the mixtures, not the draw.
+    """
 
     def __init__(self, pool: Pool, weights: np.ndarray, seed: int, context: int) -> None:
         st = pool_stream(pool, context)
-        self.stream, self.offsets, self.limits = st.tokens, st.offsets, st.limits
-        self.weights, self.context = weights, context
-        self.rng = np.random.default_rng([seed, 7919])
+        self.stream, self.offsets = st.tokens, st.offsets
+        self.weights, self.context = np.asarray(weights, dtype=float), context
+        self.cdf = np.cumsum(self.weights / self.weights.sum())
+        self.cdf[-1] = 1.0
+        self.slots = np.random.default_rng([seed, 7919])
+        self.orders = [domain_order(pool, i, seed, context) for i in range(len(self.weights))]
+        self.read = np.zeros(len(self.weights), dtype=np.int64)  # windows read so far, per domain
 
     def starts(self, size: int) -> np.ndarray:
         """Start offsets in `stream` of the next `size` sequences."""
-        doms = self.rng.choice(len(self.weights), size=size, p=self.weights)
-        return self.offsets[doms] + (self.rng.random(size) * self.limits[doms]).astype(np.int64)
+        doms = np.minimum(np.searchsorted(self.cdf, self.slots.random(size), side="right"), len(self.cdf) - 1)
+        out = np.empty(size, dtype=np.int64)
+        for d in np.unique(doms):
+            where = doms == d
+            n = int(where.sum())
+            out[where] = self.offsets[d] + self.orders[d].take(int(self.read[d]), n)
+            self.read[d] += n
+        return out
 
     def batch(self, size: int) -> np.ndarray:
         return self.stream[self.starts(size)[:, None] + np.arange(self.context + 1)]

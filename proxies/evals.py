@@ -137,9 +137,9 @@ def _windows(ids: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
 @torch.no_grad()
 def _nll_bits(model: StackedGPT, seqs: np.ndarray, mask: np.ndarray, device: torch.device, batch: int,
               amp: bool) -> np.ndarray:
-    """Summed NLL in bits over masked target positions, for each proxy: [M]."""
+    """NLL in bits over the masked target positions of each sequence, for each proxy: [M, sequences]."""
     m = model.n_models
-    total = torch.zeros(m, dtype=torch.float64, device=device)
+    out = []
     for start in range(0, len(seqs), batch):
         s = torch.from_numpy(seqs[start : start + batch]).to(device)
         k = torch.from_numpy(mask[start : start + batch]).to(device)
@@ -149,42 +149,76 @@ def _nll_bits(model: StackedGPT, seqs: np.ndarray, mask: np.ndarray, device: tor
             logits = model(x)
         nll = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1),
                                                 reduction="none").reshape(y.shape)
-        total += (nll * k.unsqueeze(0)).sum(dim=(1, 2)).double()
-    return (total / math.log(2)).cpu().numpy()
+        out.append((nll * k.unsqueeze(0)).sum(dim=2).double())
+    return (torch.cat(out, dim=1) / math.log(2)).cpu().numpy()
+
+
+@dataclass
+class Scores:
+    """Bits per byte per eval set for each proxy, and the bits of every scoring unit (a window of text or a
+    task item) behind them, so that the evaluation's own sampling noise can be measured."""
+
+    bpb: list[dict[str, float]]  # one dict per proxy
+    unit_bits: dict[str, np.ndarray]  # per set: [proxies, units]
+    unit_bytes: dict[str, np.ndarray]  # per set: [units], target bytes of each unit
+
+
+def _units(es: EvalSet, tokenizer: Tokenizer, context: int, nbytes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sequences, target masks and target bytes per sequence of one eval set."""
+    if es.kind == "text":
+        parts = []
+        for t in es.texts:
+            parts += [tokenizer.encode(t), np.array([tokenizer.eot])]
+        seqs, mask = _windows(np.concatenate(parts), context)
+        return seqs, mask, (nbytes[seqs[:, 1:]] * mask).sum(axis=1)
+    rows, masks, unit_bytes = [], [], []
+    for ctx, gold in es.items:
+        c, g = tokenizer.encode(ctx), tokenizer.encode(gold)
+        seq = np.concatenate([np.array([tokenizer.eot]), c, g])[-(context + 1):]
+        keep = min(len(g), context)
+        row = np.zeros(context + 1, dtype=np.int64)
+        row[: len(seq)] = seq
+        mk = np.zeros(context, dtype=bool)
+        mk[len(seq) - 1 - keep : len(seq) - 1] = True
+        rows.append(row)
+        masks.append(mk)
+        unit_bytes.append(int(nbytes[g[-keep:]].sum()))
+    return np.stack(rows), np.stack(masks), np.array(unit_bytes)
 
 
 def score_suite(model: StackedGPT, suite: list[EvalSet], tokenizer: Tokenizer, device: torch.device,
-                batch: int = 16, amp: bool = False) -> list[dict[str, float]]:
-    """Bits per byte of every eval set for every proxy of a stacked model: one dict per proxy."""
+                batch: int = 16, amp: bool = False) -> Scores:
+    """Bits per byte of every eval set for every proxy of a stacked model."""
     context = model.config.context
     nbytes = token_bytes(tokenizer)
-    results: list[dict[str, float]] = [{} for _ in range(model.n_models)]
+    scores = Scores([{} for _ in range(model.n_models)], {}, {})
     for es in suite:
-        if es.kind == "text":
-            parts = []
-            for t in es.texts:
-                parts += [tokenizer.encode(t), np.array([tokenizer.eot])]
-            ids = np.concatenate(parts)
-            seqs, mask = _windows(ids, context)
-            target_bytes = int(nbytes[ids[1:]].sum())
-        else:
-            rows, masks, target_bytes = [], [], 0
-            for ctx, gold in es.items:
-                c, g = tokenizer.encode(ctx), tokenizer.encode(gold)
-                seq = np.concatenate([np.array([tokenizer.eot]), c, g])[-(context + 1):]
-                keep = min(len(g), context)
-                row = np.zeros(context + 1, dtype=np.int64)
-                row[: len(seq)] = seq
-                mk = np.zeros(context, dtype=bool)
-                mk[len(seq) - 1 - keep : len(seq) - 1] = True
-                rows.append(row)
-                masks.append(mk)
-                target_bytes += int(nbytes[g[-keep:]].sum())
-            seqs, mask = np.stack(rows), np.stack(masks)
+        seqs, mask, unit_bytes = _units(es, tokenizer, context, nbytes)
         bits = _nll_bits(model, seqs, mask, device, batch, amp)
+        total_bytes = max(int(unit_bytes.sum()), 1)
         for i in range(model.n_models):
-            results[i][es.name] = float(bits[i] / max(target_bytes, 1))
-    return results
+            scores.bpb[i][es.name] = float(bits[i].sum() / total_bytes)
+        scores.unit_bits[es.name] = bits.astype(np.float32)
+        scores.unit_bytes[es.name] = unit_bytes.astype(np.int64)
+    return scores
+
+
+def paired_eval_se(bits_a: dict[str, np.ndarray], bits_b: dict[str, np.ndarray], unit_bytes: dict[str, np.ndarray],
+                   suite: list[EvalSet]) -> float:
+    """Standard error, from the finite eval sample, of objective(a) - objective(b) for two proxies scored on the
+    same units: each set's units are treated as independent draws of the target (bits-per-byte ratio estimator)."""
+    total = sum(es.weight for es in suite)
+    var = 0.0
+    for es in suite:
+        d = bits_a[es.name].astype(np.float64) - bits_b[es.name].astype(np.float64)
+        n, nbytes = len(d), unit_bytes[es.name].astype(np.float64)
+        if n < 2 or nbytes.sum() <= 0:
+            continue
+        ratio = d.sum() / nbytes.sum()
+        resid = d - ratio * nbytes
+        se = math.sqrt(n * resid.var(ddof=1)) / nbytes.sum()
+        var += (es.weight / total * se) ** 2
+    return math.sqrt(var)
 
 
 def objective(bpb: dict[str, float], suite: list[EvalSet]) -> float:

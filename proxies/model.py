@@ -86,14 +86,18 @@ class StackedGPT(nn.Module):
     def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # x [M,B,T,I], w [M,I,O], b [M,O]: one batched matmul for all proxies
         m, bsz, t, i = x.shape
-        return (torch.bmm(x.reshape(m, bsz * t, i), w) + b[:, None, :]).reshape(m, bsz, t, -1)
+        flat = x.reshape(m, bsz * t, i)
+        if torch.compiler.is_compiling():  # the compiler fuses the bias into the next elementwise kernel
+            return (torch.bmm(flat, w) + b[:, None, :]).reshape(m, bsz, t, -1)
+        return torch.baddbmm(b[:, None, :], flat, w).reshape(m, bsz, t, -1)  # eager: bias added by the GEMM
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         m, bsz, t = idx.shape
         c = self.config
         assert m == self.n_models and t <= c.context
-        rows = torch.arange(m, device=idx.device)[:, None, None]
-        x = self.wte[rows, idx] + self.wpe[:, None, :t, :]
+        # one embedding table of M x V rows: its backward is a dense scatter, not an indexed accumulate
+        rows = torch.arange(m, device=idx.device)[:, None, None] * c.vocab_size
+        x = F.embedding(idx + rows, self.wte.reshape(m * c.vocab_size, c.d_model)) + self.wpe[:, None, :t, :]
         h, hd = c.n_head, c.d_model // c.n_head
         for layer in range(c.n_layer):
             a = self._norm(x, self.ln1_w[:, layer], self.ln1_b[:, layer])
@@ -108,11 +112,16 @@ class StackedGPT(nn.Module):
         x = self._norm(x, self.lnf_w, self.lnf_b)
         return torch.bmm(x.reshape(m, bsz * t, c.d_model), self.wte.transpose(1, 2)).reshape(m, bsz, t, -1)
 
-    def losses(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean next-token cross-entropy (nats) of each proxy: shape [M]."""
-        logits = self(idx).float()
+    def losses(self, idx: torch.Tensor, targets: torch.Tensor, float_logits: bool = True) -> torch.Tensor:
+        """Mean next-token cross-entropy (nats) of each proxy: shape [M].
+
+        float_logits=False keeps bf16 logits under autocast: the softmax still accumulates in float32 and the
+        gradient reaching the bf16 output matmul is the same precision, only the per-token loss is rounded."""
+        logits = self(idx)
+        if float_logits:
+            logits = logits.float()
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-        return nll.reshape(targets.shape).mean(dim=(1, 2))
+        return nll.float().reshape(targets.shape).mean(dim=(1, 2))
 
     @torch.no_grad()
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import torch
 
 from .data import Pool
-from .evals import EvalSet, objective, score_suite
+from .evals import EvalSet, Scores, objective, score_suite
 from .model import GPTConfig, StackedGPT
 from .tokenizer import Tokenizer
 from .train import TrainSettings, pick_device, setup_cpu_threads, train_group
@@ -83,9 +83,25 @@ class Swarm:
         with open(path) as fh:
             return json.load(fh)
 
-    def _score(self, model: StackedGPT) -> list[dict[str, float]]:
+    def _score(self, model: StackedGPT) -> Scores:
         model.eval()
         return score_suite(model, self.suite, self.tokenizer, self.device, amp=self.device.type == "cuda")
+
+    def _save_units(self, key: str, scores: Scores, i: int) -> None:
+        """The bits of every scoring unit of proxy i, for paired evaluation-noise estimates."""
+        path = os.path.join(self._dir(key), f"units-{self.suite_key}.npz")
+        arrays = {f"bits_{n}": b[i] for n, b in scores.unit_bits.items()}
+        arrays.update({f"bytes_{n}": b for n, b in scores.unit_bytes.items()})
+        with open(path + ".tmp", "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(path + ".tmp", path)
+
+    def units(self, run: Run) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(bits per unit, bytes per unit) of each eval set for a finished run."""
+        key = run_key(run, self.pool, self.tokenizer, self.config, self.settings)
+        with np.load(os.path.join(self._dir(key), f"units-{self.suite_key}.npz")) as z:
+            names = [es.name for es in self.suite]
+            return {n: z[f"bits_{n}"] for n in names}, {n: z[f"bytes_{n}"] for n in names}
 
     def run(self, runs: list[Run]) -> list[dict]:
         keys = [run_key(r, self.pool, self.tokenizer, self.config, self.settings) for r in runs]
@@ -94,10 +110,11 @@ class Swarm:
             res = self._result(k)
             if res is None:
                 todo.append((r, k))
-            elif self.suite_key not in res["evals"]:
+            elif self.suite_key not in res["evals"] or not os.path.exists(
+                    os.path.join(self._dir(k), f"units-{self.suite_key}.npz")):
                 rescore.append((r, k))
         if rescore:
-            self._rescore(rescore)
+            self._rescore(list(dict.fromkeys(rescore)))
         g = max(1, self.settings.group_size)
         unique = list(dict.fromkeys(todo))
         for start in range(0, len(unique), g):
@@ -110,7 +127,9 @@ class Swarm:
     def _train(self, group: list[tuple[Run, str]]) -> None:
         weights = [self.pool.vector(r.weights()) for r, _ in group]
         seeds = [r.seed for r, _ in group]
-        result = train_group(self.pool, weights, seeds, self.config, self.settings, self.device)
+        fixed = self.device.type == "cuda" and self.settings.compile  # one stack size: one compilation
+        result = train_group(self.pool, weights, seeds, self.config, self.settings, self.device,
+                             stack=max(1, self.settings.group_size) if fixed else 0)
         t0 = time.perf_counter()
         scores = self._score(result.model)
         eval_s = time.perf_counter() - t0
@@ -119,12 +138,13 @@ class Swarm:
             os.makedirs(d, exist_ok=True)
             torch.save(result.model.extract(i), os.path.join(d, "weights.pt.tmp"))
             os.replace(os.path.join(d, "weights.pt.tmp"), os.path.join(d, "weights.pt"))
+            self._save_units(k, scores, i)
             _atomic_json(os.path.join(d, "result.json"), {
                 "mixture": r.weights(), "seed": r.seed, "tokens": result.tokens_per_proxy,
                 "wall_s": round(result.wall_s / len(group), 3), "group_size": len(group),
                 "group_wall_s": round(result.wall_s, 3), "eval_s": round(eval_s, 3),
                 "device": self.device.type, "final_train_loss": result.final_loss[i],
-                "evals": {self.suite_key: scores[i]},
+                "evals": {self.suite_key: scores.bpb[i]},
             })
         self.trained += len(group)
 
@@ -138,8 +158,9 @@ class Swarm:
                 model.load_one(i, torch.load(os.path.join(self._dir(k), "weights.pt"), weights_only=True))
             scores = self._score(model)
             for i, (_, k) in enumerate(group):
+                self._save_units(k, scores, i)
                 res = self._result(k)
-                res["evals"][self.suite_key] = scores[i]
+                res["evals"][self.suite_key] = scores.bpb[i]
                 _atomic_json(os.path.join(self._dir(k), "result.json"), res)
             self.rescored += len(group)
 
@@ -160,17 +181,62 @@ def write_swarm(rows: list[dict], path: str) -> None:
     os.replace(tmp, path)
 
 
-def noise_floor(rows: list[dict], suite: list[EvalSet]) -> dict[str, dict[str, float | None]]:
-    """Per eval set: the spread across seeds of one mixture (noise) beside the spread across mixtures."""
+def _replicates(rows: list[dict], name: str) -> dict[str, dict[int, float]]:
+    by_mix: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by_mix.setdefault(r["mixture"], {})[int(r["seed"])] = float(r[name])
+    return by_mix
+
+
+def paired_noise(rows: list[dict], name: str) -> tuple[float, int]:
+    """Residual sum of squares and degrees of freedom of `name` once each mixture's mean and each seed's common
+    shift are taken out (a two-way layout of mixtures trained on the same seeds). With common random numbers a
+    seed moves every mixture trained with it alike; what is left is the noise that can reorder mixtures."""
+    groups: dict[tuple[int, ...], list[list[float]]] = {}
+    for by_seed in _replicates(rows, name).values():
+        if len(by_seed) > 1:
+            seeds = tuple(sorted(by_seed))
+            groups.setdefault(seeds, []).append([by_seed[s] for s in seeds])
+    ss, df = 0.0, 0
+    for table in groups.values():
+        if len(table) < 2:
+            continue
+        y = np.array(table)
+        resid = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
+        ss += float((resid**2).sum())
+        df += (y.shape[0] - 1) * (y.shape[1] - 1)
+    return ss, df
+
+
+def noise_floor(blocks: list[list[dict]], suite: list[EvalSet]) -> dict[str, dict[str, float | None]]:
+    """Per eval set and for the objective, the signal against the noise of a swarm.
+
+    `blocks` are sets of rows trained separately (the swarm, the confirmation); the first is the swarm.
+    - across_mixtures_sd: spread across the swarm's mixtures at its main seed (the signal);
+    - noise_sd: spread of one mixture across seeds after the seed's common shift is removed, pooled over blocks
+      (the noise that matters when mixtures are compared at one seed);
+    - seed_sd: the raw spread of one mixture across seeds, shift included.
+    """
     out: dict[str, dict[str, float | None]] = {}
+    swarm = blocks[0]
     for name in [f"bpb_{es.name}" for es in suite] + ["objective"]:
-        by_mix: dict[str, list[float]] = {}
-        for r in rows:
-            by_mix.setdefault(r["mixture"], []).append(r[name])
-        seed_sds = [float(np.std(v, ddof=1)) for v in by_mix.values() if len(v) > 1]
-        means = [float(np.mean(v)) for v in by_mix.values()]
+        seed_sds = [float(np.std(list(v.values()), ddof=1)) for v in _replicates(swarm, name).values() if len(v) > 1]
+        counts: dict[int, int] = {}
+        for r in swarm:
+            counts[int(r["seed"])] = counts.get(int(r["seed"]), 0) + 1
+        main = max(counts, key=lambda k: (counts[k], -k))
+        at_main = [v[main] for v in _replicates(swarm, name).values() if main in v]
+        ss, df = 0.0, 0
+        for block in blocks:
+            b_ss, b_df = paired_noise(block, name)
+            ss, df = ss + b_ss, df + b_df
+        noise = float(np.sqrt(ss / df)) if df else None
+        across = float(np.std(at_main, ddof=1)) if len(at_main) > 1 else None
         out[name] = {
-            "noise_sd": float(np.mean(seed_sds)) if seed_sds else None,
-            "across_mixtures_sd": float(np.std(means, ddof=1)) if len(means) > 1 else None,
+            "noise_sd": noise,
+            "noise_df": df,
+            "seed_sd": float(np.mean(seed_sds)) if seed_sds else None,
+            "across_mixtures_sd": across,
+            "signal_to_noise": across / noise if across is not None and noise else None,
         }
     return out

@@ -1,6 +1,7 @@
 """Train a group of proxies at once: one stacked model, one data stream per proxy, on CUDA or the CPU."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -11,6 +12,9 @@ import torch
 
 from .data import MixtureSampler, Pool
 from .model import GPTConfig, StackedGPT
+
+STARTS_BLOCK = 64  # steps whose batch offsets are drawn and sent to the device at once
+COMPILE_MODE = "default"  # torch.compile mode of the training loss on CUDA
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class TrainSettings:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     device: str = "auto"  # auto | cpu | cuda
-    compile: bool = False  # torch.compile on CUDA
+    compile: bool = True  # torch.compile of the loss on CUDA (about 2.5x on an H200; compiles once per stack size)
     group_size: int = 8  # proxies trained together in one stacked model
     threads: int = 0  # CPU threads; 0: the core count
 
@@ -71,24 +75,37 @@ class GroupResult:
 
 
 def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config: GPTConfig, s: TrainSettings,
-                device: torch.device) -> GroupResult:
-    """Train len(weights) proxies together; proxy i sees only its own mixture's stream, from seeds[i]."""
+                device: torch.device, stack: int = 0) -> GroupResult:
+    """Train len(weights) proxies together; proxy i sees only its own mixture's stream, from seeds[i].
+
+    stack > len(weights) pads the group with copies of its last proxy (trained, then dropped), so that a compiled
+    step sees one stack size only and compiles once."""
+    n_real = len(weights)
+    if stack > n_real:
+        weights = list(weights) + [weights[-1]] * (stack - n_real)
+        seeds = list(seeds) + [seeds[-1]] * (stack - n_real)
     m = len(weights)
     model = StackedGPT(config, m)
     model.init_weights(seeds)
     model.to(device)
     cuda = device.type == "cuda"
     opt = make_optimizer(model, s, fused=cuda)
-    step_fn = torch.compile(model.losses) if (cuda and s.compile) else model.losses
+    step_fn = model.losses
+    if cuda and s.compile:
+        step_fn = torch.compile(functools.partial(model.losses, float_logits=False), mode=COMPILE_MODE)
     samplers = [MixtureSampler(pool, w, seed, config.context) for w, seed in zip(weights, seeds)]
-    # the token stream lives on the device; each step only the start offsets travel
+    # the token stream lives on the device; only start offsets travel, a block of steps at a time
     stream = torch.from_numpy(samplers[0].stream).to(device)
     window = torch.arange(config.context + 1, device=device)
     start = time.perf_counter()
     losses = torch.zeros(m)
+    block = torch.zeros(0)
     for step in range(s.steps):
-        starts = np.stack([smp.starts(s.batch) for smp in samplers])  # [M, B]
-        data = stream[torch.from_numpy(starts).to(device, non_blocking=True)[..., None] + window]  # [M, B, T+1]
+        if step % STARTS_BLOCK == 0:
+            n = min(STARTS_BLOCK, s.steps - step)
+            starts = np.stack([np.stack([smp.starts(s.batch) for smp in samplers]) for _ in range(n)])  # [n, M, B]
+            block = torch.from_numpy(starts).to(device, non_blocking=cuda)
+        data = stream[block[step % STARTS_BLOCK][..., None] + window]  # [M, B, T+1]
         for group in opt.param_groups:
             group["lr"] = lr_at(step, s)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
@@ -100,4 +117,16 @@ def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config:
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
-    return GroupResult(model, s.steps * s.batch * config.context, wall, losses.detach().float().cpu().tolist())
+    if m > n_real:
+        model = _first(model, n_real)
+    return GroupResult(model, s.steps * s.batch * config.context, wall,
+                       losses.detach().float().cpu().tolist()[:n_real])
+
+
+def _first(model: StackedGPT, n: int) -> StackedGPT:
+    """The first n proxies of a stacked model, as a model of their own."""
+    out = StackedGPT(model.config, n).to(next(model.parameters()).device)
+    with torch.no_grad():
+        for (_, src), dst in zip(model.named_parameters(), out.parameters()):
+            dst.copy_(src[:n])
+    return out

@@ -76,8 +76,8 @@ def test_bits_per_byte_fall_with_training(pool):
     w = [pool.prior()]
     untrained = train_group(pool, w, [0], TINY, settings(steps=1, warmup=1), CPU)
     trained = train_group(pool, w, [0], TINY, settings(), CPU)
-    before = score_suite(untrained.model, suite, ByteTokenizer(), CPU)[0]
-    after = score_suite(trained.model, suite, ByteTokenizer(), CPU)[0]
+    before = score_suite(untrained.model, suite, ByteTokenizer(), CPU).bpb[0]
+    after = score_suite(trained.model, suite, ByteTokenizer(), CPU).bpb[0]
     assert after["books"] < before["books"] - 1.0 and after["code"] < before["code"] - 1.0
 
 
@@ -85,7 +85,7 @@ def test_a_proxy_is_best_on_its_own_domain(pool):
     suite = suite_for(pool)
     books_only, code_only = pool.vector({"books": 1.0}), pool.vector({"code": 1.0})
     result = train_group(pool, [books_only, code_only], [0, 0], TINY, settings(steps=120), CPU)
-    on_books, on_code = score_suite(result.model, suite, ByteTokenizer(), CPU)
+    on_books, on_code = score_suite(result.model, suite, ByteTokenizer(), CPU).bpb
     assert on_books["books"] < on_code["books"]
     assert on_code["code"] < on_books["code"]
 
@@ -94,9 +94,9 @@ def test_stacked_proxies_match_proxies_trained_alone(pool):
     suite = suite_for(pool)
     mixes = [pool.prior(), pool.vector({"books": 1.0}), pool.vector({"code": 0.7, "books": 0.3})]
     together = score_suite(train_group(pool, mixes, [1, 2, 3], TINY, settings(steps=40), CPU).model, suite,
-                           ByteTokenizer(), CPU)
+                           ByteTokenizer(), CPU).bpb
     alone = score_suite(train_group(pool, mixes[1:2], [2], TINY, settings(steps=40), CPU).model, suite,
-                        ByteTokenizer(), CPU)
+                        ByteTokenizer(), CPU).bpb
     assert together[1]["books"] == pytest.approx(alone[0]["books"], abs=2e-3)
     assert together[1]["code"] == pytest.approx(alone[0]["code"], abs=2e-3)
 
@@ -204,6 +204,6 @@ def test_bpe_tokenizer_trains_offline_and_scores_in_bytes(pool):
     model = StackedGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=32, context=64), 1)
     model.init_weights([0])
     suite = build_suite([{"name": "code", "domain": "code"}], ".", pool, 3_000)
-    bpb = score_suite(model, suite, tok, CPU)[0]["code"]
+    bpb = score_suite(model, suite, tok, CPU).bpb[0]["code"]
     # an untrained model spreads probability over the vocabulary: about log2(V) bits per token
     assert 1.0 < bpb < np.log2(tok.vocab_size) * 1.5
