@@ -302,7 +302,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
     for name in sorted(set(cfg.weights) - set(domains)):  # every document excluded (a profile, say): say so
         domains[name] = {"requested_tokens": int(round(cfg.weights[name] * cfg.budget_tokens)), "available_tokens": 0,
                          "achieved_tokens": 0, "documents": 0, "rows": 0, "rows_by_repeat": {}, "epochs": 0.0,
-                         "capped": True}
+                         "capped": cfg.weights[name] > 0}  # a share of 0 is met by taking nothing
     total = sum(r["achieved_tokens"] for r in domains.values())
     for name, r in domains.items():
         r["requested_share"] = round(cfg.weights[name], 6)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pipelines.config import ConfigError, parse_shards_config
-from pipelines.shards import plan_domain, run_shards
+from pipelines.shards import plan_domain, run_shards, shards_table
 from proxies.data import is_heldout
 from proxies.model import GPTConfig, StackedGPT
 from proxies.token_files import TokenWindows, documents
@@ -124,3 +124,13 @@ def test_config_errors(pool, tmp_path):
         parse_shards_config({"pool": str(pool), "output": "o", "mix": "nope.yaml"}, str(tmp_path))
     with pytest.raises(ValueError, match="no documents in the pool"):
         run_shards(make(pool, tmp_path / "x", weights={"books": 1, "poetry": 1}), workers=1)
+
+
+def test_a_share_of_zero_is_not_capped(pool, tmp_path):
+    out = tmp_path / "zero"
+    manifest = run_shards(make(pool, out, weights={"books": 0.4, "code": 0.6, "wiki": 0.0}, budget_tokens=200_000),
+                          workers=1)
+    wiki = manifest["domains"]["wiki"]
+    assert wiki["requested_tokens"] == 0 and wiki["achieved_tokens"] == 0 and not wiki["capped"]
+    assert not any(r["capped"] for r in manifest["domains"].values())
+    assert "CAPPED" not in shards_table(manifest)
