@@ -86,6 +86,10 @@ def plot_response(path: str, names: list[str], chosen: np.ndarray, hi: np.ndarra
     plt.close(fig)
 
 
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
 def write_report(folder: str, summary: dict[str, Any], images: list[tuple[str, str]]) -> str:
     """report.html: the answer first, then the evidence."""
     names = summary["domains"]
@@ -95,10 +99,11 @@ def write_report(folder: str, summary: dict[str, Any], images: list[tuple[str, s
     fit_rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{v['spearman']}</td><td>{v['pearson']}</td><td>{v['r2']}</td>"
         f"<td>{v['penalty']}</td><td>{summary['baseline'][k]['spearman']}</td><td>{summary['baseline'][k]['r2']}</td>"
-        f"<td>{summary['noise_floor'].get(k, {}).get('noise_sd')}</td></tr>"
+        f"<td>{_num(summary['noise_floor'].get(k, {}).get('noise_sd'))}</td></tr>"
         for k, v in summary["fit"].items())
     conf_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{c['predicted']:.4f}</td><td>{c['measured']:.4f} ± {c['measured_sd']:.4f}</td></tr>"
+        f"<tr><td>{html.escape(k)}</td><td>{c['predicted']:.4f}</td><td>{c['measured']:.4f} ± {c['measured_sd']:.4f}</td>"
+        f"<td>{', '.join(f'{x:.4f}' for x in c['per_seed'])}</td></tr>"
         for k, c in summary["confirm"].items())
     imgs = "".join(f'<figure><img src="{html.escape(src)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
                    for src, cap in images)
@@ -106,17 +111,20 @@ def write_report(folder: str, summary: dict[str, Any], images: list[tuple[str, s
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:8px}}</style></head>
 <body><h1>Mixture for {html.escape(', '.join(summary['eval_sets']))}</h1>
-<p>Gain over the prior mixture, measured by confirmation proxies: <b>{summary['gain_over_prior']:+.4f}</b> bits per byte
-on the weighted objective (positive is better). Swarm: {summary['swarm_runs']} proxy runs; budget
+<p>Verdict of the paired confirmation: the chosen mixture is <b>{html.escape(summary['paired']['prior']['verdict'])}</b>,
+and {html.escape(summary['paired']['uniform']['verdict'])} (chosen, prior and uniform trained with the same seeds;
+± is the sd of the per-seed gains with the evaluation's own noise added; a verdict needs the gain above twice it).
+Noise of the objective: sd across the swarm's mixtures {_num(summary['noise_floor']['objective']['across_mixtures_sd'])},
+paired seed noise sd {_num(summary['noise_floor']['objective']['noise_sd'])}. Swarm: {summary['swarm_runs']} proxy runs; budget
 {summary['budget_tokens']:.3g} tokens, at most {summary['max_epochs']} epochs per domain; data manifest
 {html.escape(summary['data_manifest'])}.</p>
 <h2>Weights</h2><table><tr><th>domain</th><th>prior</th><th>chosen</th><th>epochs at budget</th></tr>{rows}</table>
 <p>RegMix-style search over {summary['search']['samples']} sampled mixtures predicts {summary['search']['predicted']:.4f};
 the optimiser's mixture predicts {summary['confirm']['chosen']['predicted']:.4f} (L1 distance between them
 {summary['search']['l1_to_chosen']:.3f}).</p>
-<h2>Confirmation</h2><table><tr><th>mixture</th><th>predicted</th><th>measured</th></tr>{conf_rows}</table>
+<h2>Confirmation</h2><table><tr><th>mixture</th><th>predicted</th><th>measured</th><th>per seed</th></tr>{conf_rows}</table>
 <h2>Fit on held-out mixtures</h2><table><tr><th>target</th><th>Spearman</th><th>Pearson</th><th>R²</th><th>ridge penalty</th>
-<th>linear Spearman</th><th>linear R²</th><th>noise sd</th></tr>{fit_rows}</table>
+<th>linear Spearman</th><th>linear R²</th><th>paired noise sd</th></tr>{fit_rows}</table>
 <h2>Plots</h2>{imgs}</body></html>"""
     path = os.path.join(folder, "report.html")
     with open(path + ".tmp", "w", encoding="utf-8") as fh:

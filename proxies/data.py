@@ -149,6 +149,9 @@ def pool_stream(pool: Pool, context: int) -> Stream:
     return cache[context]
 
 
+DATA_ORDER = "common-random-numbers/1"  # how MixtureSampler draws: part of every run's cache key
+
+
 class DomainOrder:
     """The seeded order in which one domain's windows are read: epoch after epoch, each a fresh shuffle of the
     domain's non-overlapping windows at a random phase. Every proxy with the same seed reads a domain in the same

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from .data import Pool
+from .data import DATA_ORDER, Pool
 from .evals import EvalSet, Scores, objective, score_suite
 from .model import GPTConfig, StackedGPT
 from .tokenizer import Tokenizer
@@ -42,7 +42,7 @@ def make_run(pool: Pool, mixture: dict[str, float], seed: int) -> Run:
 
 
 def run_key(run: Run, pool: Pool, tokenizer: Tokenizer, config: GPTConfig, settings: TrainSettings) -> str:
-    body = json.dumps({"mixture": run.mixture, "seed": run.seed, "data": pool.manifest_hash,
+    body = json.dumps({"mixture": run.mixture, "seed": run.seed, "data": pool.manifest_hash, "order": DATA_ORDER,
                        "tokenizer": tokenizer.describe(), "model": config.as_dict(), "train": settings.as_dict()},
                       sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:20]

@@ -26,6 +26,7 @@ class TrainSettings:
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.1
     grad_clip: float = 1.0
+    average_last: float = 0.0  # the proxy is the mean of its weights over this last fraction of the steps
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = True  # torch.compile of the loss on CUDA (about 2.5x on an H200; compiles once per stack size)
     group_size: int = 8  # proxies trained together in one stacked model
@@ -36,6 +37,8 @@ class TrainSettings:
         d = asdict(self)
         for k in ("device", "compile", "group_size", "threads"):
             d.pop(k)
+        if not self.average_last:
+            d.pop("average_last")  # keys of runs trained before the setting existed stay valid
         return d
 
 
@@ -100,6 +103,9 @@ def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config:
     start = time.perf_counter()
     losses = torch.zeros(m)
     block = torch.zeros(0)
+    params = list(model.parameters())
+    first_avg = s.steps - max(1, round(s.average_last * s.steps)) if s.average_last > 0 else s.steps
+    mean: list[torch.Tensor] = []
     for step in range(s.steps):
         if step % STARTS_BLOCK == 0:
             n = min(STARTS_BLOCK, s.steps - step)
@@ -114,6 +120,13 @@ def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config:
         losses.sum().backward()
         model.clip_grad_norm_(s.grad_clip)
         opt.step()
+        if step == first_avg:
+            mean = [p.detach().clone() for p in params]
+        elif step > first_avg:  # running mean of the weights over the last steps (tail averaging)
+            torch._foreach_lerp_(mean, [p.detach() for p in params], 1.0 / (step - first_avg + 1))
+    if mean:
+        with torch.no_grad():
+            torch._foreach_copy_(params, mean)
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - start

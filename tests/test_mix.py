@@ -93,6 +93,17 @@ def test_mix_end_to_end_favours_the_target_domain(pool3, tmp_path):
         assert epochs <= 4 + 1e-6
     c = summary["confirm"]
     assert c["chosen"]["measured"] < c["prior"]["measured"]
+    # paired confirmation: the same seeds for chosen, prior and uniform; the gain is far beyond its noise
+    paired = summary["paired"]["prior"]
+    assert paired["seeds"] == 2 and len(paired["per_seed"]) == 2
+    assert paired["per_seed"] == pytest.approx([p - ch for ch, p in zip(c["chosen"]["per_seed"],
+                                                                         c["prior"]["per_seed"])], abs=1e-5)
+    assert paired["gain"] > 2 * paired["sd"] > 0 and paired["eval_se"] > 0
+    assert paired["verdict"].startswith("better than the prior by")
+    assert mix["verdict"] == paired["verdict"]
+    nf = summary["noise_floor"]["objective"]
+    assert nf["noise_df"] >= 2 and nf["noise_sd"] < nf["across_mixtures_sd"]
+    assert summary["noise"]["eval_units"]["code"] > 100
     assert summary["fit"]["code"]["spearman"] > 0.5
     report = (out / "report.html").read_text()
     assert "Spearman" in report and "Confirmation" in report

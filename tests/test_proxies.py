@@ -16,10 +16,10 @@ import yaml
 from conftest import DATA, curate
 from pipelines.config import ConfigError, parse_swarm_config
 from pipelines.swarm import run_swarm
-from proxies.data import is_heldout, load_pool, split_value, tokenize_pool
-from proxies.evals import _windows, build_suite, score_suite
+from proxies.data import MixtureSampler, domain_order, is_heldout, load_pool, split_value, tokenize_pool
+from proxies.evals import EvalSet, _windows, build_suite, paired_eval_se, score_suite
 from proxies.model import GPTConfig, StackedGPT
-from proxies.swarm import Swarm, make_run
+from proxies.swarm import Swarm, make_run, noise_floor, paired_noise
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer
 from proxies.train import TrainSettings, train_group
 
@@ -207,3 +207,55 @@ def test_bpe_tokenizer_trains_offline_and_scores_in_bytes(pool):
     bpb = score_suite(model, suite, tok, CPU).bpb[0]["code"]
     # an untrained model spreads probability over the vocabulary: about log2(V) bits per token
     assert 1.0 < bpb < np.log2(tok.vocab_size) * 1.5
+
+
+def test_common_random_numbers_in_the_data_order(pool):
+    """Same seed: every proxy reads each domain in the same order, and nearby mixtures fill the same slots
+    from the same domains; the n-th window of a domain does not depend on the mixture."""
+    ctx = TINY.context
+    a = MixtureSampler(pool, pool.vector({"books": 0.5, "code": 0.5}), 3, ctx)
+    b = MixtureSampler(pool, pool.vector({"books": 0.55, "code": 0.45}), 3, ctx)
+    other = MixtureSampler(pool, pool.vector({"books": 0.5, "code": 0.5}), 4, ctx)
+    sa, sb, so = (np.concatenate([s.starts(16) for _ in range(50)]) for s in (a, b, other))
+    offsets = a.offsets
+    # 5 points of weight moved: about 1 slot in 20 changes domain
+    assert ((sa < offsets[1]) == (sb < offsets[1])).mean() > 0.9
+    assert (sa == so).mean() < 0.05  # another seed is another draw
+    books_a = sa[(sa >= offsets[0]) & (sa < offsets[1])]
+    books_b = sb[(sb >= offsets[0]) & (sb < offsets[1])]
+    n = min(len(books_a), len(books_b))
+    assert n > 300 and (books_a[:n] == books_b[:n]).all()  # one read order per domain and seed
+    # within an epoch a domain's windows never overlap: each text is read once before any is read again
+    order = domain_order(pool, 1, 3, ctx)
+    first = order.take(0, len(order.epochs[0]))
+    assert len(set(first.tolist())) == len(first) and (np.diff(np.sort(first)) == ctx).all()
+    # a domain of weight 0 is never read, and shares follow the weights
+    c = MixtureSampler(pool, pool.vector({"code": 1.0}), 3, ctx)
+    assert (np.concatenate([c.starts(64) for _ in range(10)]) >= offsets[1]).all()
+    assert abs((sa < offsets[1]).mean() - 0.5) < 0.05
+
+
+def test_paired_noise_removes_the_common_seed_shift():
+    rng = np.random.default_rng(0)
+    mixes = {"a": 3.0, "b": 3.1, "c": 3.3}
+    shift = {0: 0.0, 1: 0.05, 2: -0.04, 3: 0.02}
+    rows = [{"mixture": m, "seed": s, "objective": mu + shift[s] + rng.normal(0, 0.001), "bpb_x": mu}
+            for m, mu in mixes.items() for s in shift]
+    ss, df = paired_noise(rows, "objective")
+    assert df == (3 - 1) * (4 - 1)
+    assert 0.0003 < np.sqrt(ss / df) < 0.002  # the 0.001 noise, not the 0.04 seed shifts
+    floor = noise_floor([rows], [EvalSet("x", 1.0, "text")])["objective"]
+    assert floor["seed_sd"] > 0.03 and floor["noise_sd"] < 0.002
+    assert floor["across_mixtures_sd"] == pytest.approx(np.std([3.0, 3.1, 3.3], ddof=1), abs=0.003)
+
+
+def test_paired_eval_noise():
+    suite = [EvalSet("x", 1.0, "text")]
+    nbytes = {"x": np.full(400, 100)}
+    rng = np.random.default_rng(1)
+    base = rng.normal(300, 40, 400)
+    same = paired_eval_se({"x": base}, {"x": base}, nbytes, suite)
+    close = paired_eval_se({"x": base + rng.normal(0, 1, 400)}, {"x": base}, nbytes, suite)
+    far = paired_eval_se({"x": base + rng.normal(0, 10, 400)}, {"x": base}, nbytes, suite)
+    assert same == 0.0 and 0 < close < far
+    assert far == pytest.approx(10 * np.sqrt(400) / 40_000, rel=0.15)  # sd of the summed differences / bytes
