@@ -50,7 +50,8 @@ def run_mix(checkout: Path, pool: Path, out: Path) -> dict:
         sd = (c["chosen"]["measured_sd"] ** 2 + c["prior"]["measured_sd"] ** 2) ** 0.5
     return {"cpu_s": cpu, "wall_s": wall, "across_sd": nf["across_mixtures_sd"],
             "noise_sd": nf["noise_sd"], "spearman": summary["fit"]["objective"]["spearman"],
-            "gain": gain, "gain_sd": sd, "runs": summary["swarm_runs"]}
+            "gain": gain, "gain_sd": sd, "runs": summary["swarm_runs"],
+            "verdict": summary.get("paired", {}).get("prior", {}).get("verdict", "(no paired verdict)")}
 
 
 def main() -> None:
@@ -75,7 +76,7 @@ def main() -> None:
         print(f"{name:<9} CPU {r['cpu_s']:6.0f} s  wall {r['wall_s']:5.0f} s  proxies {r['runs']:3d}  "
               f"across sd {r['across_sd']:.4f}  noise sd {r['noise_sd']:.4f} (ratio {r['noise_sd'] / r['across_sd']:.2f})  "
               f"Spearman {r['spearman']:.3f}  gain {r['gain']:+.4f} ± {r['gain_sd']:.4f} "
-              f"({r['gain'] / r['gain_sd']:.1f} sd)")
+              f"({r['gain'] / r['gain_sd']:.1f} sd)\n          verdict: {r['verdict']}")
     b, t = results["baseline"], results["today"]
     print(f"today / baseline: CPU {t['cpu_s'] / b['cpu_s']:.2f}x, wall {t['wall_s'] / b['wall_s']:.2f}x")
 

@@ -43,24 +43,9 @@ class BeforeGPT(StackedGPT):
         m, bsz, t, i = x.shape
         return (torch.bmm(x.reshape(m, bsz * t, i), w) + b[:, None, :]).reshape(m, bsz, t, -1)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        m, bsz, t = idx.shape
-        c = self.config
-        rows = torch.arange(m, device=idx.device)[:, None, None]
-        x = self.wte[rows, idx] + self.wpe[:, None, :t, :]
-        h, hd = c.n_head, c.d_model // c.n_head
-        for layer in range(c.n_layer):
-            a = self._norm(x, self.ln1_w[:, layer], self.ln1_b[:, layer])
-            qkv = self._linear(a, self.attn_w[:, layer], self.attn_b[:, layer])
-            q, k, v = (z.reshape(m * bsz, t, h, hd).transpose(1, 2) for z in qkv.split(c.d_model, dim=-1))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            y = y.transpose(1, 2).reshape(m, bsz, t, c.d_model)
-            x = x + self._linear(y, self.proj_w[:, layer], self.proj_b[:, layer])
-            a = self._norm(x, self.ln2_w[:, layer], self.ln2_b[:, layer])
-            a = F.gelu(self._linear(a, self.fc_w[:, layer], self.fc_b[:, layer]))
-            x = x + self._linear(a, self.out_w[:, layer], self.out_b[:, layer])
-        x = self._norm(x, self.lnf_w, self.lnf_b)
-        return torch.bmm(x.reshape(m, bsz * t, c.d_model), self.wte.transpose(1, 2)).reshape(m, bsz, t, -1)
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(self.n_models, device=idx.device)[:, None, None]
+        return self.wte[rows, idx]
 
 
 def flops_per_token(c: GPTConfig) -> float:

@@ -56,7 +56,7 @@ def paired_gain(swarm: Swarm, suite: list, chosen_runs: list[Run], other_runs: l
                    verdict=f"not distinguishable from the {label}: one seed (set mix.confirm_runs to 2 or more)")
         return out
     sd = float(np.hypot(train_sd, eval_se))
-    out.update(sd=sd, ratio=abs(mean) / sd if sd > 0 else float("inf"))
+    out.update(sd=sd, ratio=abs(mean) / sd if sd > 0 else None)
     spread = f"{abs(mean):.4f} ± {sd:.4f} bits per byte over {n} seeds"
     if mean > 2 * sd:
         out["verdict"] = f"better than the {label} by {spread}"

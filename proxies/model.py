@@ -91,13 +91,17 @@ class StackedGPT(nn.Module):
             return (torch.bmm(flat, w) + b[:, None, :]).reshape(m, bsz, t, -1)
         return torch.baddbmm(b[:, None, :], flat, w).reshape(m, bsz, t, -1)  # eager: bias added by the GEMM
 
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+        # one embedding table of M x V rows: its backward is a dense scatter, not an indexed accumulate
+        m, c = self.n_models, self.config
+        rows = torch.arange(m, device=idx.device)[:, None, None] * c.vocab_size
+        return F.embedding(idx + rows, self.wte.reshape(m * c.vocab_size, c.d_model))
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         m, bsz, t = idx.shape
         c = self.config
         assert m == self.n_models and t <= c.context
-        # one embedding table of M x V rows: its backward is a dense scatter, not an indexed accumulate
-        rows = torch.arange(m, device=idx.device)[:, None, None] * c.vocab_size
-        x = F.embedding(idx + rows, self.wte.reshape(m * c.vocab_size, c.d_model)) + self.wpe[:, None, :t, :]
+        x = self._embed(idx) + self.wpe[:, None, :t, :]
         h, hd = c.n_head, c.d_model // c.n_head
         for layer in range(c.n_layer):
             a = self._norm(x, self.ln1_w[:, layer], self.ln1_b[:, layer])

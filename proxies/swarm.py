@@ -215,12 +215,13 @@ def noise_floor(blocks: list[list[dict]], suite: list[EvalSet]) -> dict[str, dic
     - across_mixtures_sd: spread across the swarm's mixtures at its main seed (the signal);
     - noise_sd: spread of one mixture across seeds after the seed's common shift is removed, pooled over blocks
       (the noise that matters when mixtures are compared at one seed);
-    - seed_sd: the raw spread of one mixture across seeds, shift included.
+    - seed_sd: the raw spread of one mixture across seeds, shift included (mean over the mixtures with replicates).
     """
     out: dict[str, dict[str, float | None]] = {}
     swarm = blocks[0]
     for name in [f"bpb_{es.name}" for es in suite] + ["objective"]:
-        seed_sds = [float(np.std(list(v.values()), ddof=1)) for v in _replicates(swarm, name).values() if len(v) > 1]
+        seed_sds = [float(np.std(list(v.values()), ddof=1)) for block in blocks
+                    for v in _replicates(block, name).values() if len(v) > 1]
         counts: dict[int, int] = {}
         for r in swarm:
             counts[int(r["seed"])] = counts.get(int(r["seed"]), 0) + 1

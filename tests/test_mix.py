@@ -118,3 +118,29 @@ def test_mix_end_to_end_favours_the_target_domain(pool3, tmp_path):
     keys = pq.read_table(out / "swarm.parquet", columns=["run_key"]).column("run_key").to_pylist()
     results = [json.loads((out / "runs" / k / "result.json").read_text()) for k in keys]
     assert all(len(r["evals"]) == 2 for r in results)  # the swarm was re-scored, not retrained
+
+
+class _Units:
+    """Stands in for a trained swarm: every run scored on the same 200 units with the same bits."""
+
+    def units(self, run):
+        return {"x": np.full(200, 300.0)}, {"x": np.full(200, 100)}
+
+
+def test_paired_verdicts():
+    from pipelines.mix import paired_gain
+    from proxies.evals import EvalSet
+
+    suite = [EvalSet("x", 1.0, "text")]
+    runs = [None, None, None]
+    better = paired_gain(_Units(), suite, runs, runs, [3.00, 3.01, 2.99], [3.05, 3.07, 3.04], "prior")
+    assert better["gain"] == pytest.approx(0.0533, abs=1e-4) and better["eval_se"] == 0.0
+    assert better["verdict"].startswith("better than the prior by 0.0533 ± 0.0058 bits per byte over 3 seeds")
+    worse = paired_gain(_Units(), suite, runs, runs, [3.05, 3.07, 3.04], [3.00, 3.01, 2.99], "prior")
+    assert worse["verdict"].startswith("worse than the prior")
+    noisy = paired_gain(_Units(), suite, runs, runs, [3.00, 3.05, 2.99], [3.03, 3.01, 3.02], "uniform")
+    assert noisy["verdict"].startswith("not distinguishable from the uniform")
+    one = paired_gain(_Units(), suite, runs[:1], runs[:1], [3.0], [3.1], "prior")
+    assert one["sd"] is None and "one seed" in one["verdict"]
+    same = paired_gain(_Units(), suite, runs, runs, [3.0, 3.0, 3.0], [3.0, 3.0, 3.0], "prior")
+    assert same["ratio"] is None and same["verdict"].startswith("not distinguishable")
