@@ -655,6 +655,10 @@ def parse_swarm_config(raw: Any, base_dir: str) -> SwarmConfig:
     for key in ("steps", "batch", "group_size"):
         if getattr(cfg.train, key) < 1:
             raise ConfigError(f"train.{key}: expected a value >= 1")
+    if not 0.0 <= cfg.train.average_last < 1.0:
+        raise ConfigError(f"train.average_last: expected a fraction of the steps in [0, 1), got {cfg.train.average_last}")
+    if m.noise_mixtures < 0 or m.noise_seeds < 0:
+        raise ConfigError("mix.noise_mixtures and mix.noise_seeds: expected values >= 0")
     return cfg
 
 
