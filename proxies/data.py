@@ -160,23 +160,15 @@ class DomainOrder:
     def __init__(self, limit: int, context: int, seed: int, name: str) -> None:
         self.limit, self.context = int(limit), context
         self.rng = np.random.default_rng([seed, 104729, zlib.crc32(name.encode())])
-        self.epochs: list[np.ndarray] = []
-        self.total = 0
-
-    def _grow(self) -> None:
-        phase = int(self.rng.integers(0, min(self.context, self.limit + 1)))
-        windows = np.arange(phase, self.limit + 1, self.context, dtype=np.int64)
-        self.epochs.append(self.rng.permutation(windows))
-        self.total += len(windows)
+        self.order = np.zeros(0, dtype=np.int64)  # the epochs drawn so far, end to end
 
     def take(self, first: int, count: int) -> np.ndarray:
         """Window starts first .. first + count - 1 of this order (relative to the domain's start)."""
-        while self.total < first + count:
-            self._grow()
-        flat = self.epochs[0] if len(self.epochs) == 1 else np.concatenate(self.epochs)
-        if len(self.epochs) > 1:
-            self.epochs = [flat]
-        return flat[first : first + count]
+        while len(self.order) < first + count:
+            phase = int(self.rng.integers(0, min(self.context, self.limit + 1)))
+            epoch = self.rng.permutation(np.arange(phase, self.limit + 1, self.context, dtype=np.int64))
+            self.order = np.concatenate([self.order, epoch])
+        return self.order[first : first + count]
 
 
 def domain_order(pool: Pool, index: int, seed: int, context: int) -> DomainOrder:

@@ -219,13 +219,13 @@ def noise_floor(blocks: list[list[dict]], suite: list[EvalSet]) -> dict[str, dic
     """
     out: dict[str, dict[str, float | None]] = {}
     swarm = blocks[0]
+    counts: dict[int, int] = {}
+    for r in swarm:
+        counts[int(r["seed"])] = counts.get(int(r["seed"]), 0) + 1
+    main = max(counts, key=lambda k: (counts[k], -k))  # the seed most of the swarm was trained with
     for name in [f"bpb_{es.name}" for es in suite] + ["objective"]:
         seed_sds = [float(np.std(list(v.values()), ddof=1)) for block in blocks
                     for v in _replicates(block, name).values() if len(v) > 1]
-        counts: dict[int, int] = {}
-        for r in swarm:
-            counts[int(r["seed"])] = counts.get(int(r["seed"]), 0) + 1
-        main = max(counts, key=lambda k: (counts[k], -k))
         at_main = [v[main] for v in _replicates(swarm, name).values() if main in v]
         ss, df = 0.0, 0
         for block in blocks:
