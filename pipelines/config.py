@@ -43,6 +43,11 @@ class HtmlSettings:
     favor_precision: bool = False
     favor_recall: bool = False
     fast: bool = False
+    # Take the page's main region (pipelines/page_region.py) when trafilatura keeps less than this share of its
+    # length, by the kind of page it declares (Open Graph / schema.org). 0 turns the region off for that kind.
+    region_ratio_article: float = 0.1
+    region_ratio_other: float = 0.6
+    region_ratio_unknown: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -473,6 +478,10 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         raise ConfigError("resume.every_docs: expected a value >= 1")
     if cfg.extract.timeout_s <= 0:
         raise ConfigError("extract.timeout_s: expected a value > 0")
+    for kind in ("article", "other", "unknown"):
+        ratio = getattr(cfg.extract.html, f"region_ratio_{kind}")
+        if not 0.0 <= ratio <= 10.0:
+            raise ConfigError(f"extract.html.region_ratio_{kind}: expected 0 (off) to 10, got {ratio}")
     dedup = cfg.dedup
     if dedup.url_keep not in ("newest", "best"):
         raise ConfigError(f"dedup.url_keep: expected newest or best, got {dedup.url_keep!r}")

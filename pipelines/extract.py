@@ -1,4 +1,5 @@
-"""Extraction: HTML to article text with trafilatura, in a sandboxed child process with a deadline.
+"""Extraction: HTML to text with trafilatura, or the page's main region where trafilatura keeps too little of
+it (page_region.py), in a sandboxed child process with a deadline.
 
 A page that runs past `extract.timeout_s` becomes `extract:timeout`; a child that dies (out of memory, a crash
 in lxml) makes the page `extract:error`; the next page gets a fresh child.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import page_region
 from .config import ExtractSettings, HtmlSettings
 from .sandbox import Sandbox
 from .schema import reject
@@ -23,8 +25,30 @@ def trafilatura_version() -> str:
     return f"trafilatura {trafilatura.__version__}"
 
 
+def extractor_version(settings: HtmlSettings) -> str:
+    """What the `extractor` column says: trafilatura's version, and the region's when it can be chosen."""
+    region_on = settings.region_ratio_article or settings.region_ratio_other or settings.region_ratio_unknown
+    return trafilatura_version() + (f" + {page_region.VERSION}" if region_on else "")
+
+
 def extract_html(html: str, url: str | None, settings: HtmlSettings) -> dict[str, Any]:
-    """Article text and page metadata of one page (in-process, no deadline)."""
+    """Main text and page metadata of one page (in-process, no deadline). `html_text` in the result says which
+    view of the page gave the text (`trafilatura` or `region`), `page_kind` what the page declares itself."""
+    text, out = _trafilatura(html, url, settings)
+    kind = page_region.page_kind(html)
+    ratios = {"article": settings.region_ratio_article, "other": settings.region_ratio_other,
+              "unknown": settings.region_ratio_unknown}
+    out["page_kind"] = kind
+    out["html_text"] = "trafilatura"
+    if ratios[kind]:
+        region = page_region.region_text(html)
+        if page_region.choose(text, region, kind, ratios) is region:
+            text, out["html_text"] = region, "region"
+    out["text"] = text
+    return out
+
+
+def _trafilatura(html: str, url: str | None, settings: HtmlSettings) -> tuple[str, dict[str, Any]]:
     import trafilatura
 
     result = trafilatura.bare_extraction(
@@ -40,15 +64,13 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings) -> dict[str
         fast=settings.fast,
     )
     if not result:
-        return {"text": ""}
-    out = {"text": result.get("text") or ""}
-    for key in METADATA_KEYS:
-        if result.get(key):
-            out[key] = str(result[key])
-    return out
+        return "", {}
+    out = {key: str(result[key]) for key in METADATA_KEYS if result.get(key)}
+    return result.get("text") or "", out
 
 
 def _html_setup(settings: HtmlSettings) -> HtmlSettings:
+    import lxml.html  # noqa: F401
     import trafilatura  # noqa: F401  (imported before "ready": the deadline covers extraction only)
 
     return settings
@@ -63,7 +85,7 @@ class HtmlExtractor:
     """trafilatura behind a deadline. Not thread-safe: one instance per DoFn instance."""
 
     def __init__(self, settings: ExtractSettings) -> None:
-        self.version = trafilatura_version()
+        self.version = extractor_version(settings.html)
         self.sandbox = Sandbox(_html_setup, _html_job, settings.html, settings.timeout_s,
                                memory_mb=settings.max_memory_mb)
 
@@ -118,7 +140,7 @@ def extract_doc(doc: Row, extractor: HtmlExtractor | None, pdf_extractor: Any = 
     doc["extractor"] = extractor.version
     status, result = extractor(html, doc.get("url"))
     if status == "timeout":
-        return reject(doc, "extract:timeout", f"trafilatura ran past extract.timeout_s={result}")
+        return reject(doc, "extract:timeout", f"HTML extraction ran past extract.timeout_s={result}")
     if status == "error":
         return reject(doc, "extract:error", result)
     doc["text"] = result.pop("text")

@@ -1,0 +1,119 @@
+"""HTML extraction quality and speed, per page type, for two extraction settings side by side.
+
+Scores the text refinery extracts from each page against the page's gold main text (word 4-gram shingle
+precision, recall and F1, as tests/test_extraction_quality.py does) on two sets:
+  modern: web pages of seven types with gold text (default ../shared/data/modern, or tests/data/modern, the
+          committed subset);
+  news:   the 61 news pages of examples/data/web.
+Both settings run on every page in the same process, alternating which goes first, so the time ratio is fair.
+
+    python benchmarks/bench_extraction.py                 # refinery's defaults against trafilatura alone
+    python benchmarks/bench_extraction.py --modern DIR --limit 100
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import gzip
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.config import HtmlSettings  # noqa: E402
+from pipelines.extract import extract_html  # noqa: E402
+from pipelines.readers import decode_html  # noqa: E402
+
+_WORD = re.compile(r"\w+")
+
+
+def shingle_prf(predicted: str, gold: str, n: int = 4) -> tuple[float, float, float]:
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        w = _WORD.findall(text.lower())
+        return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+    p, g = shingles(predicted), shingles(gold)
+    both = len(p & g)
+    if not both:
+        return 0.0, 0.0, 0.0
+    precision, recall = both / len(p), both / len(g)
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def load_set(folder: Path, page_dir: str, default_type: str, limit: int) -> list[dict]:
+    truth = json.loads((folder / "ground-truth.json").read_text())
+    pages = []
+    for name in sorted(truth)[: limit or None]:
+        raw = gzip.open(folder / page_dir / f"{name}.html.gz").read()
+        html, _ = decode_html(raw)
+        entry = truth[name]
+        pages.append({"name": name, "html": html, "url": entry.get("url"), "gold": entry["articleBody"],
+                      "type": entry.get("type", default_type)})
+    return pages
+
+
+def run(pages: list[dict], settings: dict[str, HtmlSettings]) -> dict[str, dict]:
+    scores = {label: collections.defaultdict(list) for label in settings}
+    seconds = dict.fromkeys(settings, 0.0)
+    chosen = dict.fromkeys(settings, 0)
+    labels = list(settings)
+    for i, page in enumerate(pages):
+        for label in (labels if i % 2 == 0 else labels[::-1]):
+            start = time.perf_counter()
+            result = extract_html(page["html"], page["url"], settings[label])
+            seconds[label] += time.perf_counter() - start
+            chosen[label] += result["html_text"] == "region"
+            prf = shingle_prf(result["text"], page["gold"])
+            scores[label][page["type"]].append(prf)
+            scores[label]["all"].append(prf)
+    return {label: {"scores": scores[label], "seconds": seconds[label], "region": chosen[label]}
+            for label in settings}
+
+
+def mean(values: list[tuple[float, float, float]], i: int) -> float:
+    return sum(v[i] for v in values) / len(values)
+
+
+def report(name: str, pages: list[dict], results: dict[str, dict]) -> None:
+    types = sorted({p["type"] for p in pages})
+    counts = collections.Counter(p["type"] for p in pages)
+    print(f"\n{name}: {len(pages)} pages")
+    head = f"{'settings':<22}{'all F1':>8}{'P':>7}{'R':>7}{'pages/s':>9}{'region':>8}  " + "  ".join(
+        f"{t[:11]:>11}" for t in types)
+    print(head)
+    print(" " * 57 + "  ".join(f"{'(' + str(counts[t]) + ')':>11}" for t in types))
+    for label, res in results.items():
+        s = res["scores"]
+        print(f"{label:<22}{mean(s['all'], 2):>8.3f}{mean(s['all'], 0):>7.3f}{mean(s['all'], 1):>7.3f}"
+              f"{len(pages) / res['seconds']:>9.1f}{res['region']:>8}  "
+              + "  ".join(f"{mean(s[t], 2):>11.3f}" for t in types))
+    base, new = list(results.values())
+    print(f"time per page, {list(results)[1]} / {list(results)[0]}: {new['seconds'] / base['seconds']:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shared = ROOT.parent / "shared" / "data" / "modern"
+    parser.add_argument("--modern", type=Path, default=shared if shared.exists() else ROOT / "tests" / "data" / "modern")
+    parser.add_argument("--news", type=Path, default=ROOT / "examples" / "data" / "web")
+    parser.add_argument("--limit", type=int, default=0, help="score only the first N pages of each set")
+    args = parser.parse_args()
+    defaults = HtmlSettings()
+    settings = {
+        "trafilatura alone": dataclasses.replace(defaults, region_ratio_article=0.0, region_ratio_other=0.0,
+                                                 region_ratio_unknown=0.0),
+        "refinery default": defaults,
+    }
+    modern = load_set(args.modern, "html", "page", args.limit)
+    report(f"modern ({args.modern})", modern, run(modern, settings))
+    news = load_set(args.news, ".", "news", args.limit)
+    report(f"news ({args.news})", news, run(news, settings))
+
+
+if __name__ == "__main__":
+    main()

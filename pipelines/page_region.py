@@ -1,0 +1,150 @@
+"""The visible text of a page's main region, and what kind of page it says it is.
+
+trafilatura looks for one article and keeps it. On a product page, a listing, a forum thread or a documentation
+page that article is often a small part of the page's content: the specifications, the items, the other posts
+are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
+when a page has no single `<main>`), without scripts, navigation, site headers and footers, form controls or
+hidden blocks, starting at the page's first heading. `extract.py` takes it instead of trafilatura's text when
+trafilatura kept too little of it; `page_kind` sets how little (benchmarks/bench_extraction.py measures both).
+"""
+from __future__ import annotations
+
+import re
+
+import lxml.html
+from lxml import etree
+
+VERSION = "region 1"
+
+# Elements whose text is never page content.
+_DROP_TAGS = frozenset({
+    "script", "style", "template", "svg", "nav", "aside", "button", "select", "option", "iframe", "object",
+    "embed", "canvas", "dialog", "head", "title", "meta", "link", "input", "textarea", "label", "menu",
+})
+_DROP_ROLES = frozenset({
+    "navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert", "menu", "menubar",
+    "toolbar", "tablist",
+})
+# Elements that end a line of text.
+_BLOCK = frozenset({
+    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt",
+    "dd", "table", "tr", "blockquote", "pre", "br", "hr", "td", "th", "details", "summary", "figcaption",
+    "address", "body", "form", "noscript",
+})
+_HEADING_MARK = "\ue000"  # a private-use character: never in a page's own text once collapsed into a mark
+_MIN_MAIN_CHARS = 200  # a <main> with less text than this is a shell filled by scripts: read the whole body
+_MAX_BEFORE_HEADING = 0.3  # text before the first <h1> is dropped when it is at most this share of the region
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+
+ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "BlogPosting", "TechArticle", "ReportageNewsArticle",
+                           "ScholarlyArticle", "Report"})
+OTHER_TYPES = frozenset({"Product", "ProductGroup", "DiscussionForumPosting", "QAPage", "ItemList",
+                         "CollectionPage", "SearchResultsPage"})
+_OG_TYPE = re.compile(rb"""<meta\b[^>]*?\bproperty\s*=\s*["']og:type["'][^>]*>""", re.I)
+_CONTENT = re.compile(rb"""\bcontent\s*=\s*["']([^"']*)["']""", re.I)
+_LD_TYPE = re.compile(rb'"@type"\s*:\s*(\[[^\]]{0,400}\]|"[^"]{0,100}")')
+_QUOTED = re.compile(rb'"([^"]+)"')
+
+
+def page_kind(html: str) -> str:
+    """`article`, `other` (a product, listing, forum or collection page) or `unknown`, from the page's own
+    Open Graph type and schema.org JSON-LD types. A page that declares both an article and a product (a review,
+    say) is `other`: its content is more than one article."""
+    data = html.encode("utf-8", "surrogatepass")
+    og = b""
+    tag = _OG_TYPE.search(data)
+    if tag:
+        content = _CONTENT.search(tag.group(0))
+        og = content.group(1).strip().lower() if content else b""
+    types = set()
+    for match in _LD_TYPE.finditer(data):
+        for name in _QUOTED.findall(match.group(1)):
+            types.add(name.rsplit(b"/", 1)[-1].decode("ascii", "replace"))
+    other = bool(types & OTHER_TYPES) or og in (b"product", b"product.group", b"website")
+    if other:
+        return "other"
+    if og == b"article" or types & ARTICLE_TYPES:
+        return "article"
+    return "unknown"
+
+
+def _remove(el: etree._Element) -> None:
+    """Remove an element but keep the text that follows it (its tail belongs to the parent)."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail and el.tail.strip():
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def _boilerplate(el: etree._Element) -> bool:
+    tag = el.tag.lower()
+    if tag in _DROP_TAGS or (el.get("role") or "").lower() in _DROP_ROLES:
+        return True
+    if tag in ("header", "footer"):  # the site's header and footer; an article's own header is content
+        return not any(a.tag in ("article", "main") for a in el.iterancestors())
+    # `hidden` blocks are not shown, except the ones a streaming renderer fills in later (ids "S:...")
+    return el.get("hidden") is not None and not (el.get("id") or "").startswith("S:")
+
+
+def _strip(body: etree._Element) -> None:
+    doomed = [el for el in body.iter() if not isinstance(el.tag, str) or _boilerplate(el)]
+    for el in doomed:
+        _remove(el)
+
+
+def _render(root: etree._Element) -> str:
+    parts: list[str] = []
+
+    def walk(el: etree._Element) -> None:
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        block = tag in _BLOCK
+        if block:
+            parts.append("\n")
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            walk(child)
+        if block:
+            parts.append("\n")
+        if el.tail:
+            parts.append(el.tail)
+
+    walk(root)
+    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def region_text(html: str) -> str:
+    """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
+    try:
+        root = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return ""
+    body = root.find(".//body")
+    if body is None:
+        body = root
+    _strip(body)
+    mains = body.xpath(".//main|.//*[@role='main']")
+    if len(mains) == 1 and len(_render(mains[0])) > _MIN_MAIN_CHARS:
+        body = mains[0]
+    heading = body.find(".//h1")
+    if heading is not None:
+        heading.text = _HEADING_MARK + (heading.text or "")
+    text = _render(body)
+    cut = text.find(_HEADING_MARK)
+    if cut < 0:
+        return text
+    if cut <= _MAX_BEFORE_HEADING * len(text):
+        return text[cut + 1:].lstrip()
+    return text.replace(_HEADING_MARK, "")
+
+
+def choose(trafilatura_text: str, region: str, kind: str, ratios: dict[str, float]) -> str:
+    """`region` when trafilatura kept less than `ratios[kind]` of its length, else trafilatura's text."""
+    return region if len(trafilatura_text) < ratios[kind] * len(region) else trafilatura_text
