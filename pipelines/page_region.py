@@ -3,8 +3,8 @@
 trafilatura looks for one article and keeps it. On a product page, a listing, a forum thread or a documentation
 page that article is often a small part of the page's content: the specifications, the items, the other posts
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
-when a page has no single `<main>`), without scripts, navigation, site headers and footers, form controls or
-hidden blocks, starting at the page's first heading. `extract.py` takes it instead of trafilatura's text when
+when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
+fields or hidden blocks, starting at the page's first heading. `extract.py` takes it instead of trafilatura's text when
 trafilatura kept too little of it; `page_kind` sets how little (benchmarks/bench_extraction.py measures both).
 """
 from __future__ import annotations
@@ -17,14 +17,18 @@ from lxml import etree
 VERSION = "region 1"
 
 # Elements whose text is never page content.
+# Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
-    "script", "style", "template", "svg", "nav", "aside", "button", "select", "option", "iframe", "object",
-    "embed", "canvas", "dialog", "head", "title", "meta", "link", "input", "textarea", "label", "menu",
+    "script", "style", "template", "svg", "select", "option", "iframe", "object", "embed", "canvas", "head",
+    "title", "meta", "link", "input", "textarea",
 })
-_DROP_ROLES = frozenset({
+# Page chrome: navigation, the site's header and footer, sidebars, dialogs.
+_CHROME_TAGS = frozenset({"nav", "aside", "header", "footer", "menu", "dialog"})
+_CHROME_ROLES = frozenset({
     "navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert", "menu", "menubar",
-    "toolbar", "tablist",
+    "toolbar",
 })
+_HOLDS_PAGE = 0.5  # chrome holding this share of the page's text is malformed markup around the content: kept
 # Elements that end a line of text.
 _BLOCK = frozenset({
     "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt",
@@ -34,7 +38,10 @@ _BLOCK = frozenset({
 _HEADING_MARK = "\ue000"  # a private-use character: never in a page's own text once collapsed into a mark
 _MIN_MAIN_CHARS = 200  # a <main> with less text than this is a shell filled by scripts: read the whole body
 _MAX_BEFORE_HEADING = 0.3  # text before the first <h1> is dropped when it is at most this share of the region
+_OUTSIDE = 0.1  # trafilatura's text is outside the main region when less than this share of its shingles is in it
+_MIN_REGION_CHARS = 200
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_WORD = re.compile(r"\w+")
 
 ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "BlogPosting", "TechArticle", "ReportageNewsArticle",
                            "ScholarlyArticle", "Report"})
@@ -82,20 +89,24 @@ def _remove(el: etree._Element) -> None:
     parent.remove(el)
 
 
-def _boilerplate(el: etree._Element) -> bool:
+def _chrome(el: etree._Element) -> bool:
     tag = el.tag.lower()
-    if tag in _DROP_TAGS or (el.get("role") or "").lower() in _DROP_ROLES:
-        return True
-    if tag in ("header", "footer"):  # the site's header and footer; an article's own header is content
+    if tag in ("header", "footer"):  # an article's own header is content
         return not any(a.tag in ("article", "main") for a in el.iterancestors())
+    if tag in _CHROME_TAGS or (el.get("role") or "").lower() in _CHROME_ROLES:
+        return True
     # `hidden` blocks are not shown, except the ones a streaming renderer fills in later (ids "S:...")
     return el.get("hidden") is not None and not (el.get("id") or "").startswith("S:")
 
 
 def _strip(body: etree._Element) -> None:
-    doomed = [el for el in body.iter() if not isinstance(el.tag, str) or _boilerplate(el)]
-    for el in doomed:
+    for el in [el for el in body.iter() if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS]:
         _remove(el)
+    # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
+    total = len(body.text_content())
+    for el in [el for el in body.iter() if _chrome(el)]:
+        if el.getparent() is not None and len(el.text_content()) < _HOLDS_PAGE * total:
+            _remove(el)
 
 
 def _render(root: etree._Element) -> str:
@@ -145,6 +156,21 @@ def region_text(html: str) -> str:
     return text.replace(_HEADING_MARK, "")
 
 
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    w = _WORD.findall(text.lower())
+    return {tuple(w[i : i + 4]) for i in range(len(w) - 3)}
+
+
 def choose(trafilatura_text: str, region: str, kind: str, ratios: dict[str, float]) -> str:
-    """`region` when trafilatura kept less than `ratios[kind]` of its length, else trafilatura's text."""
-    return region if len(trafilatura_text) < ratios[kind] * len(region) else trafilatura_text
+    """`region` when trafilatura kept less than `ratios[kind]` of its length, or when trafilatura's text lies
+    outside the main region (it picked a sidebar or a comment block); else trafilatura's text. A ratio of 0
+    leaves that kind of page to trafilatura."""
+    if not ratios[kind]:
+        return trafilatura_text
+    if len(trafilatura_text) < ratios[kind] * len(region):
+        return region
+    if len(region) >= _MIN_REGION_CHARS:
+        ours = _shingles(trafilatura_text)
+        if ours and len(ours & _shingles(region)) < _OUTSIDE * len(ours):
+            return region
+    return trafilatura_text
