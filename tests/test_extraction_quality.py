@@ -51,8 +51,13 @@ def test_f1_metric_behaves():
 
 def test_extractor_and_metadata_are_recorded(web_run):
     kept = read_rows(web_run.output, "kept")
-    assert all(r["extractor"].startswith("trafilatura ") for r in kept)
+    assert all(r["extractor"].startswith("trafilatura ") and r["extractor"].endswith(" + region 1") for r in kept)
     import json
 
-    titled = [r for r in kept if json.loads(r["metadata"]).get("title")]
+    metadata = [json.loads(r["metadata"]) for r in kept]
+    titled = [m for m in metadata if m.get("title")]
     assert len(titled) >= 55
+    # which view of the page gave the text, and what the page declares itself
+    assert {m["html_text"] for m in metadata} <= {"trafilatura", "region"}
+    assert sum(m["html_text"] == "trafilatura" for m in metadata) >= 55  # news articles stay trafilatura's
+    assert {m["page_kind"] for m in metadata} <= {"article", "other", "unknown"}
