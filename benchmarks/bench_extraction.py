@@ -17,7 +17,6 @@ import collections
 import dataclasses
 import gzip
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -28,22 +27,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.config import HtmlSettings  # noqa: E402
 from pipelines.extract import extract_html  # noqa: E402
 from pipelines.readers import decode_html  # noqa: E402
-
-_WORD = re.compile(r"\w+")
-
-
-def shingle_prf(predicted: str, gold: str, n: int = 4) -> tuple[float, float, float]:
-    def shingles(text: str) -> set[tuple[str, ...]]:
-        w = _WORD.findall(text.lower())
-        return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
-
-    p, g = shingles(predicted), shingles(gold)
-    both = len(p & g)
-    if not both:
-        return 0.0, 0.0, 0.0
-    precision, recall = both / len(p), both / len(g)
-    return precision, recall, 2 * precision * recall / (precision + recall)
-
+from pipelines.text import shingle_prf  # noqa: E402
 
 def load_set(folder: Path, page_dir: str, default_type: str, limit: int) -> list[dict]:
     truth = json.loads((folder / "ground-truth.json").read_text())
@@ -105,7 +89,8 @@ def report(name: str, pages: list[dict], results: dict[str, dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = ROOT.parent / "shared" / "data" / "modern"
-    parser.add_argument("--modern", type=Path, default=shared if shared.exists() else ROOT / "tests" / "data" / "modern")
+    committed = ROOT / "tests" / "data" / "modern"
+    parser.add_argument("--modern", type=Path, default=shared if shared.exists() else committed)
     parser.add_argument("--news", type=Path, default=ROOT / "examples" / "data" / "web")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N pages of each set")
     args = parser.parse_args()

@@ -14,6 +14,8 @@ import re
 import lxml.html
 from lxml import etree
 
+from .text import shingles
+
 VERSION = "region 1"
 
 # Elements whose text is never page content.
@@ -38,10 +40,10 @@ _BLOCK = frozenset({
 _HEADING_MARK = "\ue000"  # a private-use character: never in a page's own text once collapsed into a mark
 _MIN_MAIN_CHARS = 200  # a <main> with less text than this is a shell filled by scripts: read the whole body
 _MAX_BEFORE_HEADING = 0.3  # text before the first <h1> is dropped when it is at most this share of the region
-_OUTSIDE = 0.1  # trafilatura's text is outside the main region when less than this share of its shingles is in it
+_OUTSIDE = 0.1  # trafilatura's text is outside the region when under this share of its shingles is in it
 _MIN_REGION_CHARS = 200
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_WORD = re.compile(r"\w+")
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")  # lxml refuses a decoded string that names its encoding
 
 ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "BlogPosting", "TechArticle", "ReportageNewsArticle",
                            "ScholarlyArticle", "Report"})
@@ -134,7 +136,7 @@ def _render(root: etree._Element) -> str:
 def region_text(html: str) -> str:
     """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
     try:
-        root = lxml.html.fromstring(html)
+        root = lxml.html.fromstring(_XML_DECLARATION.sub("", html, count=1))
     except (etree.ParserError, ValueError):
         return ""
     body = root.find(".//body")
@@ -156,11 +158,6 @@ def region_text(html: str) -> str:
     return text.replace(_HEADING_MARK, "")
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    w = _WORD.findall(text.lower())
-    return {tuple(w[i : i + 4]) for i in range(len(w) - 3)}
-
-
 def choose(trafilatura_text: str, region: str, kind: str, ratios: dict[str, float]) -> str:
     """`region` when trafilatura kept less than `ratios[kind]` of its length, or when trafilatura's text lies
     outside the main region (it picked a sidebar or a comment block); else trafilatura's text. A ratio of 0
@@ -170,7 +167,7 @@ def choose(trafilatura_text: str, region: str, kind: str, ratios: dict[str, floa
     if len(trafilatura_text) < ratios[kind] * len(region):
         return region
     if len(region) >= _MIN_REGION_CHARS:
-        ours = _shingles(trafilatura_text)
-        if ours and len(ours & _shingles(region)) < _OUTSIDE * len(ours):
+        ours = shingles(trafilatura_text)
+        if ours and len(ours & shingles(region)) < _OUTSIDE * len(ours):
             return region
     return trafilatura_text

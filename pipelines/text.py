@@ -24,15 +24,23 @@ def content_hash(text: str) -> str:
     return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=16).hexdigest()
 
 
-def shingle_f1(predicted: str, gold: str, n: int = 4) -> float:
-    """F1 of word n-gram shingle overlap: how extraction is scored against a human-marked article body."""
-    def shingles(text: str) -> set[tuple[str, ...]]:
-        w = _WORD.findall(text.lower())
-        return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+def shingles(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    """The set of lower-cased word n-grams of a text."""
+    w = _WORD.findall(text.lower())
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
 
-    p, g = shingles(predicted), shingles(gold)
+
+def shingle_prf(predicted: str, gold: str, n: int = 4) -> tuple[float, float, float]:
+    """Precision, recall and F1 of word n-gram shingle overlap: how extraction is scored against a page's gold
+    main text."""
+    p, g = shingles(predicted, n), shingles(gold, n)
     both = len(p & g)
     if not both:
-        return 0.0
+        return 0.0, 0.0, 0.0
     precision, recall = both / len(p), both / len(g)
-    return 2 * precision * recall / (precision + recall)
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def shingle_f1(predicted: str, gold: str, n: int = 4) -> float:
+    """F1 of word n-gram shingle overlap (see shingle_prf)."""
+    return shingle_prf(predicted, gold, n)[2]

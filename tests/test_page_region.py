@@ -112,6 +112,8 @@ def test_a_page_without_main_reads_the_body():
     page = "<html><body><nav>Menu</nav><div><h1>Title</h1><p>First paragraph.</p></div></body></html>"
     assert page_region.region_text(page) == "Title\nFirst paragraph."
     assert page_region.region_text("") == ""
+    xhtml = '<?xml version="1.0" encoding="utf-8"?>\n' + page
+    assert page_region.region_text(xhtml) == "Title\nFirst paragraph."
 
 
 @settings(max_examples=150, deadline=None)
