@@ -39,9 +39,12 @@ def _fasttext_model():
 
 @lru_cache(maxsize=1)
 def _py3langid():
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    from py3langid import langid
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    # an absolute path: the model file's name is relative, and some versions resolve it against the working
+    # folder (a run started in a folder with its own data/ then fails)
+    path = os.path.join(os.path.dirname(os.path.abspath(langid.__file__)), langid.MODEL_FILE)
+    return langid.LanguageIdentifier.from_model_file(path, norm_probs=True)
 
 
 def identify(text: str, engine: str = "fasttext") -> tuple[str, float]:

@@ -8,6 +8,7 @@ extracting them again (the expensive part). The folder is deleted once the run h
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -16,6 +17,7 @@ import uuid
 from typing import Any, Iterator
 
 from .config import ResumeSettings
+from .schema import strict_json
 
 Row = dict[str, Any]
 
@@ -35,7 +37,7 @@ class Checkpoints:
         self.last = time.monotonic()
 
     def add(self, unit: str, row: Row) -> None:
-        line = json.dumps(row, ensure_ascii=False, default=str)  # default=str: as the metadata column does
+        line = json.dumps(strict_json(row), ensure_ascii=False, allow_nan=False)  # as the metadata column is
         self.buffer.setdefault(unit, []).append((row["id"], line))
         self.pending += 1
         if self.pending >= self.settings.every_docs or time.monotonic() - self.last >= self.settings.every_s:
@@ -46,8 +48,11 @@ class Checkpoints:
             folder = os.path.join(self.folder, unit)
             os.makedirs(folder, exist_ok=True)
             name = os.path.join(folder, uuid.uuid4().hex)
-            with gzip.open(name + ".jsonl.gz.tmp", "wt", encoding="utf-8", compresslevel=1) as fh:
-                fh.writelines(line + "\n" for _, line in rows)
+            with open(name + ".jsonl.gz.tmp", "wb") as raw:
+                with gzip.open(raw, "wt", encoding="utf-8", compresslevel=1) as fh:
+                    fh.writelines(line + "\n" for _, line in rows)
+                raw.flush()
+                os.fsync(raw.fileno())  # on disk before the id list that commits it
             os.replace(name + ".jsonl.gz.tmp", name + ".jsonl.gz")
             with open(name + ".ids.tmp", "w", encoding="ascii") as fh:
                 fh.writelines(doc_id + "\n" for doc_id, _ in rows)
@@ -67,11 +72,23 @@ def _committed(folder: str, unit: str) -> list[str]:
 
 
 def done_ids(folder: str, unit: str) -> set[str]:
-    """Ids of the documents of a unit that a checkpoint holds."""
+    """Ids of the documents of a unit that a checkpoint holds. A piece whose data file does not hold every id
+    its list names (a power loss can leave a renamed file empty) is deleted: its documents are redone."""
     out: set[str] = set()
     for base in _committed(folder, unit):
-        with open(base + ".ids", encoding="ascii") as fh:
-            out.update(line.strip() for line in fh if line.strip())
+        try:
+            with open(base + ".ids", encoding="ascii") as fh:
+                ids = {line.strip() for line in fh if line.strip()}
+            with gzip.open(base + ".jsonl.gz", "rt", encoding="utf-8") as fh:
+                held = {json.loads(line)["id"] for line in fh}
+        except (OSError, EOFError, ValueError, KeyError, TypeError):
+            held = set()
+        if ids - held:
+            for suffix in (".ids", ".jsonl.gz"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(base + suffix)
+            continue
+        out.update(ids)
     return out
 
 

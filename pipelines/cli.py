@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 
 from .config import ConfigError, load_config
@@ -167,7 +168,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors the user can fix, by class name: raised in the driver, or inside a Beam worker (where the runner
+# re-raises them as a RuntimeError that carries the original class name and message in its text).
+USER_ERRORS = ("ConfigError", "LangIdUnavailable", "CheckpointError", "UserInputError")
+_USER_ERROR_TEXT = re.compile(r"\b(" + "|".join(USER_ERRORS) + r"): (.+?)(?: \[while running [^\]]*\])*$", re.M)
+
+
+def user_error(exc: BaseException) -> str | None:
+    """One line for an error the user can fix (a missing model, a checkpoint to delete, a config mistake found
+    late), wherever it was raised; None for anything else."""
+    seen = exc
+    while seen is not None:
+        if type(seen).__name__ in USER_ERRORS:
+            return str(seen).splitlines()[0] if str(seen) else type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    matches = _USER_ERROR_TEXT.findall(str(exc))
+    return matches[-1][1].strip() if matches else None
+
+
+def _interrupted() -> None:
+    """Ctrl-C or SIGINT: one line and exit 130 at once. Checkpoints hold every finished document; threads and
+    worker processes of the runner are not waited for (they end when the driver goes)."""
+    print("\nrefinery: interrupted; run the same command again to resume", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(130)
+
+
+def _report_bugs(kind: type, value: BaseException, tb: object) -> None:
+    sys.__excepthook__(kind, value, tb)
+    print("\nrefinery: this is a bug in refinery, not in your input or config; please report it with the "
+          "traceback above and the command you ran", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    sys.excepthook = _report_bugs
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
     if args.command in ("curate", "shards", "run") and args.workers < 1:
@@ -180,7 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"refinery: config error: {exc}", file=sys.stderr)
         return 2
-
+    except KeyboardInterrupt:
+        _interrupted()
+    except Exception as exc:  # noqa: BLE001
+        if re.search(r"\bKeyboardInterrupt\b", str(exc)):  # the in-process runner re-raises it as a RuntimeError
+            _interrupted()
+        line = user_error(exc)
+        if line is None:
+            raise  # refinery's own bug: the traceback, then where to report it (see _report_bugs)
+        print(f"refinery: {line}", file=sys.stderr)
+        return 2
+    return 1
 
 if __name__ == "__main__":
     sys.exit(main())

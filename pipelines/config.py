@@ -33,6 +33,7 @@ class Source:
     license: str | None = None  # an SPDX id or a free label; a record's own `license` field wins
     attribution: str | None = None
     consent: str | None = None  # e.g. explicit, public-web, unknown; a record's own `consent` field wins
+    follow_symlinks: bool = False  # off: symbolic links under the globs are skipped (and counted)
 
 
 @dataclass(frozen=True)
@@ -218,17 +219,126 @@ class CurateConfig:
         files: set[str] = set()
         for i, pattern in enumerate(source.paths):
             full = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
-            matched = [p for p in glob.glob(full, recursive=True) if os.path.isfile(p)]
+            matched = match_files(full, source.follow_symlinks)
             if not matched:
                 raise ConfigError(
-                    f"sources[{source.name}].paths[{i}]: {pattern!r} matches no file (looked for {full})"
+                    f"sources[{source.name}].paths[{i}]: {pattern!r} matches no file (looked for {full}"
+                    + ("; symbolic links are skipped: set follow_symlinks: true to read them)"
+                       if not source.follow_symlinks and glob.glob(full, recursive=False) else ")")
                 )
-            files.update(os.path.abspath(p) for p in matched)
+            files.update(matched)
         return sorted(files)
 
     def uri(self, path: str) -> str:
         """The `source_uri` of a file: its path relative to the config folder, so ids survive a move."""
-        return os.path.relpath(path, self.base_dir).replace(os.sep, "/")
+        rel = os.path.relpath(path, self.base_dir).replace(os.sep, "/")
+        # a file name that is not UTF-8 comes back from the OS with lone surrogates: spell its bytes out
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+# ---- input globs ------------------------------------------------------------------------------------
+
+_SPECIAL = ("/proc", "/sys", "/dev")
+
+
+def glob_root(pattern: str) -> str:
+    """The folder a glob pattern starts in: its leading components without wildcards."""
+    parts = pattern.split(os.sep)
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    root = os.sep.join(fixed) or os.sep
+    return root if len(fixed) < len(parts) else os.path.dirname(root)
+
+
+def match_files(pattern: str, follow_symlinks: bool) -> list[str]:
+    """Regular files matching a glob (`**` spans folders), each real file once.
+
+    Without `follow_symlinks`, a symbolic link (to a file or a folder) is never entered or read. With it, links
+    are followed, a folder reached twice (a loop) is walked once, a file reached twice is read once (under the
+    first path in sorted order), and nothing under /proc, /sys or /dev is read.
+    """
+    pattern = os.path.normpath(os.path.abspath(pattern))
+    root = glob_root(pattern)
+    if not glob.has_magic(pattern):
+        candidates = [pattern]
+    else:
+        relative = os.path.relpath(pattern, root)
+        hidden = relative.startswith(".") or (os.sep + ".") in relative  # as glob: names starting with "." only
+        regex = re.compile(_glob_regex(relative))                         # when the pattern names them
+        candidates = []
+        seen_dirs: set[tuple[int, int]] = set()
+        for folder, dirs, names in os.walk(root, followlinks=follow_symlinks):
+            try:
+                st = os.stat(folder)
+            except OSError:
+                dirs[:] = []
+                continue
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                dirs[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            dirs.sort()
+            if not hidden:
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                names = [n for n in names if not n.startswith(".")]
+            if not follow_symlinks:
+                dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+            for name in sorted(names):
+                path = os.path.join(folder, name)
+                if regex.fullmatch(os.path.relpath(path, root)):
+                    candidates.append(path)
+    out, real_seen = [], set()
+    for path in sorted(candidates):
+        if os.path.islink(path) and not follow_symlinks:
+            continue
+        real = os.path.realpath(path)
+        if real in real_seen or real.startswith(_SPECIAL) or not os.path.isfile(real):
+            continue
+        if any(os.path.islink(p) for p in _parents(path, root)) and not follow_symlinks:
+            continue
+        real_seen.add(real)
+        out.append(path)
+    return out
+
+
+def _parents(path: str, root: str) -> list[str]:
+    out = []
+    folder = os.path.dirname(path)
+    while len(folder) > len(root):
+        out.append(folder)
+        folder = os.path.dirname(folder)
+    return out
+
+
+def _glob_regex(pattern: str) -> str:
+    """A glob relative to its root as a regex over relative paths: `**/` is any number of folders, `*` and `?`
+    stay within one name, `[...]` is a character class."""
+    out, i, sep = [], 0, re.escape(os.sep)
+    while i < len(pattern):
+        if pattern.startswith("**" + os.sep, i):
+            out.append(f"(?:[^{sep}]*{sep})*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append(f"[^{sep}]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append(f"[^{sep}]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1:]:
+            end = pattern.index("]", i + 2) if pattern[i + 1] == "]" else pattern.index("]", i + 1)
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
 
 
 # ---- validation ---------------------------------------------------------------------------------
@@ -306,7 +416,7 @@ def _sources(raw: Any) -> tuple[Source, ...]:
     for i, item in enumerate(raw):
         where = f"sources[{i}]"
         item = _check_keys(item, where, {"name", "format", "paths", "text_field", "url_field", "license",
-                                         "attribution", "consent"})
+                                         "attribution", "consent", "follow_symlinks"})
         for key in ("name", "format", "paths"):
             if key not in item:
                 raise ConfigError(f"{where}.{key}: required key is missing")
@@ -334,6 +444,7 @@ def _sources(raw: Any) -> tuple[Source, ...]:
                 license=_typed(item.get("license"), f"{where}.license", str, nullable=True),
                 attribution=_typed(item.get("attribution"), f"{where}.attribution", str, nullable=True),
                 consent=_typed(item.get("consent"), f"{where}.consent", str, nullable=True),
+                follow_symlinks=_typed(item.get("follow_symlinks", False), f"{where}.follow_symlinks", bool),
             )
         )
     return tuple(out)
@@ -470,6 +581,9 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
         raise ConfigError(f"write.compression: expected zstd, snappy, gzip or none, got {cfg.write.compression!r}")
     if cfg.write.row_group_rows < 1:
         raise ConfigError("write.row_group_rows: expected a value >= 1")
+    if cfg.write.shard_bytes < 100_000:
+        raise ConfigError(f"write.shard_bytes: expected at least 100000 (100 KB), got {cfg.write.shard_bytes}")
+    _check_output(cfg)
     if cfg.extract.max_memory_mb and cfg.extract.max_memory_mb < 256:
         raise ConfigError(f"extract.max_memory_mb: expected 0 (no cap) or at least 256, got {cfg.extract.max_memory_mb}")
     if cfg.extract.split_bytes < 4096:
@@ -509,6 +623,37 @@ def parse_config(raw: Any, base_dir: str) -> CurateConfig:
     if pdf.timeout_s <= 0:
         raise ConfigError("extract.pdf.timeout_s: expected a value > 0")
     return cfg
+
+
+# What a curate run writes in its output folder (the data card's files included).
+OUTPUT_NAMES = ("stats.json", "manifest.json", "data_card.json", "data_card.md", "funnel.png", "licenses.png",
+                "kept/part-00000-of-00001.parquet", "rejected/part-00000-of-00001.parquet", ".refinery")
+
+
+def _check_output(cfg: CurateConfig) -> None:
+    """The output folder must be a folder, and no input glob may match what refinery writes in it (a rerun
+    would read its own output). Input files inside it are refused when the inputs are listed."""
+    if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
+        raise ConfigError(f"output: {cfg.output} exists and is not a folder")
+    for source in cfg.sources:
+        for i, pattern in enumerate(source.paths):
+            full = os.path.normpath(pattern if os.path.isabs(pattern) else os.path.join(cfg.base_dir, pattern))
+            root = glob_root(full)
+            regex = re.compile(_glob_regex(os.path.relpath(full, root)))
+            for name in OUTPUT_NAMES:
+                written = os.path.join(cfg.output, name)
+                if os.path.commonpath([written, root]) == root and regex.fullmatch(os.path.relpath(written, root)):
+                    raise ConfigError(f"sources[{source.name}].paths[{i}]: {pattern!r} matches {written}, which "
+                                      "refinery writes: choose an output folder outside the inputs")
+
+
+def check_inputs_outside_output(cfg: CurateConfig, files: list[str]) -> None:
+    """Publishing replaces OUTPUT/kept and OUTPUT/rejected: no input may live in the output folder."""
+    out = os.path.realpath(cfg.output)
+    for path in files:
+        if os.path.commonpath([out, os.path.realpath(path)]) == out:
+            raise ConfigError(f"output: {cfg.output} holds the input file {path}: refinery replaces folders in its "
+                              "output; choose an output folder outside the inputs")
 
 
 def load_config(path: str) -> CurateConfig:
@@ -744,15 +889,28 @@ def parse_classifier_config(raw: Any, base_dir: str) -> ClassifierTrainConfig:
     )
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without aliases: `*name` can expand a few lines into billions of nodes (the "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"config: line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                              "supported in refinery configs; write the value out")
+        return super().compose_node(parent, index)
+
+
 def load_yaml(path: str) -> tuple[Any, str]:
     """A YAML file's content and its folder; a missing file or bad YAML is a ConfigError."""
     if not os.path.isfile(path):
         raise ConfigError(f"config: file not found: {path}")
-    with open(path, encoding="utf-8") as fh:
-        try:
-            return yaml.safe_load(fh), os.path.dirname(os.path.abspath(path))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config: not valid YAML: {exc}") from exc
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_Loader), os.path.dirname(os.path.abspath(path))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc}") from exc
 
 
 # ---- the shards job -------------------------------------------------------------------------------

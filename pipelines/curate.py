@@ -6,6 +6,7 @@ Every input record leaves as exactly one kept or rejected row. Counts go through
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from . import __version__
-from .config import ConfigError, CurateConfig
+from .config import ConfigError, CurateConfig, check_inputs_outside_output
 from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .extract import HtmlExtractor, extract_doc
 from .classify import Classify
@@ -32,12 +33,13 @@ from .datacard import curate_card
 from .filters import Filters
 from .optout import Optout
 from .pdf import PdfExtractor
+from .sandbox import Interrupted
 from .output import KINDS, list_shards, publish, sha256_file, shard_name, shard_of, write_json, write_shard
 from .progress import Progress, watch
 from . import checkpoint
-from .readers import read_file
+from .readers import brief, read_file
 from .splits import Unit, plan_units
-from .schema import STAGES, is_rejected
+from .schema import STAGES, is_rejected, new_doc, reject, strict_fields
 
 Row = dict[str, Any]
 NAMESPACE = "refinery"
@@ -55,6 +57,19 @@ def _route(row: Row) -> Any:
         _count(row["source"], row["reason"])
         return beam.pvalue.TaggedOutput(REJECTED, row)
     return row
+
+
+def _guarded(rows: Iterator[Row], source: Any, uri: str, unit: Unit) -> Iterator[Row]:
+    """A reader's rows; an exception a reader did not turn into a row itself (a bug, or a library failing in a
+    way it does not document) becomes one `read:error` row for the rest of the unit, not the job's end."""
+    n = 0
+    try:
+        for row in rows:
+            n += 1
+            yield row
+    except Exception as exc:  # noqa: BLE001
+        doc = new_doc(source=source.name, source_uri=uri, locator=f"unit:{unit.start}:after:{n}", fmt=source.format)
+        yield reject(doc, "read:error", f"{brief(exc)}; rest of the file (from record {n}) not read")
 
 
 class ReadFile(beam.DoFn):
@@ -76,8 +91,11 @@ class ReadFile(beam.DoFn):
         done = checkpoint.done_ids(self.work, key) if self.work else set()
         skipped: set[str] = set()
         n = 0
-        for row in read_file(source, unit.path, self.cfg.uri(unit.path), self.cfg.extract, unit.start, unit.end):
+        uri = self.cfg.uri(unit.path)
+        for row in _guarded(read_file(source, unit.path, uri, self.cfg.extract, unit.start, unit.end),
+                            source, uri, unit):
             n += 1
+            row = strict_fields(row)
             row["license"] = row.get("license") or source.license
             row["consent"] = row.get("consent") or source.consent
             if not is_rejected(row):
@@ -125,9 +143,14 @@ class ExtractAndFilter(beam.DoFn):
         if "_pdf" in doc and self.pdf_extractor is None:
             self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page,
                                               memory_mb=self.cfg.extract.max_memory_mb)
-        row = extract_doc(doc, self.extractor, self.pdf_extractor)
-        if not is_rejected(row):
-            row = self.filters(row)
+        try:
+            row = extract_doc(doc, self.extractor, self.pdf_extractor)
+            if not is_rejected(row):
+                row = self.filters(row)
+        except Interrupted:
+            raise  # the job is stopping: this document is redone by the next run, not given a verdict
+        except Exception as exc:  # noqa: BLE001  (one document's failure is that document's row)
+            row = reject(doc, "extract:error", f"{brief(exc)} (a refinery bug: please report it)")
         self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
         if self.checkpoints is not None and unit is not None:
             self.checkpoints.add(unit, row)
@@ -236,6 +259,7 @@ def list_inputs(cfg: CurateConfig) -> list[tuple[str, str]]:
             if path in owner:
                 raise ConfigError(f"sources[{source.name}].paths: {path} is also matched by source {owner[path]!r}")
             owner[path] = source.name
+    check_inputs_outside_output(cfg, list(owner))
     return sorted(((name, path) for path, name in owner.items()), key=lambda x: (x[0], x[1]))
 
 
@@ -406,7 +430,95 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
     files = list_inputs(cfg)
     units = plan_units(files, {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
     key = _run_key(cfg, units)
-    os.makedirs(cfg.output, exist_ok=True)
+    with claim_output(cfg.output), stop_on_interrupt():
+        return _run(cfg, workers, beam_args, show_progress, files, units, key)
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[None]:
+    """SIGINT or SIGTERM to the driver ends the run at once (exit 130): the runner would otherwise go on, or
+    turn the interrupt into a verdict on the document in hand. Every finished document is in a checkpoint
+    already; the runner's workers and the extractor children end when the driver goes."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        print("\nrefinery: interrupted; run the same command again to resume", file=sys.stderr, flush=True)
+        for pid in _descendants(os.getpid()):  # the runner's workers would print their lost connections
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        os._exit(130)
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+MARKER = ".refinery"
+
+
+@contextlib.contextmanager
+def claim_output(output: str) -> Iterator[None]:
+    """Hold the output folder for one run: it must be new, empty or refinery's own (its `.refinery` marker, or
+    the manifest.json of an earlier version), and no other run may hold it (an exclusive lock on the marker)."""
+    import fcntl
+
+    marker = os.path.join(output, MARKER)
+    if os.path.isdir(output) and os.listdir(output) and not any(
+            os.path.exists(os.path.join(output, n)) for n in (MARKER, "manifest.json", ".staging", ".work")):
+        raise ConfigError(f"output: {output} is not empty and was not written by refinery; choose a new or empty "
+                          "folder (refinery replaces kept/ and rejected/ in it)")
+    try:
+        os.makedirs(output, exist_ok=True)
+        fh = open(marker, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"output: cannot write to {output}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise ConfigError(f"output: {output} is being written by another refinery run ({holder}); wait for it "
+                              "or choose another output") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"refinery run, pid {os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (read from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
+                        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                    children.setdefault(ppid, []).append(int(name))
+    except OSError:
+        return []
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: bool, files: list,
+         units: list[Unit], key: str) -> CurateResult:
     staging = os.path.join(cfg.output, ".staging")
     work_root = os.path.join(cfg.output, ".work")
     ready_path = os.path.join(staging, "ready.json")

@@ -104,9 +104,11 @@ def extract_pdf(data: bytes, state: tuple[PdfSettings, OcrEngine, str | None],
         texts: list[str] = []
         pages: list[dict[str, Any]] = []
         ocr_used = False
+        unreadable: list[str] = []
         for i in range(n_pages):
-            page = doc[i]
+            page = None
             try:
+                page = doc[i]  # a page tree that loops, or a /Count that lies, fails here for this page alone
                 textpage = page.get_textpage()
                 layer = clean_layer(textpage.get_text_range(), settings.fix_rtl)
                 textpage.close()
@@ -129,14 +131,20 @@ def extract_pdf(data: bytes, state: tuple[PdfSettings, OcrEngine, str | None],
                     if problem:
                         entry["layer_problem"] = problem
             except pdfium.PdfiumError as exc:
-                return {"reject": "extract:corrupt_pdf", "detail": f"page {i + 1}: {exc}"}
+                unreadable.append(f"page {i + 1}: {exc}")
+                text, entry = "", {"page": i + 1, "method": "unreadable", "error": str(exc)[:200]}
             finally:
-                page.close()
+                if page is not None:
+                    page.close()
             texts.append(text)
             pages.append(entry)
             report({"page": i + 1, "pages": n_pages, "method": entry["method"]})
+        if unreadable and len(unreadable) == n_pages:
+            return {"reject": "extract:corrupt_pdf", "detail": "no page could be read: " + "; ".join(unreadable[:3])}
         meta = {k.lower(): v for k, v in doc.get_metadata_dict(skip_empty=True).items()
                 if k in ("Title", "Author", "Subject", "CreationDate")}
+        if unreadable:
+            meta["unreadable_pages"] = len(unreadable)
     finally:
         doc.close()
 

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO, Iterator
 import pyarrow.parquet as pq
 
 from .config import ExtractSettings, Source
-from .schema import new_doc, reject
-from .splits import is_multimember_gzip, line_start, skip_line, warc_start
+from .schema import has_surrogate, new_doc, reject
+from .splits import gzip_record_at, is_multimember_gzip, line_start, skip_line, warc_start
 
 Row = dict[str, Any]
 
@@ -48,9 +48,18 @@ def read_limited(path: str, limit: int) -> bytes:
 
 
 def looks_binary(data: bytes, max_ratio: float) -> bool:
+    """NUL bytes or too many control characters in the first 8 KB (UTF-16 with a byte-order mark is judged on
+    its characters, not its bytes)."""
     head = data[:8192]
     if not head:
         return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16-le" if head.startswith(b"\xff\xfe") else "utf-16-be"
+        chars = head[2 : len(head) - len(head) % 2].decode(codec, "replace")
+        if not chars:
+            return False
+        control = sum(1 for c in chars if (ord(c) < 32 and c not in "\t\n\f\r") or c == "\ufffd")
+        return control / len(chars) > max_ratio
     if b"\x00" in head:
         return True
     control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
@@ -61,30 +70,68 @@ class Mislabelled(ValueError):
     """The declared charset does not decode the page, and neither does UTF-8."""
 
 
-def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
-    """Decode a page by its declared charset (BOM, HTTP header, <meta>), else as strict UTF-8; returns (text,
-    charset used). A page whose declared charset fails but which is valid UTF-8 is read as UTF-8.
+_COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.S)
+_UTF16 = ("utf-16le", "utf-16be")
 
-    Raises UnicodeDecodeError when nothing is declared and the bytes are not UTF-8, Mislabelled when a declared
-    charset fails and the bytes are not UTF-8 either, and LookupError for an unknown declared charset.
+
+def meta_charset(data: bytes) -> str | None:
+    """The charset label a page's <meta> declares in its first 4 KB, comments skipped (the HTML prescan)."""
+    m = _META_CHARSET.search(_COMMENT.sub(b"", data[:4096]))
+    return m.group(1).decode("ascii") if m else None
+
+
+def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
+    """Decode a page; returns (text, charset used). Labels are read through the WHATWG encoding table (so
+    "latin1" is windows-1252 and a Python-only codec such as "unicode_escape" is no label at all).
+
+    A byte-order mark decides. Otherwise: bytes that are valid UTF-8 are UTF-8 (a legacy charset declared over
+    them is recorded as "utf-8 (declared X)"); else the HTTP header's charset, then the <meta> one, the first
+    that decodes the bytes; a <meta> naming UTF-16 on bytes without a BOM means UTF-8 (the HTML standard).
+    Raises UnicodeDecodeError when nothing usable is declared and the bytes are not UTF-8, Mislabelled when
+    declared charsets fail and the bytes are not UTF-8 either, and LookupError when the only labels declared
+    are unknown and the bytes are not UTF-8.
     """
+    import webencodings
+
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8"), "utf-8"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
-    charset = http_charset
-    if not charset:
-        m = _META_CHARSET.search(data[:4096])
-        charset = m.group(1).decode("ascii") if m else None
-    if not charset:
-        return data.decode("utf-8"), "utf-8"
+    if data.startswith(b"\xff\xfe"):
+        return data[2:].decode("utf-16-le"), "utf-16le"
+    if data.startswith(b"\xfe\xff"):
+        return data[2:].decode("utf-16-be"), "utf-16be"
+    labels = [(label, where) for label, where in ((http_charset, "http"), (meta_charset(data), "meta")) if label]
     try:
-        return data.decode(charset), charset.lower()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        text, utf8_error = None, exc
+    known = []
+    for label, where in labels:
+        encoding = webencodings.lookup(label.strip())
+        if encoding is None:
+            continue
+        if encoding.name in _UTF16 or encoding.name == "x-user-defined":
+            encoding = webencodings.lookup("utf-8" if encoding.name in _UTF16 else "windows-1252")
+        known.append((label, encoding))
+    if text is not None:
+        named = [e.name for _, e in known]
+        if not labels or (named and named[0] == "utf-8"):
+            return text, "utf-8"
+        return text, f"utf-8 (declared {labels[0][0].lower()})"
+    for label, encoding in known:
         try:
-            return data.decode("utf-8"), f"utf-8 (declared {charset.lower()})"
-        except UnicodeDecodeError:
-            raise Mislabelled(f"declared {charset.lower()}, but {_first_bad_byte(exc)}, and not UTF-8 either") from exc
+            return encoding.codec_info.decode(data, "strict")[0], encoding.name
+        except (UnicodeDecodeError, UnicodeError):
+            continue
+    if known:
+        label, encoding = known[0]
+        try:
+            encoding.codec_info.decode(data, "strict")
+        except (UnicodeDecodeError, UnicodeError) as exc:
+            bad = _first_bad_byte(exc) if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise Mislabelled(f"declared {label.lower()}, but {bad}, and not UTF-8 either")
+    if labels:
+        raise LookupError(f"unknown charset {labels[0][0]!r} (not a WHATWG encoding label), and not UTF-8")
+    raise utf8_error
 
 
 def _with_html(doc: Row, data: bytes, http_charset: str | None = None) -> Row:
@@ -102,7 +149,7 @@ def _with_html(doc: Row, data: bytes, http_charset: str | None = None) -> Row:
     return doc
 
 
-def _brief(exc: BaseException) -> str:
+def brief(exc: BaseException) -> str:
     """An exception as one short printable line (messages may quote the binary bytes at fault)."""
     text = f"{type(exc).__name__}: {exc}"
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)[:300]
@@ -165,6 +212,9 @@ def _fields_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
     text = record.get(source.text_field)
     if not isinstance(text, str):
         return None
+    if has_surrogate(text):
+        return reject(doc, "read:invalid_unicode", f"{source.text_field!r} holds a lone UTF-16 surrogate "
+                      f"(at character {next(i for i, c in enumerate(text) if has_surrogate(c))})")
     doc["text"] = text
     url = record.get(source.url_field)
     doc["url"] = url if isinstance(url, str) else None
@@ -192,6 +242,11 @@ def _lines(fh: BinaryIO, offset: int, limit: int) -> Iterator[tuple[int, bytes |
         else:
             yield offset, raw, length
         offset += length
+
+
+def _no_constant(name: str) -> None:
+    """NaN, Infinity and -Infinity are not JSON: such a value is read as null."""
+    return None
 
 
 def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings,
@@ -224,16 +279,18 @@ def read_jsonl(source: Source, path: str, uri: str, settings: ExtractSettings,
                 if not raw.strip():
                     yield reject(new(locator), "read:empty", "blank line")
                     continue
+                if offset == 0 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a byte-order mark opens the file, not the record
                 try:
-                    record = json.loads(raw.decode("utf-8"))
+                    record = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
                 except UnicodeDecodeError as exc:
                     yield reject(new(locator), "read:invalid_utf8", _first_bad_byte(exc))
                     continue
-                except json.JSONDecodeError as exc:
-                    yield reject(new(locator), "read:invalid_json", str(exc))
-                    continue
                 except RecursionError:
                     yield reject(new(locator), "read:invalid_json", "nested too deeply")
+                    continue
+                except ValueError as exc:  # JSONDecodeError, and a number too long to convert
+                    yield reject(new(locator), "read:invalid_json", brief(exc))
                     continue
                 if not isinstance(record, dict):
                     yield reject(new(locator), "read:invalid_json", f"expected an object, got {type(record).__name__}")
@@ -265,9 +322,12 @@ def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings)
     row_no = 0
     try:
         for batch in pf.iter_batches(batch_size=1024):
-            for record in batch.to_pylist():
+            for record in _records(batch):
                 locator = f"row:{row_no}"
                 row_no += 1
+                if isinstance(record, str):
+                    yield reject(new(locator), "read:invalid_utf8", record)
+                    continue
                 doc = _fields_to_doc(new(locator), record, source)
                 if doc is None:
                     yield reject(new(locator), "read:no_text", f"{source.text_field!r} is null or not a string")
@@ -275,8 +335,34 @@ def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings)
                     yield reject(doc | {"text": None}, "extract:too_large", f"{len(doc['text'])} chars > extract.max_doc_bytes")
                 else:
                     yield doc
-    except Exception as exc:
-        yield reject(new(f"row:{row_no}+"), "read:corrupt_parquet", f"{type(exc).__name__}: {exc}; rest of file lost")
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises ArrowInvalid, OSError and others for a bad file)
+        yield reject(new(f"row:{row_no}+"), "read:corrupt_parquet", f"{brief(exc)}; rest of file lost")
+
+
+def _records(batch: Any) -> list[dict | str]:
+    """The batch's rows as dicts; a row whose string column holds invalid UTF-8 (Parquet writers do not all
+    check) is a str saying which column and byte, and the other rows of its batch are read as usual."""
+    import pyarrow as pa
+
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        pass
+    strings = [i for i, f in enumerate(batch.schema) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    columns = [col.cast(pa.binary() if pa.types.is_string(col.type) else pa.large_binary()) if i in strings else col
+               for i, col in enumerate(batch.columns)]
+    raw = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pylist()
+    names = [batch.schema.names[i] for i in strings]
+    out: list[dict | str] = []
+    for record in raw:
+        try:
+            for name in names:
+                if record[name] is not None:
+                    record[name] = record[name].decode("utf-8")
+            out.append(record)
+        except UnicodeDecodeError as exc:
+            out.append(f"column {name!r}: {_first_bad_byte(exc)}")
+    return out
 
 
 def _status_and_type(record: Any) -> tuple[str, str]:
@@ -295,7 +381,34 @@ def _wants_body(record: Any) -> bool:
     return status.startswith("2") and _is_html(ctype)
 
 
-def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: ExtractSettings) -> Row:
+class BadEncoding(ValueError):
+    """An HTTP body whose Content-Encoding refinery cannot (or could not) undo."""
+
+
+def _payload(record: Any, limit: int) -> bytes:
+    """The record's HTTP body with its Content-Encoding undone (gzip, deflate, br), at most `limit` + 1 bytes."""
+    encoding = (record.http_headers.get_header("Content-Encoding") or "").strip().lower() if record.http_headers else ""
+    if encoding in ("", "identity"):
+        return record.content_stream().read(limit + 1)
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        if encoding == "x-gzip":
+            record.http_headers.replace_header("Content-Encoding", "gzip")
+        try:
+            return record.content_stream().read(limit + 1)
+        except (zlib.error, EOFError) as exc:
+            raise BadEncoding(f"Content-Encoding {encoding}: {brief(exc)}") from exc
+    if encoding == "br":  # warcio's own brotli support is broken for brotli >= 1.1
+        import brotli
+
+        raw = record.raw_stream.read(limit + 1)
+        try:
+            return brotli.Decompressor().process(raw, output_buffer_limit=limit + 1)
+        except brotli.error as exc:
+            raise BadEncoding(f"Content-Encoding br: {brief(exc)}") from exc
+    raise BadEncoding(f"unsupported Content-Encoding {encoding!r}")
+
+
+def _warc_row(record: Any, offset: int, body: bytes | BadEncoding, new: Any, settings: ExtractSettings) -> Row:
     status, ctype = _status_and_type(record)
     doc = new(f"offset:{offset}", record.rec_headers.get_header("WARC-Target-URI"))
     doc["metadata"]["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
@@ -306,6 +419,8 @@ def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: Extract
         return reject(doc, "read:http_status", f"HTTP status {status}")
     if not _is_html(ctype):
         return reject(doc, "read:unsupported_content_type", ctype or "no Content-Type")
+    if isinstance(body, BadEncoding):
+        return reject(doc, "read:content_encoding", str(body))
     if len(body) > settings.max_doc_bytes:
         return reject(doc, "extract:too_large", f"payload > extract.max_doc_bytes={settings.max_doc_bytes}")
     if not body.strip():
@@ -316,6 +431,26 @@ def _warc_row(record: Any, offset: int, body: bytes, new: Any, settings: Extract
     return _with_html(doc, body, m.group(1) if m else None)
 
 
+def _warc_loader() -> Any:
+    """warcio's record loader, but a response record without WARC-Target-URI still has its HTTP headers read
+    (warcio fails on it with an AttributeError that would end the whole file)."""
+    from warcio.recordloader import ArcWarcRecordLoader
+
+    class Loader(ArcWarcRecordLoader):
+        def load_http_headers(self, rec_type: str, uri: str | None, stream: Any, length: Any) -> Any:
+            return super().load_http_headers(rec_type, "http:" if uri is None else uri, stream, length)
+
+    return Loader(verify_http=False, arc2warc=False)
+
+
+class Truncated(ValueError):
+    """A WARC record's Content-Length runs past the end of the file."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
 def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
               start: int = 0, end: int | None = None) -> Iterator[Row]:
     """One row per response or resource record starting in [start, end) (the whole file by default).
@@ -324,7 +459,6 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
     (a gzip member or a version line whose headers check out), so good records after a bad one are kept.
     """
     from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
 
     def new(locator: str, url: str | None = None) -> Row:
         return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="warc", url=url)
@@ -341,29 +475,63 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         return
     with fh:
         limit = end if end is not None else float("inf")
-        position: int | None = warc_start(fh, start, limit, members)
+        position: int | None = _next_record(fh, start, limit, members)
         while position is not None:
             fh.seek(position)
             records = None
             try:
                 records = ArchiveIterator(fh)  # the offsets it reports are file offsets: it starts at fh.tell()
+                records.loader = _warc_loader()
                 for record in records:
                     if records.offset >= limit:
-                        return  # this record starts in the next range
+                        if not members:
+                            return  # this record starts in the next range
+                        here = fh.tell()
+                        starts = _starts_record(fh, records.offset)
+                        fh.seek(here)
+                        if starts:
+                            return  # the next range starts there
+                        # else a damaged record the next range cannot find: read (and report) it here
                     if record.rec_type not in ("response", "resource"):
                         continue  # warcinfo, request, metadata: not documents
-                    body = record.content_stream().read(settings.max_doc_bytes + 1) if _wants_body(record) else b""
+                    body: bytes | BadEncoding = b""
+                    if _wants_body(record):
+                        try:
+                            body = _payload(record, settings.max_doc_bytes)
+                        except BadEncoding as exc:
+                            body = exc
                     records.read_to_end(record)
+                    if getattr(record.raw_stream, "limit", 0) > 0:  # Content-Length not reached: the file ends
+                        raise Truncated(f"record ends {record.raw_stream.limit} bytes short of its Content-Length",
+                                        records.get_record_offset())
                     yield _warc_row(record, records.get_record_offset(), body, new, settings)
                 return
-            except (ArchiveLoadFailed, *GZIP_ERRORS, ValueError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001  (any failure inside one record is that record's row)
                 reason = "read:io_error" if type(exc) is OSError else "read:corrupt_warc"
                 offset = records.offset if records is not None else position  # the record being read
-                if offset >= limit:
-                    return  # the next range reads (and reports) it
-                position = warc_start(fh, offset + 1, limit, members)
+                offset = exc.offset if isinstance(exc, Truncated) else offset
+                if offset >= limit and (not members or _starts_record(fh, offset)):
+                    return  # the next range starts there, and reads (and reports) it
+                # a damaged record just past this range: the next range cannot tell it from noise, so it is
+                # reported here, as reading the whole file would
+                position = _next_record(fh, offset + 1, limit, members)
                 lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
-                yield reject(new(f"offset:{offset}+"), reason, f"{_brief(exc)}; {lost}")
+                yield reject(new(f"offset:{offset}+"), reason, f"{brief(exc)}; {lost}")
+
+
+def _starts_record(fh: Any, offset: int) -> bool:
+    try:
+        return gzip_record_at(fh, offset)
+    except (*GZIP_ERRORS, OSError, ValueError):
+        return False
+
+
+def _next_record(fh: Any, start: int, limit: float, members: bool) -> int | None:
+    """warc_start, where a stream that cannot even be searched (a ".gz" that is not gzip) has no next record."""
+    try:
+        return warc_start(fh, start, limit, members)
+    except (*GZIP_ERRORS, OSError, ValueError):
+        return None
 
 
 def read_pdf(source: Source, path: str, uri: str, settings: ExtractSettings) -> Iterator[Row]:

@@ -8,6 +8,7 @@ it was running. The child may report progress (for example one message per PDF p
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from typing import Any, Callable
 
@@ -31,7 +32,18 @@ def limit_memory(memory_mb: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+class Interrupted(Exception):
+    """The job is being stopped (SIGINT or SIGTERM reached the extractor): the document in hand gets no verdict,
+    and the next run redoes it."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _child(conn: Any, setup: Callable[[Any], Any], fn: JobFn, settings: Any, memory_mb: int | None) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the worker decides, the child finishes its page
+    # (it ends when the worker closes the pipe, or is killed)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_memory(memory_mb)
     state = setup(settings)
     conn.send(("ready", None))
@@ -102,7 +114,14 @@ class Sandbox:
             self._proc = None
 
     def __call__(self, job: Any) -> tuple[str, Any]:
-        """("ok", result) | ("timeout", seconds) | ("error", message)."""
+        """("ok", result) | ("timeout", seconds) | ("error", message). A child that dies is replaced and the job
+        tried once more before it is the job's error; a child stopped by SIGINT/SIGTERM raises Interrupted."""
+        status, body = self._attempt(job)
+        if status == "died":
+            status, body = self._attempt(job)
+        return ("error", body) if status == "died" else (status, body)
+
+    def _attempt(self, job: Any) -> tuple[str, Any]:
         if self._proc is None or not self._proc.is_alive():
             self._start()
         deadline = time.monotonic() + self.timeout_s
@@ -120,7 +139,12 @@ class Sandbox:
                     continue
                 return kind, body
         except (EOFError, OSError) as exc:
-            code = self._proc.exitcode if self._proc is not None else None
+            proc = self._proc
+            if proc is not None:
+                proc.join(timeout=1)
+            code = proc.exitcode if proc is not None else None
             self._kill()
+            if code is not None and -code in STOP_SIGNALS:
+                raise Interrupted(f"extractor stopped by signal {-code}") from exc
             hint = f"; its memory limit is {self.memory_mb} MB (extract.max_memory_mb)" if self.memory_mb else ""
-            return "error", f"extractor process died (exit code {code}): {type(exc).__name__}{hint}"
+            return "died", f"extractor process died (exit code {code}): {type(exc).__name__}{hint}"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -99,10 +101,44 @@ def is_rejected(row: dict[str, Any]) -> bool:
     return "reason" in row
 
 
+def strict_json(value: Any) -> Any:
+    """A value that serialises as strict JSON in UTF-8: NaN and infinities become null, lone surrogates U+FFFD,
+    other objects their str()."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {strict_json(str(k)): strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    return strict_json(str(value))
+
+
+def strict_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every field but its text made strict (see strict_json): what a reader hands on can always be
+    encoded, shuffled and written. The text itself is checked by the reader (a bad text is a rejected row)."""
+    for key, value in row.items():
+        if key not in ("text", "_html", "_pdf") and isinstance(value, (str, float, dict, list, tuple)):
+            row[key] = strict_json(value)
+    return row
+
+
+def has_surrogate(text: str) -> bool:
+    """A lone UTF-16 surrogate (from a JSON \\ud800 escape or an undecodable file name): not encodable as UTF-8."""
+    return bool(_SURROGATE.search(text))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def to_arrow_row(doc: dict[str, Any]) -> dict[str, Any]:
-    """Serialise the dict-valued columns for Arrow (metadata as sorted JSON, scores as sorted items)."""
+    """Serialise the dict-valued columns for Arrow (metadata as sorted, strict JSON; scores as sorted items)."""
     row = dict(doc)
-    row["metadata"] = json.dumps(doc.get("metadata") or {}, sort_keys=True, ensure_ascii=False, default=str)
+    row["metadata"] = json.dumps(strict_json(doc.get("metadata") or {}), sort_keys=True, ensure_ascii=False,
+                                 allow_nan=False)
     scores = doc.get("scores")
     row["scores"] = sorted(scores.items()) if scores else None
     return row

@@ -43,7 +43,7 @@ class Unit(NamedTuple):
         except OSError:
             stamp = "missing"
         text = f"{self.source}\0{self.path}\0{stamp}\0{self.start}\0{self.end}"
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
 def is_multimember_gzip(path: str, probe: int = 64 << 20) -> bool:
@@ -115,15 +115,46 @@ def skip_line(fh: BinaryIO) -> int:
             return skipped
 
 
-def _gzip_warc_at(fh: BinaryIO, offset: int) -> bool:
-    """A gzip member starts at `offset` and it holds a WARC record header."""
-    fh.seek(offset)
-    head = fh.read(64 << 10)
-    try:
-        out = zlib.decompressobj(31).decompress(head, 16)
-    except zlib.error:
-        return False
-    return out.startswith(b"WARC/1.")
+def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 << 20) -> bool:
+    """A gzip member starts at `offset`, holds a WARC record header, and is followed by another gzip member or
+    the end of the file; so are the next few members (`chain`, within `budget` compressed bytes).
+
+    The chain is what tells a real boundary from a phantom: a WARC.gz stored as the payload of a record can sit
+    verbatim inside the outer member (deflate stores incompressible bytes as they are), and its members look
+    like records; but the bytes after its last member are the rest of the outer record, not a gzip member.
+    A member that fails to inflate further down the chain is damage, reported by the reader, not a phantom."""
+    pos = offset
+    for depth in range(chain):
+        fh.seek(pos)
+        d = zlib.decompressobj(31)
+        head = b""
+        used = 0
+        try:
+            while not d.eof:
+                block = fh.read(BLOCK)
+                if not block:  # the file ends inside this member: a damaged last record, if it is one
+                    return depth > 0 or head.startswith(b"WARC/1.")
+                out = d.decompress(block, 1 << 16)
+                while d.unconsumed_tail and not d.eof:
+                    d.decompress(d.unconsumed_tail, 1 << 16)
+                if len(head) < 16:
+                    head += out[:16]
+                used += len(block) - len(d.unused_data)
+                if used > budget:
+                    return True
+        except zlib.error:
+            return depth > 0
+        if not head.startswith(b"WARC/1."):
+            return depth > 0
+        pos += used
+        fh.seek(pos)
+        after = fh.read(len(GZIP_MAGIC))
+        if not after:
+            return True  # the end of the file
+        if after != GZIP_MAGIC:
+            return False  # bytes after a member that are no member: inside another record
+        budget -= used
+    return True
 
 
 def _plain_warc_at(fh: BinaryIO, offset: int) -> bool:
@@ -151,7 +182,7 @@ def warc_start(fh: BinaryIO, start: int, end: float, gzipped: bool) -> int | Non
     if start == 0:
         return 0
     pattern = GZIP_MAGIC if gzipped else b"WARC/1."
-    check = _gzip_warc_at if gzipped else _plain_warc_at
+    check = gzip_record_at if gzipped else _plain_warc_at
     pos = start
     while pos < end:
         fh.seek(pos)

@@ -74,7 +74,9 @@ def test_bad_html_files(fault_run):
     assert rows["html/declared-ascii.html@file"] == "kept"
     assert "crème brûlée" in fault_run["texts"]["html/declared-ascii.html@file"]
     assert fault_run["metadata"]["html/declared-ascii.html@file"]["charset"] == "utf-8 (declared us-ascii)"
-    assert rows["html/unknown-charset.html@file"] == "read:unknown_charset"
+    # an unknown label is no charset (WHATWG): the bytes are UTF-8, and the row says what was declared
+    assert rows["html/unknown-charset.html@file"] == "kept"
+    assert fault_run["metadata"]["html/unknown-charset.html@file"]["charset"] == "utf-8 (declared x-no-such)"
 
 
 def test_external_entities_are_never_resolved(fault_run):

@@ -44,8 +44,9 @@ def first(tmp_path_factory):
 
 def test_layout(first):
     out = Path(first.output)
-    assert sorted(p.name for p in out.iterdir()) == ["data_card.json", "data_card.md", "funnel.png", "kept",
-                                                     "licenses.png", "manifest.json", "rejected", "stats.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".refinery", "data_card.json", "data_card.md", "funnel.png",
+                                                     "kept", "licenses.png", "manifest.json", "rejected",
+                                                     "stats.json"]
     kept = sorted(os.listdir(out / "kept"))
     assert len(kept) > 1  # shard_bytes forces several shards
     assert all(n.endswith(f"-of-{len(kept):05d}.parquet") for n in kept)

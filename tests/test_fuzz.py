@@ -1,0 +1,55 @@
+"""Fuzzing the readers: hypothesis picks seeds of malformed JSONL, WARC, HTML and Parquet files
+(tests/fuzzing.py); every file must read without an exception and keep the reader's invariants. A pipeline run
+over a fixed set of such files checks the job's own: it completes, kept + rejected == read, ids are unique,
+metadata is strict JSON. benchmarks/fuzz_readers.py runs the same checks for longer."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fuzzing
+from conftest import ROOT, read_rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fmt=st.sampled_from(fuzzing.FORMATS), seed=st.integers(0, 10**9))
+def test_readers_keep_their_invariants(tmp_path, fmt, seed):
+    path = tmp_path / f"{fmt}-{seed}{fuzzing.SUFFIX[fmt]}"
+    path.write_bytes(fuzzing.make(fmt, seed))
+    fuzzing.check_file(fmt, str(path))
+
+
+@pytest.fixture(scope="module")
+def fuzz_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fuzz")
+    for fmt in fuzzing.FORMATS:
+        (base / "in" / fmt).mkdir(parents=True)
+        for seed in range(10):
+            (base / "in" / fmt / f"{seed}{fuzzing.SUFFIX[fmt]}").write_bytes(fuzzing.make(fmt, seed))
+    config = {"sources": [{"name": f, "format": f, "paths": [f"in/{f}/*"]} for f in fuzzing.FORMATS],
+              "output": "out", "dedup": {"enabled": True}, "extract": {"split_bytes": 4096}}
+    (base / "curate.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", "curate.yaml", "--workers", "2", "--quiet"],
+                          cwd=base, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return base, done
+
+
+def test_a_job_over_fuzzed_files_completes_and_accounts_for_every_record(fuzz_run):
+    base, done = fuzz_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads((base / "out" / "stats.json").read_text())
+    rows = read_rows(base / "out", "kept") + read_rows(base / "out", "rejected")
+    assert len(rows) == stats["totals"]["read"] == stats["totals"]["kept"] + stats["totals"]["rejected"]
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        json.loads(row["metadata"], parse_constant=lambda c: pytest.fail(f"{c} in metadata"))
+        assert row.get("reason") is None or row["detail"] is not None
+    assert stats["totals"]["rejected"] > 0 and stats["totals"]["read"] > 40
