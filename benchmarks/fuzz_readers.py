@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -23,7 +24,19 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import fuzzing  # noqa: E402
 
 
+HANG_S = 20  # a file that takes longer than this to read is a failure (a loop), not a slow case
+
+
+class Hang(Exception):
+    pass
+
+
+def _hang(signum: int, frame: object) -> None:
+    raise Hang(f"reading took more than {HANG_S} s")
+
+
 def main() -> None:
+    signal.signal(signal.SIGALRM, _hang)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--format", choices=fuzzing.FORMATS, action="append")
@@ -41,6 +54,7 @@ def main() -> None:
                 path = os.path.join(tmp, f"{fmt}-{seed}{fuzzing.SUFFIX[fmt]}")
                 with open(path, "wb") as fh:
                     fh.write(fuzzing.make(fmt, seed))
+                signal.alarm(HANG_S)
                 try:
                     fuzzing.check_file(fmt, path)
                 except Exception as exc:  # noqa: BLE001
@@ -48,6 +62,7 @@ def main() -> None:
                     failures[(fmt, type(exc).__name__, f"{Path(where.filename).name}:{where.lineno}",
                               str(exc)[:120])].append(seed)
                 finally:
+                    signal.alarm(0)
                     os.remove(path)
                 checked[fmt] += 1
             seed += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import re
 import zlib
@@ -440,6 +441,7 @@ def _warc_loader() -> Any:
         def load_http_headers(self, rec_type: str, uri: str | None, stream: Any, length: Any) -> Any:
             return super().load_http_headers(rec_type, "http:" if uri is None else uri, stream, length)
 
+    logging.getLogger("warcio").setLevel(logging.ERROR)  # malformed headers become rows, not log lines
     return Loader(verify_http=False, arc2warc=False)
 
 
@@ -476,12 +478,14 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
     with fh:
         limit = end if end is not None else float("inf")
         position: int | None = _next_record(fh, start, limit, members)
+        floor = start  # past the last record given a row: a failure is never placed before it
         while position is not None:
             fh.seek(position)
             records = None
             try:
                 records = ArchiveIterator(fh)  # the offsets it reports are file offsets: it starts at fh.tell()
                 records.loader = _warc_loader()
+                records.INC_RECORD = ""  # warcio writes a warning to stderr per malformed record; the row says it
                 for record in records:
                     if records.offset >= limit:
                         if not members:
@@ -504,12 +508,14 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                     if getattr(record.raw_stream, "limit", 0) > 0:  # Content-Length not reached: the file ends
                         raise Truncated(f"record ends {record.raw_stream.limit} bytes short of its Content-Length",
                                         records.get_record_offset())
-                    yield _warc_row(record, records.get_record_offset(), body, new, settings)
+                    floor = records.get_record_offset() + 1
+                    yield _warc_row(record, floor - 1, body, new, settings)
                 return
             except Exception as exc:  # noqa: BLE001  (any failure inside one record is that record's row)
                 reason = "read:io_error" if type(exc) is OSError else "read:corrupt_warc"
                 offset = records.offset if records is not None else position  # the record being read
                 offset = exc.offset if isinstance(exc, Truncated) else offset
+                offset = max(offset, position, floor)  # never behind what was read: reading always moves on
                 if offset >= limit and (not members or _starts_record(fh, offset)):
                     return  # the next range starts there, and reads (and reports) it
                 # a damaged record just past this range: the next range cannot tell it from noise, so it is
