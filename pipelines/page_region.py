@@ -43,6 +43,8 @@ _MAX_BEFORE_HEADING = 0.3  # text before the first <h1> is dropped when it is at
 _OUTSIDE = 0.1  # trafilatura's text is outside the region when under this share of its shingles is in it
 _MIN_REGION_CHARS = 200
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+# control characters XML does not allow: lxml parses past them but refuses them in text it is given back
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")  # lxml refuses a decoded string that names its encoding
 
 ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "BlogPosting", "TechArticle", "ReportageNewsArticle",
@@ -136,7 +138,7 @@ def _render(root: etree._Element) -> str:
 def region_text(html: str) -> str:
     """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
     try:
-        root = lxml.html.fromstring(_XML_DECLARATION.sub("", html, count=1))
+        root = lxml.html.fromstring(_CONTROL.sub("", _XML_DECLARATION.sub("", html, count=1)))
     except (etree.ParserError, ValueError):
         return ""
     body = root.find(".//body")

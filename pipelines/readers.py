@@ -479,6 +479,8 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         limit = end if end is not None else float("inf")
         position: int | None = _next_record(fh, start, limit, members)
         floor = start  # past the last record given a row: a failure is never placed before it
+        size = os.path.getsize(path)
+        after = position if position is not None else start  # where the last record read ends
         while position is not None:
             fh.seek(position)
             records = None
@@ -509,13 +511,21 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                         raise Truncated(f"record ends {record.raw_stream.limit} bytes short of its Content-Length",
                                         records.get_record_offset())
                     floor = records.get_record_offset() + 1
+                    after = floor - 1 + (records.get_record_length() or 0)
                     yield _warc_row(record, floor - 1, body, new, settings)
+                # warcio stopped before the end of the file: what follows is damage, reported by this range when
+                # it starts inside it, or when no other range can start there
+                if members and after < size and (after < limit or not _starts_record(fh, after)):
+                    raise Truncated("no WARC record where one should start", after)
                 return
             except Exception as exc:  # noqa: BLE001  (any failure inside one record is that record's row)
                 reason = "read:io_error" if type(exc) is OSError else "read:corrupt_warc"
                 offset = records.offset if records is not None else position  # the record being read
                 offset = exc.offset if isinstance(exc, Truncated) else offset
                 offset = max(offset, position, floor)  # never behind what was read: reading always moves on
+                if members and offset > position and _starts_record(fh, offset):
+                    position = offset  # a sound member that failed in the middle of a stream: read it afresh,
+                    continue           # as a range starting there would
                 if offset >= limit and (not members or _starts_record(fh, offset)):
                     return  # the next range starts there, and reads (and reports) it
                 # a damaged record just past this range: the next range cannot tell it from noise, so it is

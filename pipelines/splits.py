@@ -115,6 +115,50 @@ def skip_line(fh: BinaryIO) -> int:
             return skipped
 
 
+def _member_end(fh: BinaryIO, offset: int, budget: int) -> int | None:
+    """Where the gzip member at `offset` ends, if one starts there, inflates and holds a WARC header (a member
+    the file ends inside runs to the end of the file: a reader from its start reads everything up to there)."""
+    fh.seek(offset)
+    d = zlib.decompressobj(31)
+    head = b""
+    used = 0
+    try:
+        while not d.eof:
+            block = fh.read(BLOCK)
+            if not block:
+                return offset + used if head.startswith(b"WARC/1.") else None
+            if used > budget:
+                return None
+            out = d.decompress(block, 1 << 16)
+            while d.unconsumed_tail and not d.eof:
+                d.decompress(d.unconsumed_tail, 1 << 16)
+            if len(head) < 16:
+                head += out[:16]
+            used += len(block) - len(d.unused_data)
+    except zlib.error:
+        return None
+    return offset + used if head.startswith(b"WARC/1.") else None
+
+
+def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20) -> bool:
+    """The nearest member before `offset` that inflates runs past it: `offset` lies inside that member (its
+    payload stored verbatim), so no record starts there."""
+    pos = offset
+    while pos > 0 and offset - pos < reach:
+        low = max(0, pos - BLOCK)
+        fh.seek(low)
+        block = fh.read(pos - low + len(GZIP_MAGIC) - 1)
+        i = block.rfind(GZIP_MAGIC, 0, pos - low + len(GZIP_MAGIC) - 1)
+        while i >= 0:
+            if low + i < offset:
+                end = _member_end(fh, low + i, reach)
+                if end is not None:
+                    return end > offset
+            i = block.rfind(GZIP_MAGIC, 0, i + len(GZIP_MAGIC) - 1)
+        pos = low
+    return False
+
+
 def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 << 20) -> bool:
     """A gzip member starts at `offset`, holds a WARC record header, and is followed by another gzip member or
     the end of the file; so are the next few members (`chain`, within `budget` compressed bytes).
@@ -122,7 +166,10 @@ def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 <
     The chain is what tells a real boundary from a phantom: a WARC.gz stored as the payload of a record can sit
     verbatim inside the outer member (deflate stores incompressible bytes as they are), and its members look
     like records; but the bytes after its last member are the rest of the outer record, not a gzip member.
-    A member that fails to inflate further down the chain is damage, reported by the reader, not a phantom."""
+    A member that fails to inflate further down the chain is damage, reported by the reader, not a phantom. A
+    phantom whose chain happens to end with the file is caught the other way: the member before it runs past it."""
+    if _inside_previous(fh, offset):
+        return False
     pos = offset
     for depth in range(chain):
         fh.seek(pos)

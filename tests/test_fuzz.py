@@ -25,6 +25,10 @@ from conftest import ROOT, read_rows
 @example(fmt="warc", seed=1)  # a damaged member just past a range: the range reading it whole must report it
 @example(fmt="warc", seed=45)  # a member cut by the end of the file just past a range: the same
 @example(fmt="warc", seed=1002347)  # a failure placed before a record already read: the reader looped
+@example(fmt="warc", seed=1003343)  # a member the file ends inside swallowed the member after it
+@example(fmt="warc", seed=2024987)  # warcio stopped at a member without a WARC record: the rest was lost
+@example(fmt="warc", seed=2027434)  # a sound member failing mid-stream: read afresh, as a range would
+@example(fmt="html", seed=1037072)  # control characters lxml parses but refuses to be given back
 def test_readers_keep_their_invariants(tmp_path, fmt, seed):
     path = tmp_path / f"{fmt}-{seed}{fuzzing.SUFFIX[fmt]}"
     path.write_bytes(fuzzing.make(fmt, seed))
