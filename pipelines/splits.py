@@ -140,9 +140,10 @@ def _member_end(fh: BinaryIO, offset: int, budget: int) -> int | None:
     return offset + used if head.startswith(b"WARC/1.") else None
 
 
-def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20) -> bool:
+def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20, depth: int = 8) -> bool:
     """The nearest member before `offset` that inflates runs past it: `offset` lies inside that member (its
-    payload stored verbatim), so no record starts there."""
+    payload stored verbatim), so no record starts there. A nearest member ending exactly at `offset` passes the
+    question on to itself (members nested in a stored payload end where the next one starts, too)."""
     pos = offset
     while pos > 0 and offset - pos < reach:
         low = max(0, pos - BLOCK)
@@ -153,7 +154,9 @@ def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20) -> bool:
             if low + i < offset:
                 end = _member_end(fh, low + i, reach)
                 if end is not None:
-                    return end > offset
+                    if end > offset:
+                        return True
+                    return end == offset and depth > 1 and _inside_previous(fh, low + i, reach, depth - 1)
             i = block.rfind(GZIP_MAGIC, 0, i + len(GZIP_MAGIC) - 1)
         pos = low
     return False

@@ -28,6 +28,7 @@ from conftest import ROOT, read_rows
 @example(fmt="warc", seed=1003343)  # a member the file ends inside swallowed the member after it
 @example(fmt="warc", seed=2024987)  # warcio stopped at a member without a WARC record: the rest was lost
 @example(fmt="warc", seed=2027434)  # a sound member failing mid-stream: read afresh, as a range would
+@example(fmt="warc", seed=4027302)  # members nested two deep in a stored payload
 @example(fmt="html", seed=1037072)  # control characters lxml parses but refuses to be given back
 def test_readers_keep_their_invariants(tmp_path, fmt, seed):
     path = tmp_path / f"{fmt}-{seed}{fuzzing.SUFFIX[fmt]}"
