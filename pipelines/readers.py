@@ -469,8 +469,10 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         # the standard WARC.gz has a gzip member per record: warcio reads it raw and offsets are file offsets. A
         # WARC gzipped as one stream is read through gzip instead, and offsets are in the inflated stream.
         # (a byte range is only ever planned for a member-per-record file: no need to probe it again)
-        members = path.endswith(".gz") and (end is not None or is_multimember_gzip(path))
-        single_stream = path.endswith(".gz") and not members
+        # a ".gz" name over plain bytes is read as the plain WARC it is
+        gzipped = path.endswith(".gz") and _gzip_magic(path)
+        members = gzipped and (end is not None or is_multimember_gzip(path))
+        single_stream = gzipped and not members
         fh: Any = gzip.open(path, "rb") if single_stream else open(path, "rb")
     except OSError as exc:
         yield reject(new(f"offset:{start}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
@@ -517,6 +519,10 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 # it starts inside it, or when no other range can start there
                 if members and after < size and (after < limit or not _starts_record(fh, after)):
                     raise Truncated("no WARC record where one should start", after)
+                if not gzipped and end is None:  # a plain WARC read whole: bytes left over are a broken record
+                    fh.seek(after)
+                    if fh.read(1 << 16).strip():
+                        raise Truncated("no complete WARC record where one should start", after)
                 return
             except Exception as exc:  # noqa: BLE001  (any failure inside one record is that record's row)
                 reason = "read:io_error" if type(exc) is OSError else "read:corrupt_warc"
@@ -533,6 +539,11 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 position = _next_record(fh, offset + 1, limit, members)
                 lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
                 yield reject(new(f"offset:{offset}+"), reason, f"{brief(exc)}; {lost}")
+
+
+def _gzip_magic(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _starts_record(fh: Any, offset: int) -> bool:
