@@ -115,9 +115,10 @@ def skip_line(fh: BinaryIO) -> int:
             return skipped
 
 
-def _member_end(fh: BinaryIO, offset: int, budget: int) -> int | None:
-    """Where the gzip member at `offset` ends, if one starts there, inflates and holds a WARC header (a member
-    the file ends inside runs to the end of the file: a reader from its start reads everything up to there)."""
+def _inflate_member(fh: BinaryIO, offset: int, budget: int) -> tuple[str, int, bytes]:
+    """Inflate the gzip member at `offset`: (how, used, head). `how` is "end" (it ends after `used` bytes),
+    "eof" (the file ends inside it), "bad" (it does not inflate) or "budget" (still going past `budget` bytes);
+    `head` is its first inflated bytes."""
     fh.seek(offset)
     d = zlib.decompressobj(31)
     head = b""
@@ -126,18 +127,25 @@ def _member_end(fh: BinaryIO, offset: int, budget: int) -> int | None:
         while not d.eof:
             block = fh.read(BLOCK)
             if not block:
-                return offset + used if head.startswith(b"WARC/1.") else None
-            if used > budget:
-                return None
+                return "eof", used, head
             out = d.decompress(block, 1 << 16)
             while d.unconsumed_tail and not d.eof:
                 d.decompress(d.unconsumed_tail, 1 << 16)
             if len(head) < 16:
                 head += out[:16]
             used += len(block) - len(d.unused_data)
+            if used > budget:
+                return "budget", used, head
     except zlib.error:
-        return None
-    return offset + used if head.startswith(b"WARC/1.") else None
+        return "bad", used, head
+    return "end", used, head
+
+
+def _member_end(fh: BinaryIO, offset: int, budget: int) -> int | None:
+    """Where the gzip member at `offset` ends, if one starts there, inflates and holds a WARC header (a member
+    the file ends inside runs to the end of the file: a reader from its start reads everything up to there)."""
+    how, used, head = _inflate_member(fh, offset, budget)
+    return offset + used if how in ("end", "eof") and head.startswith(b"WARC/1.") else None
 
 
 def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20, depth: int = 8) -> bool:
@@ -175,26 +183,12 @@ def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 <
         return False
     pos = offset
     for depth in range(chain):
-        fh.seek(pos)
-        d = zlib.decompressobj(31)
-        head = b""
-        used = 0
-        try:
-            while not d.eof:
-                block = fh.read(BLOCK)
-                if not block:  # the file ends inside this member: a damaged last record, if it is one
-                    return depth > 0 or head.startswith(b"WARC/1.")
-                out = d.decompress(block, 1 << 16)
-                while d.unconsumed_tail and not d.eof:
-                    d.decompress(d.unconsumed_tail, 1 << 16)
-                if len(head) < 16:
-                    head += out[:16]
-                used += len(block) - len(d.unused_data)
-                if used > budget:
-                    return True
-        except zlib.error:
-            return depth > 0
-        if not head.startswith(b"WARC/1."):
+        how, used, head = _inflate_member(fh, pos, budget)
+        if how == "eof":  # the file ends inside this member: a damaged last record, if it is one
+            return depth > 0 or head.startswith(b"WARC/1.")
+        if how == "budget":
+            return True
+        if how == "bad" or not head.startswith(b"WARC/1."):
             return depth > 0
         pos += used
         fh.seek(pos)
