@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Errors the user can fix, by class name: raised in the driver, or inside a Beam worker (where the runner
 # re-raises them as a RuntimeError that carries the original class name and message in its text).
-USER_ERRORS = ("ConfigError", "LangIdUnavailable", "CheckpointError", "UserInputError")
+USER_ERRORS = ("ConfigError", "LangIdUnavailable", "CheckpointError")
 _USER_ERROR_TEXT = re.compile(r"\b(" + "|".join(USER_ERRORS) + r"): (.+?)(?: \[while running [^\]]*\])*$", re.M)
 
 

@@ -297,19 +297,8 @@ def match_files(pattern: str, follow_symlinks: bool) -> list[str]:
         real = os.path.realpath(path)
         if real in real_seen or real.startswith(_SPECIAL) or not os.path.isfile(real):
             continue
-        if any(os.path.islink(p) for p in _parents(path, root)) and not follow_symlinks:
-            continue
         real_seen.add(real)
         out.append(path)
-    return out
-
-
-def _parents(path: str, root: str) -> list[str]:
-    out = []
-    folder = os.path.dirname(path)
-    while len(folder) > len(root):
-        out.append(folder)
-        folder = os.path.dirname(folder)
     return out
 
 

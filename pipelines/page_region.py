@@ -51,30 +51,25 @@ ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "BlogPosting", "TechArticle
                            "ScholarlyArticle", "Report"})
 OTHER_TYPES = frozenset({"Product", "ProductGroup", "DiscussionForumPosting", "QAPage", "ItemList",
                          "CollectionPage", "SearchResultsPage"})
-_OG_TYPE = re.compile(rb"""<meta\b[^>]*?\bproperty\s*=\s*["']og:type["'][^>]*>""", re.I)
-_CONTENT = re.compile(rb"""\bcontent\s*=\s*["']([^"']*)["']""", re.I)
-_LD_TYPE = re.compile(rb'"@type"\s*:\s*(\[[^\]]{0,400}\]|"[^"]{0,100}")')
-_QUOTED = re.compile(rb'"([^"]+)"')
+_OG_TYPE = re.compile(r"""<meta\b[^>]*?\bproperty\s*=\s*["']og:type["'][^>]*>""", re.I)
+_CONTENT = re.compile(r"""\bcontent\s*=\s*["']([^"']*)["']""", re.I)
+_LD_TYPE = re.compile(r'"@type"\s*:\s*(\[[^\]]{0,400}\]|"[^"]{0,100}")')
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 def page_kind(html: str) -> str:
     """`article`, `other` (a product, listing, forum or collection page) or `unknown`, from the page's own
     Open Graph type and schema.org JSON-LD types. A page that declares both an article and a product (a review,
     say) is `other`: its content is more than one article."""
-    data = html.encode("utf-8", "surrogatepass")
-    og = b""
-    tag = _OG_TYPE.search(data)
+    og = ""
+    tag = _OG_TYPE.search(html)
     if tag:
         content = _CONTENT.search(tag.group(0))
-        og = content.group(1).strip().lower() if content else b""
-    types = set()
-    for match in _LD_TYPE.finditer(data):
-        for name in _QUOTED.findall(match.group(1)):
-            types.add(name.rsplit(b"/", 1)[-1].decode("ascii", "replace"))
-    other = bool(types & OTHER_TYPES) or og in (b"product", b"product.group", b"website")
-    if other:
+        og = content.group(1).strip().lower() if content else ""
+    types = {name.rsplit("/", 1)[-1] for match in _LD_TYPE.finditer(html) for name in _QUOTED.findall(match.group(1))}
+    if types & OTHER_TYPES or og in ("product", "product.group", "website"):
         return "other"
-    if og == b"article" or types & ARTICLE_TYPES:
+    if og == "article" or types & ARTICLE_TYPES:
         return "article"
     return "unknown"
 

@@ -100,13 +100,13 @@ def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]
         return data[2:].decode("utf-16-le"), "utf-16le"
     if data.startswith(b"\xfe\xff"):
         return data[2:].decode("utf-16-be"), "utf-16be"
-    labels = [(label, where) for label, where in ((http_charset, "http"), (meta_charset(data), "meta")) if label]
+    labels = [label for label in (http_charset, meta_charset(data)) if label]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         text, utf8_error = None, exc
     known = []
-    for label, where in labels:
+    for label in labels:
         encoding = webencodings.lookup(label.strip())
         if encoding is None:
             continue
@@ -114,24 +114,20 @@ def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]
             encoding = webencodings.lookup("utf-8" if encoding.name in _UTF16 else "windows-1252")
         known.append((label, encoding))
     if text is not None:
-        named = [e.name for _, e in known]
-        if not labels or (named and named[0] == "utf-8"):
+        if not labels or (known and known[0][1].name == "utf-8"):
             return text, "utf-8"
-        return text, f"utf-8 (declared {labels[0][0].lower()})"
+        return text, f"utf-8 (declared {labels[0].lower()})"
+    first_failure = ""
     for label, encoding in known:
         try:
             return encoding.codec_info.decode(data, "strict")[0], encoding.name
-        except (UnicodeDecodeError, UnicodeError):
-            continue
-    if known:
-        label, encoding = known[0]
-        try:
-            encoding.codec_info.decode(data, "strict")
-        except (UnicodeDecodeError, UnicodeError) as exc:
+        except UnicodeError as exc:
             bad = _first_bad_byte(exc) if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise Mislabelled(f"declared {label.lower()}, but {bad}, and not UTF-8 either")
+            first_failure = first_failure or f"declared {label.lower()}, but {bad}"
+    if known:
+        raise Mislabelled(f"{first_failure}, and not UTF-8 either")
     if labels:
-        raise LookupError(f"unknown charset {labels[0][0]!r} (not a WHATWG encoding label), and not UTF-8")
+        raise LookupError(f"unknown charset {labels[0]!r} (not a WHATWG encoding label), and not UTF-8")
     raise utf8_error
 
 
