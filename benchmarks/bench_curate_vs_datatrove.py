@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import pyarrow.parquet as pq  # noqa: E402
 
 from classifiers.langid import lid176_path  # noqa: E402
-from pipelines.config import parse_config  # noqa: E402
+from pipelines.config.curate import parse_config  # noqa: E402
 from pipelines.curate import run_curate  # noqa: E402
 from pipelines.rules import RULES  # noqa: E402
 from pipelines.text import shingle_f1 as f1  # noqa: E402

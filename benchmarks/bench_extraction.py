@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.config import HtmlSettings  # noqa: E402
+from pipelines.config.curate import HtmlSettings  # noqa: E402
 from pipelines.extract import extract_html  # noqa: E402
 from pipelines.readers import decode_html  # noqa: E402
 from pipelines.text import shingle_prf  # noqa: E402

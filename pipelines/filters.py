@@ -8,7 +8,7 @@ from typing import Any
 
 from classifiers.langid import identify
 
-from .config import CurateConfig
+from .config.curate import CurateConfig
 from .decontam import build_index, find_overlap
 from .extract import annotate
 from .pii import mask_pii

@@ -18,7 +18,7 @@ from proxies.evals import build_suite, paired_eval_se
 from proxies.model import GPTConfig
 from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
 
-from .config import SwarmConfig
+from .config.swarm import SwarmConfig
 from .output import write_json
 from .swarm import get_tokenizer
 
@@ -108,7 +108,7 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
     runs = [make_run(pool, dict(zip(names, w)), base_seed) for w in mixtures]
     for i in range(min(ms.noise_mixtures, len(sampled))):
         runs += [make_run(pool, dict(zip(names, sampled[i])), base_seed + 1 + s) for s in range(ms.noise_seeds)]
-    model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.proxy.__dict__)
+    model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.proxy.model_dump())
     swarm = Swarm(pool, suite, tokenizer, model_cfg, cfg.train, cfg.output, log=_log)
     _log(f"[mix] swarm of {len(runs)} proxy runs over {k} domains ({len(sampled)} sampled mixtures)")
     rows = swarm.run(runs)

@@ -5,7 +5,7 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import OptoutSettings
+from .config.curate import OptoutSettings
 from .schema import reject
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .config import WriteSettings
+from .config.curate import WriteSettings
 from .schema import to_table
 
 KINDS = ("kept", "rejected")

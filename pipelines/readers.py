@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Iterator
 
 import pyarrow.parquet as pq
 
-from .config import ExtractSettings, Source
+from .config.curate import ExtractSettings, Source
 from .schema import has_surrogate, new_doc, reject
 from .splits import gzip_record_at, is_multimember_gzip, line_start, skip_line, warc_start
 

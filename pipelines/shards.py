@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from proxies.data import is_heldout
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
-from .config import ShardsConfig
+from .config.shards import ShardsConfig
 from .curate import make_runner, pipeline_options
 from .datacard import shards_card
 from .output import publish, sha256_file, write_json
@@ -171,7 +171,7 @@ def _read_pool(path: str, cfg: ShardsConfig) -> Iterator[Any]:
         elif cfg.exclude_heldout_fraction > 0 and is_heldout(row["id"], cfg.exclude_heldout_fraction):
             why = "eval_heldout"
         else:
-            why = profile_reason(row, cfg.profile)
+            why = profile_reason(row, cfg.profile.as_dict())
         if why:
             yield beam.pvalue.TaggedOutput("excluded", (domain or "(none)", row["source"], why))
         else:
@@ -225,7 +225,7 @@ def build_pipeline(p: beam.Pipeline, cfg: ShardsConfig, staging: str, vocab_size
      | "ExcludedDict" >> beam.combiners.ToList()
      | "WriteExcluded" >> beam.Map(lambda items: write_json(
          os.path.join(staging, "excluded.json"), [[d, src, why, n] for (d, src, why), n in sorted(items)])))
-    docs = read.docs | "Tokenize" >> beam.ParDo(_Tokenize(cfg.tokenizer))
+    docs = read.docs | "Tokenize" >> beam.ParDo(_Tokenize(cfg.tokenizer.model_dump(exclude_none=True)))
 
     def plan(domain: str, items: Iterable[tuple[str, int, float]]) -> Iterator[Any]:
         picks, report = plan_domain(sorted(items), cfg.weights[domain] * cfg.budget_tokens, cfg.max_epochs, cfg.seed,
@@ -275,7 +275,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
     beam_args = beam_args or []
     if not glob.glob(os.path.join(cfg.pool, "kept", "*.parquet")):
         raise FileNotFoundError(f"no curated shards in {cfg.pool}/kept (run `refinery curate` first)")
-    tokenizer = load_tokenizer(cfg.tokenizer)
+    tokenizer = load_tokenizer(cfg.tokenizer.model_dump(exclude_none=True))
     os.makedirs(cfg.output, exist_ok=True)
     staging = os.path.join(cfg.output, ".staging")
     if os.path.exists(staging):
@@ -319,7 +319,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
         "domains": domains,
         "excluded_not_in_mix": {d: v["not_in_mix"] for d, v in excluded.items() if "not_in_mix" in v},
         "excluded_by_source": by_source,
-        "profile": cfg.profile or None,
+        "profile": cfg.profile.as_dict() or None,
         "curated_manifest_sha256": sha256_file(pool_manifest) if os.path.exists(pool_manifest) else None,
         "mix_file": os.path.relpath(cfg.mix_file, cfg.output) if cfg.mix_file else None,
         "files": {folder: list_shards_any(os.path.join(staging, folder)) for folder in FOLDERS},

@@ -11,7 +11,7 @@ from proxies.model import GPTConfig
 from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
-from .config import SwarmConfig
+from .config.swarm import SwarmConfig
 from .output import write_json
 
 
@@ -50,7 +50,7 @@ def run_swarm(cfg: SwarmConfig) -> dict[str, Any]:
     tokenizer = get_tokenizer(cfg, [t for d in pool.domains for t in d.train_texts])
     tokenize_pool(pool, tokenizer)
     suite = build_suite(list(cfg.eval_sets), cfg.base_dir, pool, cfg.eval_max_bytes)
-    model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.proxy.__dict__)
+    model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.proxy.model_dump())
     swarm = Swarm(pool, suite, tokenizer, model_cfg, cfg.train, cfg.output)
     mixtures = expand_mixtures(cfg.mixtures, pool.names, pool.prior().tolist())
     runs: list[Run] = [make_run(pool, m, seed) for m in mixtures for seed in cfg.seeds]

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from classifiers.fasttext_model import train_classifier
 
-from .config import ClassifierTrainConfig
+from .config.classifier import ClassifierTrainConfig
 
 
 def _file_texts(path: str, text_field: str) -> Iterator[str]:
@@ -58,10 +58,10 @@ def gather(cfg: ClassifierTrainConfig) -> list[tuple[str, str]]:
     examples: list[tuple[str, str]] = []
     for label, specs in cfg.labels.items():
         for spec in specs:
-            if "paths" in spec:
-                texts = [t for p in spec["paths"] for t in _file_texts(p, spec.get("text_field", "text"))]
+            if spec.paths is not None:
+                texts = [t for p in spec.paths for t in _file_texts(p, spec.text_field)]
             else:
-                texts = _pool_texts(spec["pool"], spec.get("sources"), spec.get("sample"))
+                texts = _pool_texts(spec.pool, spec.sources, spec.sample)
             examples.extend((label, c) for t in texts for c in chunks(t, cfg.chunk_words))
     return examples
 
@@ -70,5 +70,5 @@ def run_train(cfg: ClassifierTrainConfig) -> dict:
     examples = gather(cfg)
     sources = {label: [{k: (os.path.relpath(v, cfg.base_dir) if k == "pool" else
                             [os.path.relpath(p, cfg.base_dir) for p in v] if k == "paths" else v)
-                        for k, v in spec.items()} for spec in specs] for label, specs in cfg.labels.items()}
+                        for k, v in spec.model_dump(exclude_unset=True).items()} for spec in specs] for label, specs in cfg.labels.items()}
     return train_classifier(examples, cfg.output, cfg.params, cfg.name, positive=cfg.positive, sources=sources)

@@ -5,10 +5,14 @@ import functools
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
+
+from pipelines.config.base import Section
 
 from .data import MixtureSampler, Pool
 from .model import GPTConfig, StackedGPT
@@ -17,24 +21,32 @@ STARTS_BLOCK = 64  # steps whose batch offsets are drawn and sent to the device 
 COMPILE_MODE = "default"  # torch.compile mode of the training loss on CUDA
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    steps: int = 300
-    batch: int = 16  # sequences per proxy per step
-    lr: float = 3e-3
-    warmup: int = 30
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    average_last: float = 0.0  # the proxy is the mean of its weights over this last fraction of the steps
-    device: str = "auto"  # auto | cpu | cuda
-    compile: bool = True  # torch.compile of the loss on CUDA (about 2.5x on an H200; compiles once per stack size)
-    group_size: int = 8  # proxies trained together in one stacked model
-    threads: int = 0  # CPU threads; 0: the core count
+class TrainSettings(Section):
+    """How each proxy is trained (the `train` section of a swarm or mix config)."""
+
+    steps: int = Field(300, ge=1)
+    batch: int = Field(16, ge=1, description="sequences per proxy per step")
+    lr: float = Field(3e-3, gt=0)
+    warmup: int = Field(30, ge=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.1, ge=0)
+    grad_clip: float = Field(1.0, ge=0)
+    average_last: float = Field(0.0, description="the proxy is its mean weights over this last fraction of steps")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = Field(True, description="torch.compile of the loss on CUDA (about 2.5x on an H200)")
+    group_size: int = Field(8, ge=1, description="proxies trained together in one stacked model")
+    threads: int = Field(0, ge=0, description="CPU threads; 0: the core count")
+
+    @field_validator("average_last")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"expected a fraction of the steps in [0, 1), got {value}")
+        return value
 
     def as_dict(self) -> dict:
         """What changes a trained proxy (device, grouping and threads do not, up to float rounding)."""
-        d = asdict(self)
+        d = self.model_dump()
         for k in ("device", "compile", "group_size", "threads"):
             d.pop(k)
         if not self.average_last:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines.config import parse_config
+from pipelines.config.curate import parse_config
 from pipelines.curate import CurateResult, run_curate
 
 ROOT = Path(__file__).resolve().parent.parent

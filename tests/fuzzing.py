@@ -127,7 +127,7 @@ def check_file(fmt: str, path: str) -> list[dict]:
     import os
 
     from pipelines import page_region
-    from pipelines.config import ExtractSettings, Source
+    from pipelines.config.curate import ExtractSettings, Source
     from pipelines.readers import read_file
     from pipelines.schema import STAGES, has_surrogate, strict_fields, to_table
     from pipelines.splits import splittable

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.config import ConfigError, load_config, parse_config
+from pipelines.config.base import ConfigError
+
+from pipelines.config.curate import load_config, parse_config
 
 SOURCE = {"name": "web", "format": "html", "paths": ["*.html"]}
 
@@ -40,24 +42,24 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
 @pytest.mark.parametrize("raw, expected", [
     ({"output": "out"}, "sources: required key is missing"),
     ({"sources": [SOURCE]}, "output: required key is missing"),
-    ({"sources": [SOURCE], "output": "out", "filterz": {}}, "config.filterz: unknown key"),
+    ({"sources": [SOURCE], "output": "out", "filterz": {}}, "filterz: unknown key (expected one of: classifiers, decontam"),
     ({"sources": [SOURCE], "output": "out", "filters": {"min_wrds": 3}}, "filters.min_wrds: unknown key"),
     ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_wrds": 3}}}, "filters.rules.gopher_min_wrds: unknown key"),
-    ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_words": "many"}}}, "filters.rules.gopher_min_words: expected float"),
-    ({"sources": [SOURCE], "output": "out", "filters": {"language": {"engine": "cld3"}}}, "filters.language.engine: expected fasttext or py3langid"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_words": "many"}}}, "filters.rules.gopher_min_words: expected bool or float, got 'many'"),
+    ({"sources": [SOURCE], "output": "out", "filters": {"language": {"engine": "cld3"}}}, "filters.language.engine: expected one of fasttext, py3langid, got 'cld3'"),
     ({"sources": [SOURCE], "output": "out", "classifiers": {"models": [{"name": "q", "path": "nope.bin", "label": "pos", "threshold": 0.5}]}}, "classifiers.models[0].path: model file not found"),
     ({"sources": [SOURCE], "output": "out", "decontam": {"enabled": True, "paths": ["nope.jsonl"]}}, "decontam.paths[0]: file not found"),
     ({"sources": [SOURCE], "output": "out", "dedup": {"enabled": "yes"}}, "dedup.enabled: expected bool"),
     ({"sources": [SOURCE], "output": "out", "extract": {"html": {"fast": 1}}}, "extract.html.fast: expected bool"),
-    ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0, got 0"),
     ({"sources": [dict(SOURCE, format="docx")], "output": "out"}, "sources[0].format: expected one of html, warc"),
     ({"sources": [{"name": "web", "format": "html"}], "output": "out"}, "sources[0].paths: required key is missing"),
     ({"sources": [SOURCE, SOURCE], "output": "out"}, "sources[1].name: source 'web' is named twice"),
-    ({"sources": [], "output": "out"}, "sources: expected a non-empty list"),
-    ({"sources": [SOURCE], "output": "out", "write": {"compression": "lz5"}}, "write.compression: expected zstd"),
+    ({"sources": [], "output": "out"}, "sources: expected at least 1 item(s), got []"),
+    ({"sources": [SOURCE], "output": "out", "write": {"compression": "lz5"}}, "write.compression: expected one of zstd, snappy, gzip, none, got 'lz5'"),
     ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr": "sometimes"}}}, "extract.pdf.ocr: expected one of auto, always, never"),
     ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr_engine": "abbyy"}}}, "extract.pdf.ocr_engine: expected one of tesseract"),
-    ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"dpi": 20}}}, "extract.pdf.dpi: expected 50 to 1200"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"dpi": 20}}}, "extract.pdf.dpi: expected a value >= 50, got 20"),
     ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr_languages": "eng"}}}, None),
     ({"sources": [dict(SOURCE, paths=["nothing/*.html"])], "output": "out"}, "sources[web].paths[0]: 'nothing/*.html' matches no file"),
 ])

@@ -13,7 +13,7 @@ import yaml
 from conftest import DATA, WEB, curate, page_bytes, read_rows, three_domain_pool
 from classifiers.fasttext_model import Classifier, prepare, roc_auc
 from classifiers.langid import identify
-from pipelines.config import parse_classifier_config
+from pipelines.config.classifier import parse_classifier_config
 from pipelines.pii import mask_pii
 from pipelines.rules import RULES, Doc, check
 from pipelines.train_classifier import run_train

@@ -10,7 +10,7 @@ import yaml
 from mixes.fit import EPS, Ridge, fit_metric, spearman
 from mixes.optimize import kl, optimise, project, search
 from mixes.sampling import epoch_caps, sample_mixtures
-from pipelines.config import parse_swarm_config
+from pipelines.config.swarm import parse_swarm_config
 from pipelines.mix import run_mix
 
 

@@ -155,7 +155,7 @@ def test_portable_runner_with_external_workers(first, tmp_path):
     import subprocess
     import sys
 
-    from pipelines.config import parse_config
+    from pipelines.config.curate import parse_config
     from pipelines.curate import run_curate
 
     job_port, pool_port = free_port(), free_port()

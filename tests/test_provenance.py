@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from conftest import DATA, curate, page_bytes, read_rows, three_domain_pool
-from pipelines.config import parse_shards_config
+from pipelines.config.shards import parse_shards_config
 from pipelines.shards import run_shards
 from pipelines.warcpack import write_warc
 

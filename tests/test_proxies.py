@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from conftest import DATA, curate
-from pipelines.config import ConfigError, parse_swarm_config
+from pipelines.config.base import ConfigError
+from pipelines.config.swarm import parse_swarm_config
 from pipelines.swarm import run_swarm
 from proxies.data import MixtureSampler, domain_order, is_heldout, load_pool, split_value, tokenize_pool
 from proxies.evals import EvalSet, _windows, build_suite, paired_eval_se, score_suite
@@ -178,10 +179,11 @@ def test_swarm_config_errors(tmp_path):
     base = swarm_config(tmp_path, tmp_path / "o")
     bad = [
         ({"mixtures": ["sometimes"]}, "mixtures[0]: expected one of natural"),
-        ({"seeds": ["a"]}, "seeds: expected a non-empty list of integers"),
+        ({"seeds": ["a"]}, "seeds[0]: expected int, got 'a'"),
+        ({"seeds": []}, "seeds: expected at least 1 item(s), got []"),
         ({"train": {"stepz": 3}}, "train.stepz: unknown key"),
         ({"eval": {"sets": [{"name": "x"}]}}, "eval.sets[0]: expected exactly one of domain, path, tasks"),
-        ({"tokenizer": {"kind": "words"}}, "tokenizer.kind: expected bytes or bpe"),
+        ({"tokenizer": {"kind": "words"}}, "tokenizer.kind: expected one of bytes, bpe, got 'words'"),
         ({"heldout_fraction": 1.5}, "heldout_fraction: expected a value between 0 and 1"),
         ({"train": {"average_last": 1.0}}, "train.average_last: expected a fraction of the steps in [0, 1)"),
     ]

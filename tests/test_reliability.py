@@ -18,7 +18,9 @@ import adversarial
 from conftest import DATA, ROOT, read_rows
 from pipelines import checkpoint
 from pipelines.cli import user_error
-from pipelines.config import ConfigError, ResumeSettings, load_config, match_files, parse_config
+from pipelines.config.base import ConfigError
+from pipelines.config.curate import ResumeSettings, load_config, parse_config
+from pipelines.config.inputs import match_files
 from pipelines.curate import claim_output
 from pipelines.readers import decode_html, looks_binary
 from pipelines.sandbox import Interrupted, Sandbox
@@ -191,7 +193,7 @@ def test_output_that_is_a_file_or_overlaps_inputs(tmp_path):
         parse_config({"sources": [SOURCE], "output": "file"}, str(tmp_path))
     with pytest.raises(ConfigError, match="which refinery writes"):  # the next run would read stats.json
         parse_config({"sources": [{**SOURCE, "paths": ["in/*"]}], "output": "in"}, str(tmp_path))
-    with pytest.raises(ConfigError, match="shard_bytes: expected at least"):
+    with pytest.raises(ConfigError, match="write.shard_bytes: expected a value >= 100000, got 0"):
         parse_config({"sources": [SOURCE], "output": "out", "write": {"shard_bytes": 0}}, str(tmp_path))
 
 
@@ -314,7 +316,7 @@ def test_py3langid_loads_from_any_working_folder(tmp_path, monkeypatch):
 
 
 def test_pdf_with_a_lying_page_tree_keeps_its_readable_page():
-    from pipelines.config import PdfSettings
+    from pipelines.config.curate import PdfSettings
     from pipelines.pdf import extract_pdf, pdf_setup
 
     result = extract_pdf(adversarial.looping_pdf(), pdf_setup(PdfSettings(ocr="never")), lambda m: None)
@@ -325,7 +327,7 @@ def test_pdf_with_a_lying_page_tree_keeps_its_readable_page():
 def test_brotli_and_unknown_content_encodings():
     import brotli
 
-    from pipelines.config import ExtractSettings, Source
+    from pipelines.config.curate import ExtractSettings, Source
     from pipelines.readers import read_warc
 
     body = brotli.compress(adversarial.page("A brotli body").encode())

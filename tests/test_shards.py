@@ -9,7 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipelines.config import ConfigError, parse_shards_config
+from pipelines.config.base import ConfigError
+
+from pipelines.config.shards import parse_shards_config
 from pipelines.shards import plan_domain, run_shards, shards_table
 from proxies.data import is_heldout
 from proxies.model import GPTConfig, StackedGPT

@@ -10,7 +10,7 @@ import apache_beam as beam
 import pytest
 
 from conftest import DATA, curate
-from pipelines.config import parse_config
+from pipelines.config.curate import parse_config
 from pipelines.curate import REJECTED, RESUMED, ReadFile, list_inputs, make_runner, pipeline_options
 from pipelines.readers import read_file
 from pipelines.splits import plan_units

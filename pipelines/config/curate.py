@@ -1,0 +1,428 @@
+"""The curate job's config (`refinery curate`): sources, output and one section per stage.
+
+Every relative path is resolved against the config file's folder. `CurateConfig.hash` is a hash of the
+normalised config (not of the file's bytes), written into the manifest.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
+
+from ..rules import C4_LINE_FILTER, RULES_BY_NAME
+from .base import ConfigError, Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
+from .inputs import glob_regex, glob_root, match_files
+
+Format = Literal["html", "warc", "jsonl", "parquet", "text", "pdf"]
+FORMATS: tuple[str, ...] = Format.__args__
+OCR_MODES = ("auto", "always", "never")
+RuleName = Literal[tuple(sorted(RULES_BY_NAME)) + (C4_LINE_FILTER,)]  # type: ignore[valid-type]
+Rules = dict[RuleName, bool | float]  # a rule's threshold, or false (off) / true (its default)
+
+
+def _existing_files(paths: tuple[str, ...], info: ValidationInfo, what: str = "file") -> tuple[str, ...]:
+    out = []
+    for i, p in enumerate(paths):
+        full = resolve(p, info)
+        if not os.path.isfile(full):
+            raise KeyedError(str(i), f"{what} not found: {p}")
+        out.append(full)
+    return tuple(out)
+
+
+class Source(Section):
+    """One input source: a name, a format and the globs of its files."""
+
+    name: str = Field(description="unique name: letters, digits, '_', '-' or '.'")
+    format: Format
+    paths: Annotated[Strings, Field(min_length=1, description="globs, relative to the config file; ** spans folders")]
+    text_field: str = Field("text", description="JSONL/Parquet: the column holding the text")
+    url_field: str = Field("url", description="JSONL/Parquet: the column holding the URL")
+    license: str | None = Field(None, description="SPDX id or label; a record's own `license` field wins")
+    attribution: str | None = None
+    consent: str | None = Field(None, description="e.g. explicit, public-web, unknown; a record's field wins")
+    follow_symlinks: bool = Field(False, description="off: symbolic links under the globs are skipped")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name)
+
+    @field_validator("paths")
+    @classmethod
+    def _non_empty(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        if not all(paths):
+            raise ValueError("expected non-empty glob strings")
+        return paths
+
+
+class HtmlSettings(Section):
+    metadata: bool = Field(True, description="title, author, date...: about a third of trafilatura's time per page")
+    include_comments: bool = False
+    include_tables: bool = True
+    favor_precision: bool = False
+    favor_recall: bool = False
+    fast: bool = False
+    # The page's main region (pipelines/page_region.py) replaces trafilatura's text when trafilatura keeps less
+    # than this share of its length, by the kind of page it declares. 0 turns the region off for that kind.
+    region_ratio_article: float = Field(0.1, ge=0.0, le=10.0)
+    region_ratio_other: float = Field(0.6, ge=0.0, le=10.0)
+    region_ratio_unknown: float = Field(0.7, ge=0.0, le=10.0)
+
+
+class PdfSettings(Section):
+    ocr: Literal["auto", "always", "never"] = Field("auto", description="auto: pages without a usable text layer")
+    ocr_engine: str = "tesseract"
+    ocr_languages: Annotated[Strings, Field(min_length=1)] = ("eng",)
+    dpi: int = Field(300, ge=50, le=1200)
+    max_pages: int = Field(2_000, ge=1)
+    max_bytes: int = Field(200_000_000, ge=1)
+    timeout_s: float = Field(900.0, gt=0)
+    min_layer_chars: int = Field(50, ge=0, description="fewer characters on a page that holds images: OCR it")
+    max_garbage_ratio: float = Field(0.3, ge=0, description="more replacement/control characters than this: OCR it")
+    fix_rtl: bool = Field(True, description="restore the reading order of right-to-left text layers")
+
+    @field_validator("ocr_engine")
+    @classmethod
+    def _known_engine(cls, name: str) -> str:
+        from ..ocr import ENGINES
+
+        if name not in ENGINES:
+            raise ValueError(f"expected one of {', '.join(ENGINES)}, got {name!r}")
+        return name
+
+
+class ExtractSettings(Section):
+    timeout_s: float = Field(20.0, gt=0, description="per document, in the extractor child")
+    max_doc_bytes: int = Field(20_000_000, ge=0)
+    max_decompressed_bytes: int = Field(2_000_000_000, ge=0)
+    binary_ratio: float = Field(0.02, ge=0)
+    split_bytes: int = Field(64_000_000, ge=4096, description="larger JSONL/WARC.gz files are read in ranges")
+    max_memory_mb: int = Field(2048, ge=0, description="address-space cap of each extractor child (0: none)")
+    html: HtmlSettings = HtmlSettings()
+    pdf: PdfSettings = PdfSettings()
+
+    @field_validator("max_memory_mb")
+    @classmethod
+    def _memory(cls, mb: int) -> int:
+        if 0 < mb < 256:
+            raise ValueError(f"expected 0 (no cap) or at least 256, got {mb}")
+        return mb
+
+
+class LanguageSettings(Section):
+    engine: Literal["fasttext", "py3langid"] = Field("fasttext", description="fasttext runs lid.176")
+    keep: Strings = Field((), description="ISO 639-1 codes to keep; empty keeps every language")
+    min_score: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class FilterSettings(Section):
+    """Language ID and the heuristic rules of pipelines/rules.py.
+
+    `rules` maps a rule name to a threshold (or false to switch it off) for every source; `sources` maps a
+    source name to such a mapping for that source alone. `c4_line_filter: true` turns on C4's line filter.
+    """
+
+    enabled: bool = True
+    language: LanguageSettings = LanguageSettings()
+    rules: Rules = {}
+    sources: dict[str, Rules] = {}
+
+    @field_validator("rules")
+    @classmethod
+    def _switch(cls, rules: dict) -> dict:
+        value = rules.get(C4_LINE_FILTER)
+        if value is not None and not isinstance(value, bool):
+            raise KeyedError(C4_LINE_FILTER, f"expected true or false, got {value!r}")
+        return rules
+
+    @field_validator("sources")
+    @classmethod
+    def _switches(cls, sources: dict) -> dict:
+        for name, rules in sources.items():
+            try:
+                cls._switch(rules)
+            except KeyedError as exc:
+                raise KeyedError(f"{name}.{exc.key}", str(exc)) from None
+        return sources
+
+    def thresholds(self, source: str) -> dict[str, Any]:
+        """Enabled rules and their thresholds for one source (c4_line_filter maps to True when on)."""
+        from ..rules import RULES
+
+        out: dict[str, Any] = {r.name: r.default for r in RULES}
+        for overrides in (self.rules, self.sources.get(source, {})):
+            for name, value in overrides.items():
+                if value is False:
+                    out.pop(name, None)
+                elif value is True:
+                    out[name] = True if name == C4_LINE_FILTER else RULES_BY_NAME[name].default
+                else:
+                    out[name] = value
+        return out
+
+
+class OptoutSettings(Section):
+    enabled: bool = True
+    domains: Strings = Field((), description="files of blocked domains, one per line (subdomains blocked too)")
+    urls: Strings = Field((), description="files of blocked URL patterns, one per line (shell-style: *, ?)")
+
+    @field_validator("domains", "urls")
+    @classmethod
+    def _files(cls, paths: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return _existing_files(paths, info)
+
+
+class PiiSettings(Section):
+    enabled: bool = True
+    email: bool = True
+    ip: bool = True
+    phone: bool = True
+
+
+class DecontamSettings(Section):
+    enabled: bool = False
+    paths: Strings = Field((), description="eval files (JSONL with text or context/gold, or plain text)")
+    ngram: int = Field(13, ge=1)
+    min_words: int = Field(8, ge=0, description="eval items shorter than this are not indexed")
+
+    @field_validator("paths")
+    @classmethod
+    def _files(cls, paths: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return _existing_files(paths, info)
+
+    @model_validator(mode="after")
+    def _needs_evals(self) -> DecontamSettings:
+        if self.enabled and not self.paths:
+            raise KeyedError("paths", "expected at least one eval file when decontam is enabled")
+        return self
+
+
+class MinHashSettings(Section):
+    enabled: bool = True
+    ngram: int = Field(5, ge=1, description="word n-gram shingles over normalised text")
+    bands: int = Field(14, ge=1, le=255)
+    rows: int = Field(8, ge=1, description="14 x 8 = 112 hash functions: Jaccard 0.8 is a candidate with p = 0.92")
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="a candidate is a duplicate at this shingle Jaccard")
+    seed: int = Field(42, ge=0)
+    max_bucket: int = Field(64, ge=2, description="larger LSH buckets give O(size) pairs instead of all pairs")
+    cc_rounds: int = Field(4, ge=0, description="large-star/small-star rounds before the rest is resolved")
+
+
+class DedupSettings(Section):
+    enabled: bool = True
+    exact: bool = True
+    url: bool = True
+    url_keep: Literal["newest", "best"] = "newest"
+    quality_score: str | None = Field(None, description="the score that picks survivors; default: highest quality_*")
+    minhash: MinHashSettings = MinHashSettings()
+
+
+class QualityModel(Section):
+    """A fastText quality classifier: its probability of `label` is the `quality_<name>` column."""
+
+    name: str
+    path: str = Field(description="the model file (`refinery classifier train` writes it)")
+    label: str
+    threshold: float | None = Field(None, ge=0.0, description="keep documents scoring at least this")
+    keep_fraction: float | None = Field(None, gt=0.0, le=1.0, description="or keep this top share of each source")
+    sources: Strings = Field((), description="the sources it applies to; empty: all")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name)
+
+    @field_validator("path")
+    @classmethod
+    def _model_file(cls, path: str, info: ValidationInfo) -> str:
+        full = resolve(path, info)
+        if not os.path.isfile(full):
+            raise ValueError(f"model file not found: {path} (train it with `refinery classifier train`)")
+        return full
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> QualityModel:
+        if (self.threshold is None) == (self.keep_fraction is None):
+            raise ValueError("expected exactly one of threshold, keep_fraction")
+        return self
+
+
+class DomainModel(Section):
+    path: str
+    min_score: float = Field(0.0, ge=0.0, le=1.0)
+
+    @field_validator("path")
+    @classmethod
+    def _model_file(cls, path: str, info: ValidationInfo) -> str:
+        full = resolve(path, info)
+        if not os.path.isfile(full):
+            raise ValueError(f"model file not found: {path}")
+        return full
+
+
+class ClassifierSettings(Section):
+    """fastText models applied in curate: quality classifiers, and a domain classifier for the `domain` column."""
+
+    enabled: bool | None = Field(None, description="default: on when a model is given")
+    models: tuple[QualityModel, ...] = ()
+    domain: DomainModel | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, models: tuple[QualityModel, ...]) -> tuple[QualityModel, ...]:
+        seen: set[str] = set()
+        for i, m in enumerate(models):
+            if m.name in seen:
+                raise KeyedError(f"{i}.name", f"expected a unique name, got {m.name!r}")
+            seen.add(m.name)
+        return models
+
+    @model_validator(mode="after")
+    def _default_on(self) -> ClassifierSettings:
+        if self.enabled is None:
+            object.__setattr__(self, "enabled", bool(self.models or self.domain))
+        return self
+
+    @field_serializer("models")
+    def _dump_models(self, models: tuple[QualityModel, ...]) -> list[dict]:
+        return [m.model_dump(mode="json", exclude_none=True) for m in models]
+
+    @field_serializer("domain")
+    def _dump_domain(self, domain: DomainModel | None) -> dict:
+        return domain.model_dump(mode="json") if domain else {}
+
+
+class WriteSettings(Section):
+    shard_bytes: int = Field(256_000_000, ge=100_000, description="a shard's text bytes before the next shard")
+    row_group_rows: int = Field(5_000, ge=1)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    compression_level: int = Field(3, ge=0)
+
+
+class ResumeSettings(Section):
+    """Checkpoints of finished documents under OUTPUT/.work/, so a rerun after a crash skips them."""
+
+    enabled: bool = True
+    every_docs: int = Field(500, ge=1, description="a worker writes a checkpoint after this many documents...")
+    every_s: float = Field(30.0, ge=0, description="...or after this many seconds, whichever comes first")
+
+
+class CurateConfig(Job):
+    """`refinery curate`: read the sources, extract, filter, deduplicate, score and write Parquet shards."""
+
+    sources: Annotated[tuple[Source, ...], Field(min_length=1)]
+    output: str = Field(description="the output folder (new, empty, or written by refinery before)")
+    extract: ExtractSettings = ExtractSettings()
+    optout: OptoutSettings = OptoutSettings()
+    filters: FilterSettings = FilterSettings()
+    pii: PiiSettings = PiiSettings()
+    decontam: DecontamSettings = DecontamSettings()
+    dedup: DedupSettings = DedupSettings()
+    classifiers: ClassifierSettings = ClassifierSettings()
+    write: WriteSettings = WriteSettings()
+    resume: ResumeSettings = ResumeSettings()
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, sources: tuple[Source, ...]) -> tuple[Source, ...]:
+        seen: set[str] = set()
+        for i, s in enumerate(sources):
+            if s.name in seen:
+                raise KeyedError(f"{i}.name", f"source {s.name!r} is named twice")
+            seen.add(s.name)
+        return sources
+
+    @field_validator("output")
+    @classmethod
+    def _resolve(cls, output: str, info: ValidationInfo) -> str:
+        return resolve(output, info)
+
+    @model_validator(mode="after")
+    def _output_apart(self) -> CurateConfig:
+        check_output(self)
+        return self
+
+    @property
+    def hash(self) -> str:
+        body = self.model_dump(mode="json", exclude={"resume"})  # checkpoint frequency changes no output
+        body["output"] = os.path.relpath(self.output, self.base_dir)
+        text = json.dumps(body, sort_keys=True).replace(self.base_dir + os.sep, "")  # model and eval paths
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def source_files(self, source: Source) -> list[str]:
+        """Absolute, sorted, de-duplicated file paths of a source. A glob that matches nothing is an error."""
+        files: set[str] = set()
+        for i, pattern in enumerate(source.paths):
+            full = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
+            matched = match_files(full, source.follow_symlinks)
+            if not matched:
+                raise ConfigError(
+                    f"sources[{source.name}].paths[{i}]: {pattern!r} matches no file (looked for {full}"
+                    + ("; symbolic links are skipped: set follow_symlinks: true to read them)"
+                       if not source.follow_symlinks and glob.glob(full, recursive=False) else ")")
+                )
+            files.update(matched)
+        return sorted(files)
+
+    def uri(self, path: str) -> str:
+        """The `source_uri` of a file: its path relative to the config folder, so ids survive a move."""
+        rel = os.path.relpath(path, self.base_dir).replace(os.sep, "/")
+        # a file name that is not UTF-8 comes back from the OS with lone surrogates: spell its bytes out
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+# What a curate run writes in its output folder (the data card's files included).
+OUTPUT_NAMES = ("stats.json", "manifest.json", "data_card.json", "data_card.md", "funnel.png", "licenses.png",
+                "kept/part-00000-of-00001.parquet", "rejected/part-00000-of-00001.parquet", ".refinery")
+
+
+def check_output(cfg: CurateConfig) -> None:
+    """The output folder must be a folder, and no input glob may match what refinery writes in it (a rerun
+    would read its own output). Input files inside it are refused when the inputs are listed."""
+    if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
+        raise KeyedError("output", f"{cfg.output} exists and is not a folder")
+    for i, source in enumerate(cfg.sources):
+        for j, pattern in enumerate(source.paths):
+            full = os.path.normpath(pattern if os.path.isabs(pattern) else os.path.join(cfg.base_dir, pattern))
+            root = glob_root(full)
+            regex = re.compile(glob_regex(os.path.relpath(full, root)))
+            for name in OUTPUT_NAMES:
+                written = os.path.join(cfg.output, name)
+                if os.path.commonpath([written, root]) == root and regex.fullmatch(os.path.relpath(written, root)):
+                    raise KeyedError(f"sources.{i}.paths.{j}", f"{pattern!r} matches {written}, which refinery "
+                                     "writes: choose an output folder outside the inputs")
+
+
+def check_inputs_outside_output(cfg: CurateConfig, files: list[str]) -> None:
+    """Publishing replaces OUTPUT/kept and OUTPUT/rejected: no input may live in the output folder."""
+    out = os.path.realpath(cfg.output)
+    for path in files:
+        if os.path.commonpath([out, os.path.realpath(path)]) == out:
+            raise ConfigError(f"output: {cfg.output} holds the input file {path}: refinery replaces folders in its "
+                              "output; choose an output folder outside the inputs")
+
+
+def parse_config(raw: Any, base: str) -> CurateConfig:
+    """Validate a loaded YAML mapping. `base` anchors relative paths."""
+    return validate(CurateConfig, raw, base)
+
+
+def load_config(path: str) -> CurateConfig:
+    """Read and validate a curate config file."""
+    return parse_config(*load_yaml(path))
