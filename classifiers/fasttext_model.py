@@ -15,9 +15,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Iterable
 
 import numpy as np
+from scipy.stats import rankdata
 from pydantic import Field
 
 from pipelines.config.base import Section
+from pipelines.files import atomic_path, sha256_file, write_json
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -54,10 +56,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = np.empty(len(scores))
-    ranks[np.argsort(scores, kind="mergesort")] = np.arange(1, len(scores) + 1)
-    _, inv, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ranks = (np.bincount(inv, weights=ranks) / counts)[inv]  # average rank of tied scores
+    ranks = rankdata(scores)  # tied scores share their average rank
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -74,6 +73,23 @@ def binary_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
     return out
 
 
+FASTTEXT_MAGIC = 793712314  # the int32 every fastText .bin and .ftz file starts with
+
+
+def check_model_file(path: str) -> str | None:
+    """Why `path` is not a fastText model file refinery can load, or None when it is."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    if len(head) < 8 or struct.unpack("<i", head[:4])[0] != FASTTEXT_MAGIC:
+        return f"{path} is not a fastText model (.bin or .ftz)"
+    return None
+
+
 class Classifier:
     """A trained fastText model with its card."""
 
@@ -88,8 +104,7 @@ class Classifier:
         self.labels = [lab.replace("__label__", "") for lab in self.model.get_labels()]
 
     def sha256(self) -> str:
-        with open(self.path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()[:16]
+        return sha256_file(self.path)[:16]
 
     def predict(self, texts: list[str]) -> list[dict[str, float]]:
         """Probability of every label for each text (one batched call)."""
@@ -130,16 +145,14 @@ def train_classifier(examples: Iterable[tuple[str, str]], output: str, params: T
             fh.write(f"__label__{lab} {t}\n")
         train_file = fh.name
     try:
-        with open(train_file, "rb") as fh:
-            data_hash = hashlib.sha256(fh.read()).hexdigest()
+        data_hash = sha256_file(train_file)
         model = fasttext.train_supervised(
             input=train_file, epoch=params.epoch, lr=params.lr, wordNgrams=params.word_ngrams, dim=params.dim,
             minCount=params.min_count, seed=params.seed, thread=1, verbose=0, loss="softmax")
     finally:
         os.unlink(train_file)
-    tmp = output + ".tmp"
-    model.save_model(tmp)
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        model.save_model(tmp)
 
     clf = Classifier.__new__(Classifier)
     clf.model, clf.max_words, clf.labels = model, params.max_words, labels
@@ -170,10 +183,8 @@ def train_classifier(examples: Iterable[tuple[str, str]], output: str, params: T
         "normalisation": "lower case; \\w+ and single punctuation marks joined by spaces; first max_words tokens",
         "metrics_heldout": metrics,
         "fasttext": fasttext_version(),
-        "model_sha256": hashlib.sha256(open(output, "rb").read()).hexdigest(),
+        "model_sha256": sha256_file(output),
         "model_bytes": os.path.getsize(output),
     }
-    with open(output + ".card.json.tmp", "w") as fh:
-        json.dump(card, fh, indent=2, sort_keys=True)
-    os.replace(output + ".card.json.tmp", output + ".card.json")
+    write_json(output + ".card.json", card)
     return card

@@ -54,8 +54,7 @@ def identify(text: str, engine: str = "fasttext") -> tuple[str, float]:
 
 
 def model_hash(engine: str) -> str:
-    import hashlib
+    from pipelines.files import sha256_file
 
     path = lid176_path() if engine == "fasttext" else __import__("py3langid.langid").langid.MODEL_FILE
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()[:16]
+    return sha256_file(path)[:16]

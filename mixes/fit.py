@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 EPS = 1e-3
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -58,16 +59,8 @@ def _folds(groups: np.ndarray, n_folds: int) -> list[np.ndarray]:
     return [np.array([assign[g] == f for g in groups]) for f in range(n_folds)]
 
 
-def rank(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="mergesort")
-    r = np.empty(len(x))
-    r[order] = np.arange(len(x))
-    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
-    return (np.bincount(inv, weights=r) / counts)[inv]
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return pearson(rank(a), rank(b))
+    return pearson(rankdata(a), rankdata(b))  # ties share their average rank
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pipelines.files import atomic_open
+
 
 def _plt():
     import matplotlib
@@ -127,7 +129,6 @@ the optimiser's mixture predicts {summary['confirm']['chosen']['predicted']:.4f}
 <th>linear Spearman</th><th>linear R²</th><th>paired noise sd</th></tr>{fit_rows}</table>
 <h2>Plots</h2>{imgs}</body></html>"""
     path = os.path.join(folder, "report.html")
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         fh.write(body)
-    os.replace(path + ".tmp", path)
     return path

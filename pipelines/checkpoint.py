@@ -17,6 +17,7 @@ import uuid
 from typing import Any, Iterator
 
 from .config.curate import ResumeSettings
+from .files import atomic_open
 from .schema import strict_json
 
 Row = dict[str, Any]
@@ -48,15 +49,11 @@ class Checkpoints:
             folder = os.path.join(self.folder, unit)
             os.makedirs(folder, exist_ok=True)
             name = os.path.join(folder, uuid.uuid4().hex)
-            with open(name + ".jsonl.gz.tmp", "wb") as raw:
+            with atomic_open(name + ".jsonl.gz", "wb", sync=True) as raw:  # on disk before the ids that commit it
                 with gzip.open(raw, "wt", encoding="utf-8", compresslevel=1) as fh:
                     fh.writelines(line + "\n" for _, line in rows)
-                raw.flush()
-                os.fsync(raw.fileno())  # on disk before the id list that commits it
-            os.replace(name + ".jsonl.gz.tmp", name + ".jsonl.gz")
-            with open(name + ".ids.tmp", "w", encoding="ascii") as fh:
+            with atomic_open(name + ".ids") as fh:  # the commit: the rows above are complete
                 fh.writelines(doc_id + "\n" for doc_id, _ in rows)
-            os.replace(name + ".ids.tmp", name + ".ids")  # the commit: the rows above are complete
         self.buffer = {}
         self.pending = 0
         self.last = time.monotonic()

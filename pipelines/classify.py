@@ -13,7 +13,7 @@ from apache_beam.metrics import Metrics
 
 from classifiers.fasttext_model import Classifier
 
-from .config.curate import ClassifierSettings
+from .config.curate import ClassifierSettings, QualityModel
 from .schema import reject
 
 Row = dict[str, Any]
@@ -21,8 +21,8 @@ REJECTED = "rejected"
 QUANTILES = 1000
 
 
-def score_name(model: dict) -> str:
-    return f"quality_{model['name']}"
+def score_name(model: QualityModel) -> str:
+    return f"quality_{model.name}"
 
 
 class _Score(beam.DoFn):
@@ -32,20 +32,20 @@ class _Score(beam.DoFn):
         self.settings = settings
 
     def setup(self) -> None:
-        self.models = [(m, Classifier(m["path"])) for m in self.settings.models]
-        self.domain = Classifier(self.settings.domain["path"]) if self.settings.domain else None
+        self.models = [(m, Classifier(m.path)) for m in self.settings.models]
+        self.domain = Classifier(self.settings.domain.path) if self.settings.domain else None
 
     def process(self, batch: list[Row]) -> Iterator[Row]:
         for m, clf in self.models:
-            targets = [d for d in batch if not m["sources"] or d["source"] in m["sources"]]
+            targets = [d for d in batch if not m.sources or d["source"] in m.sources]
             if targets:
                 for doc, probs in zip(targets, clf.predict([d["text"] for d in targets])):
-                    doc["scores"] = dict(doc.get("scores") or {}, **{score_name(m): probs.get(m["label"], 0.0)})
+                    doc["scores"] = dict(doc.get("scores") or {}, **{score_name(m): probs.get(m.label, 0.0)})
         if self.domain is not None:
             for doc, probs in zip(batch, self.domain.predict([d["text"] for d in batch])):
                 label = max(probs, key=probs.get)
                 doc["scores"] = dict(doc.get("scores") or {}, domain=probs[label])
-                doc["domain"] = label if probs[label] >= self.settings.domain["min_score"] else None
+                doc["domain"] = label if probs[label] >= self.settings.domain.min_score else None
         yield from batch
 
 
@@ -68,14 +68,14 @@ class Classify(beam.PTransform):
         parts = []
         for m in settings.models:
             name = score_name(m)
-            if "threshold" in m:
-                t = scored.pipeline | f"Fixed_{m['name']}" >> beam.Create([(name, m["threshold"])])
+            if m.threshold is not None:
+                t = scored.pipeline | f"Fixed_{m.name}" >> beam.Create([(name, m.threshold)])
             else:
                 t = (scored
-                     | f"Scores_{m['name']}" >> beam.FlatMap(lambda d, n=name: [d["scores"][n]] if n in (d["scores"] or {}) else [])
-                     | f"Quantiles_{m['name']}" >> beam.ApproximateQuantiles.Globally(QUANTILES + 1)
-                     | f"Calibrate_{m['name']}" >> beam.Map(
-                         lambda qs, n=name, kf=m["keep_fraction"]: (n, _threshold_for(qs, kf) if qs else 0.0)))
+                     | f"Scores_{m.name}" >> beam.FlatMap(lambda d, n=name: [d["scores"][n]] if n in (d["scores"] or {}) else [])
+                     | f"Quantiles_{m.name}" >> beam.ApproximateQuantiles.Globally(QUANTILES + 1)
+                     | f"Calibrate_{m.name}" >> beam.Map(
+                         lambda qs, n=name, kf=m.keep_fraction: (n, _threshold_for(qs, kf) if qs else 0.0)))
             parts.append(t)
         thresholds = (parts | "AllThresholds" >> beam.Flatten()) if parts else (
             scored.pipeline | "NoThresholds" >> beam.Create([]))

@@ -35,7 +35,8 @@ from .filters import Filters
 from .optout import Optout
 from .pdf import PdfExtractor
 from .sandbox import Interrupted
-from .output import KINDS, list_shards, publish, sha256_file, shard_name, shard_of, write_json, write_shard
+from .files import sha256_file, write_json
+from .output import KINDS, list_shards, publish, shard_name, shard_of, write_shard
 from .progress import Progress, watch
 from . import checkpoint
 from .readers import brief, read_file
@@ -382,9 +383,9 @@ def model_hashes(cfg: CurateConfig) -> dict[str, str]:
     out = {f"langid:{engine}": model_hash(engine)}
     if cfg.classifiers.enabled:
         for m in cfg.classifiers.models:
-            out[f"quality_{m['name']}"] = sha256_file(m["path"])[:16]
+            out[f"quality_{m.name}"] = sha256_file(m.path)[:16]
         if cfg.classifiers.domain:
-            out["domain"] = sha256_file(cfg.classifiers.domain["path"])[:16]
+            out["domain"] = sha256_file(cfg.classifiers.domain.path)[:16]
     return out
 
 

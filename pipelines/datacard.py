@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .output import write_json
+from .files import atomic_open, write_json
 
 
 def _plt():
@@ -141,9 +141,8 @@ def _pie(path: str, breakdown: dict, weight: str, title: str) -> None:
 
 def _write(output: str, card: dict, markdown: str) -> None:
     write_json(os.path.join(output, "data_card.json"), card)
-    with open(os.path.join(output, "data_card.md.tmp"), "w", encoding="utf-8") as fh:
+    with atomic_open(os.path.join(output, "data_card.md")) as fh:
         fh.write(markdown)
-    os.replace(os.path.join(output, "data_card.md.tmp"), os.path.join(output, "data_card.md"))
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:

@@ -1,11 +1,10 @@
 """Decontamination: reject documents that share a word n-gram (13 by default) with the target eval suite."""
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import os
 
+from .files import read_texts
 from .text import normalize, words
 
 
@@ -19,27 +18,12 @@ def ngram_hashes(text: str, n: int) -> list[tuple[int, int]]:
             for i in range(len(toks) - k + 1)]
 
 
-def read_eval_texts(path: str) -> list[str]:
-    """Texts of an eval file: JSONL (text, or context + gold), or plain text."""
-    opener = gzip.open if path.endswith(".gz") else open
-    name = path[:-3] if path.endswith(".gz") else path
-    with opener(path, "rt", encoding="utf-8") as fh:
-        if name.endswith(".jsonl"):
-            out = []
-            for line in fh:
-                if line.strip():
-                    rec = json.loads(line)
-                    out.append(rec.get("text") or f"{rec.get('context', '')} {rec.get('gold', '')}")
-            return out
-        return [fh.read()]
-
-
 def build_index(paths: list[str], n: int, min_words: int) -> dict[int, str]:
     """n-gram hash -> eval set name, over every eval text with at least `min_words` words."""
     index: dict[int, str] = {}
     for path in paths:
         name = os.path.basename(path)
-        for text in read_eval_texts(path):
+        for text in read_texts(path):  # JSONL (text, or context + gold), Parquet or plain text
             if len(words(normalize(text))) < min_words:
                 continue
             for h, _ in ngram_hashes(text, n):

@@ -9,8 +9,6 @@ settled after the last round resolved together.
 """
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -19,6 +17,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from .config.curate import DedupSettings, MinHashSettings
+from .files import write_json
 from .minhash import band_keys, catch_probability, jaccard, s_curve_threshold, shingle_hashes, signatures
 from .schema import reject
 
@@ -411,7 +410,4 @@ class MinHashDedup(beam.PTransform):
 
 
 def write_audit(audit: dict[str, Any], path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(audit, fh, sort_keys=True)
-    os.replace(tmp, path)
+    write_json(path, audit, indent=None)

@@ -19,7 +19,7 @@ from proxies.model import GPTConfig
 from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
 
 from .config.swarm import SwarmConfig
-from .output import write_json
+from .files import atomic_open, write_json
 from .swarm import get_tokenizer
 
 
@@ -208,9 +208,8 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
         "heldout_spearman_objective": obj_fit.metrics["spearman"],
         "verdict": paired["prior"]["verdict"],
     }
-    with open(os.path.join(cfg.output, "mix.yaml.tmp"), "w") as fh:
+    with atomic_open(os.path.join(cfg.output, "mix.yaml")) as fh:
         yaml.safe_dump(mix_file, fh, sort_keys=False)
-    os.replace(os.path.join(cfg.output, "mix.yaml.tmp"), os.path.join(cfg.output, "mix.yaml"))
     write_json(os.path.join(cfg.output, "mix_summary.json"), summary)
 
     y = np.array([r["objective"] for r in rows])

@@ -1,8 +1,6 @@
 """Output: deterministic Parquet shards, written under a temporary name and renamed, and the manifest."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 from typing import Any
@@ -10,6 +8,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from .config.curate import WriteSettings
+from .files import atomic_path, sha256_file
 from .schema import to_table
 
 KINDS = ("kept", "rejected")
@@ -28,32 +27,15 @@ def write_shard(rows: list[dict[str, Any]], path: str, rejected: bool, settings:
     """Write rows sorted by id to `path` through `path.tmp` and an atomic rename."""
     rows = sorted(rows, key=lambda r: r["id"])
     table = to_table(rows, rejected=rejected)
-    tmp = path + ".tmp"
     compression = None if settings.compression == "none" else settings.compression
-    pq.write_table(
-        table,
-        tmp,
-        compression=compression,
-        compression_level=settings.compression_level if compression in ("zstd", "gzip") else None,
-        row_group_size=settings.row_group_rows,
-    )
-    os.replace(tmp, path)
-
-
-def write_json(path: str, body: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(body, fh, indent=2, sort_keys=True, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    with atomic_path(path) as tmp:
+        pq.write_table(
+            table,
+            tmp,
+            compression=compression,
+            compression_level=settings.compression_level if compression in ("zstd", "gzip") else None,
+            row_group_size=settings.row_group_rows,
+        )
 
 
 def list_shards(folder: str) -> list[dict[str, Any]]:

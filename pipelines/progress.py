@@ -11,6 +11,8 @@ import threading
 import time
 import uuid
 
+from .files import write_json
+
 
 class Progress:
     """Counters of one DoFn instance, flushed to `<dir>/<stage>-<uuid>.json` at most once a second."""
@@ -32,10 +34,7 @@ class Progress:
             return
         self.last = now
         try:
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump({"stage": self.stage, **self.counts}, fh)
-            os.replace(tmp, self.path)
+            write_json(self.path, {"stage": self.stage, **self.counts}, indent=None)
         except OSError:
             pass  # the folder went away: the run is over
 

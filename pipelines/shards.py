@@ -30,7 +30,8 @@ from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 from .config.shards import ShardsConfig
 from .curate import make_runner, pipeline_options
 from .datacard import shards_card
-from .output import publish, sha256_file, write_json
+from .files import atomic_path, sha256_file, write_json
+from .output import publish
 
 Row = dict[str, Any]
 FOLDERS = ("parquet", "tokens", "provenance")
@@ -212,8 +213,8 @@ def write_shard_files(folder: str, index: int, count: int, rows: list[Row], voca
         (os.path.join(folder, "provenance", name + ".parquet"), lambda p: pq.write_table(prov, p, compression="zstd")),
     ]
     for path, write in outputs:
-        write(path + ".tmp")
-        os.replace(path + ".tmp", path)
+        with atomic_path(path) as tmp:
+            write(tmp)
     return {"name": name, "rows": len(rows), "tokens": int(len(tokens))}
 
 

@@ -12,7 +12,7 @@ from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
 from .config.swarm import SwarmConfig
-from .output import write_json
+from .files import atomic_open, write_json
 
 
 def expand_mixtures(specs: tuple[Any, ...], names: list[str], prior: list[float]) -> list[dict[str, float]]:
@@ -39,9 +39,8 @@ def get_tokenizer(cfg: SwarmConfig, train_texts: list[str]) -> Tokenizer:
             return BpeTokenizer.from_json(fh.read())
     tok = BpeTokenizer.train(train_texts, cfg.tokenizer.vocab_size)
     os.makedirs(cfg.output, exist_ok=True)
-    with open(path + ".tmp", "w") as fh:
+    with atomic_open(path) as fh:
         fh.write(tok.to_json())
-    os.replace(path + ".tmp", path)
     return tok
 
 

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import json
 import os
 from typing import Iterator
 
@@ -13,23 +11,7 @@ import pyarrow.parquet as pq
 from classifiers.fasttext_model import train_classifier
 
 from .config.classifier import ClassifierTrainConfig
-
-
-def _file_texts(path: str, text_field: str) -> Iterator[str]:
-    name = path[:-3] if path.endswith(".gz") else path
-    if name.endswith(".parquet"):
-        yield from (t for t in pq.read_table(path, columns=[text_field]).column(text_field).to_pylist() if t)
-        return
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        if name.endswith(".jsonl"):
-            for line in fh:
-                if line.strip():
-                    t = json.loads(line).get(text_field)
-                    if isinstance(t, str) and t:
-                        yield t
-        else:
-            yield fh.read()
+from .files import read_texts
 
 
 def _pool_texts(pool: str, sources: list[str] | None, sample: int | None) -> list[str]:
@@ -59,7 +41,7 @@ def gather(cfg: ClassifierTrainConfig) -> list[tuple[str, str]]:
     for label, specs in cfg.labels.items():
         for spec in specs:
             if spec.paths is not None:
-                texts = [t for p in spec.paths for t in _file_texts(p, spec.text_field)]
+                texts = [t for p in spec.paths for t in read_texts(p, spec.text_field)]
             else:
                 texts = _pool_texts(spec.pool, spec.sources, spec.sample)
             examples.extend((label, c) for t in texts for c in chunks(t, cfg.chunk_words))

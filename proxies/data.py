@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.parquet as pq
 
+from pipelines.files import sha256_file
+
 from .tokenizer import Tokenizer
 
 
@@ -71,8 +73,7 @@ def pool_manifest_hash(pool_dir: str) -> str:
             h.update(fh.read())
     else:
         for path in sorted(glob.glob(os.path.join(pool_dir, "kept", "*.parquet"))):
-            with open(path, "rb") as fh:
-                h.update(hashlib.sha256(fh.read()).digest())
+            h.update(bytes.fromhex(sha256_file(path)))
     return h.hexdigest()[:16]
 
 

@@ -15,12 +15,12 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from .data import Pool
 from .model import StackedGPT
 from .tokenizer import Tokenizer
+from pipelines.files import read_texts
 
 
 @dataclass
@@ -45,19 +45,7 @@ def _read_texts(path: str) -> list[str]:
         if os.path.isdir(path) else [path]
     if not files:
         raise FileNotFoundError(f"eval set path {path} holds no file")
-    texts: list[str] = []
-    for f in files:
-        opener = gzip.open if f.endswith(".gz") else open
-        name = f[:-3] if f.endswith(".gz") else f
-        if name.endswith(".parquet"):
-            texts.extend(t for t in pq.read_table(f, columns=["text"]).column("text").to_pylist() if t)
-        elif name.endswith(".jsonl"):
-            with opener(f, "rt", encoding="utf-8") as fh:
-                texts.extend(json.loads(line)["text"] for line in fh if line.strip())
-        else:
-            with opener(f, "rt", encoding="utf-8") as fh:
-                texts.append(fh.read())
-    return texts
+    return [t for f in files for t in read_texts(f)]
 
 
 def _read_tasks(path: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,7 @@ from .evals import EvalSet, Scores, objective, score_suite
 from .model import GPTConfig, StackedGPT
 from .tokenizer import Tokenizer
 from .train import TrainSettings, pick_device, setup_cpu_threads, train_group
+from pipelines.files import atomic_open, atomic_path, write_json
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,6 @@ def run_key(run: Run, pool: Pool, tokenizer: Tokenizer, config: GPTConfig, setti
 
 def suite_key(suite: list[EvalSet]) -> str:
     return hashlib.sha256("|".join(es.fingerprint() for es in suite).encode()).hexdigest()[:16]
-
-
-def _atomic_json(path: str, body: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(body, fh, sort_keys=True, indent=1)
-    os.replace(tmp, path)
 
 
 class Swarm:
@@ -92,9 +86,8 @@ class Swarm:
         path = os.path.join(self._dir(key), f"units-{self.suite_key}.npz")
         arrays = {f"bits_{n}": b[i] for n, b in scores.unit_bits.items()}
         arrays.update({f"bytes_{n}": b for n, b in scores.unit_bytes.items()})
-        with open(path + ".tmp", "wb") as fh:
+        with atomic_open(path, "wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(path + ".tmp", path)
 
     def units(self, run: Run) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(bits per unit, bytes per unit) of each eval set for a finished run."""
@@ -136,10 +129,10 @@ class Swarm:
         for i, (r, k) in enumerate(group):
             d = self._dir(k)
             os.makedirs(d, exist_ok=True)
-            torch.save(result.model.extract(i), os.path.join(d, "weights.pt.tmp"))
-            os.replace(os.path.join(d, "weights.pt.tmp"), os.path.join(d, "weights.pt"))
+            with atomic_path(os.path.join(d, "weights.pt")) as tmp:
+                torch.save(result.model.extract(i), tmp)
             self._save_units(k, scores, i)
-            _atomic_json(os.path.join(d, "result.json"), {
+            write_json(os.path.join(d, "result.json"), indent=1, body={
                 "mixture": r.weights(), "seed": r.seed, "tokens": result.tokens_per_proxy,
                 "wall_s": round(result.wall_s / len(group), 3), "group_size": len(group),
                 "group_wall_s": round(result.wall_s, 3), "eval_s": round(eval_s, 3),
@@ -161,7 +154,7 @@ class Swarm:
                 self._save_units(k, scores, i)
                 res = self._result(k)
                 res["evals"][self.suite_key] = scores.bpb[i]
-                _atomic_json(os.path.join(self._dir(k), "result.json"), res)
+                write_json(os.path.join(self._dir(k), "result.json"), res, indent=1)
             self.rescored += len(group)
 
     def _row(self, run: Run, key: str) -> dict:
@@ -176,9 +169,8 @@ class Swarm:
 
 
 def write_swarm(rows: list[dict], path: str) -> None:
-    tmp = path + ".tmp"
-    pq.write_table(pa.Table.from_pylist(rows), tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp, compression="zstd")
 
 
 def _replicates(rows: list[dict], name: str) -> dict[str, dict[int, float]]:

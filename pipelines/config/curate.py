@@ -35,6 +35,18 @@ def _existing_files(paths: tuple[str, ...], info: ValidationInfo, what: str = "f
     return tuple(out)
 
 
+def _fasttext_file(path: str, info: ValidationInfo) -> str:
+    from classifiers.fasttext_model import check_model_file
+
+    full = resolve(path, info)
+    if not os.path.isfile(full):
+        raise ValueError(f"model file not found: {path} (train it with `refinery classifier train`)")
+    problem = check_model_file(full)
+    if problem:
+        raise ValueError(problem)
+    return full
+
+
 class Source(Section):
     """One input source: a name, a format and the globs of its files."""
 
@@ -241,10 +253,7 @@ class QualityModel(Section):
     @field_validator("path")
     @classmethod
     def _model_file(cls, path: str, info: ValidationInfo) -> str:
-        full = resolve(path, info)
-        if not os.path.isfile(full):
-            raise ValueError(f"model file not found: {path} (train it with `refinery classifier train`)")
-        return full
+        return _fasttext_file(path, info)
 
     @model_validator(mode="after")
     def _one_rule(self) -> QualityModel:
@@ -260,10 +269,7 @@ class DomainModel(Section):
     @field_validator("path")
     @classmethod
     def _model_file(cls, path: str, info: ValidationInfo) -> str:
-        full = resolve(path, info)
-        if not os.path.isfile(full):
-            raise ValueError(f"model file not found: {path}")
-        return full
+        return _fasttext_file(path, info)
 
 
 class ClassifierSettings(Section):

@@ -2,7 +2,6 @@
 mixtures of it, the target eval suite and, for mix, how the mixture is chosen."""
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
