@@ -13,6 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
+# A list of key/value entries rather than an Arrow map: the same layout (DuckDB's map_from_entries reads it as a
+# map), and Hugging Face `datasets`, which has no map type, loads it.
+SCORES = pa.list_(pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.float32())]))
+
 KEPT_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -28,7 +32,7 @@ KEPT_SCHEMA = pa.schema(
         pa.field("n_chars", pa.int64(), nullable=False),
         pa.field("n_words", pa.int64(), nullable=False),
         pa.field("content_hash", pa.string()),
-        pa.field("scores", pa.map_(pa.string(), pa.float32())),
+        pa.field("scores", SCORES),  # [{key: quality_<name> or domain, value}], sorted by key
         pa.field("domain", pa.string()),
         pa.field("license", pa.string()),
         pa.field("consent", pa.string()),
@@ -139,9 +143,22 @@ def to_arrow_row(doc: dict[str, Any]) -> dict[str, Any]:
     row = dict(doc)
     row["metadata"] = json.dumps(strict_json(doc.get("metadata") or {}), sort_keys=True, ensure_ascii=False,
                                  allow_nan=False)
-    scores = doc.get("scores")
-    row["scores"] = sorted(scores.items()) if scores else None
+    row["scores"] = score_entries(doc.get("scores"))
     return row
+
+
+def score_entries(scores: dict[str, float] | None) -> list[dict[str, Any]] | None:
+    """A document's scores as the `scores` column holds them: key/value entries sorted by key."""
+    return [{"key": k, "value": v} for k, v in sorted(scores.items())] if scores else None
+
+
+def scores_of(column: Any) -> dict[str, float]:
+    """The `scores` column of a row read back (entries, or the (key, value) pairs of a map) as a dict."""
+    if not column:
+        return {}
+    if isinstance(column, dict):
+        return dict(column)
+    return {e["key"]: e["value"] for e in column} if isinstance(column[0], dict) else dict(column)
 
 
 def to_table(rows: list[dict[str, Any]], rejected: bool) -> pa.Table:

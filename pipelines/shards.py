@@ -32,13 +32,14 @@ from .curate import make_runner, pipeline_options
 from .datacard import shards_card
 from .files import atomic_path, sha256_file, write_json
 from .output import publish
+from .schema import SCORES, score_entries, scores_of
 
 Row = dict[str, Any]
 FOLDERS = ("parquet", "tokens", "provenance")
 SHARD_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False), pa.field("repeat", pa.int32(), nullable=False),
     pa.field("text", pa.string()), pa.field("source", pa.string()), pa.field("domain", pa.string()),
-    pa.field("scores", pa.map_(pa.string(), pa.float32())), pa.field("n_tokens", pa.int64(), nullable=False),
+    pa.field("scores", SCORES), pa.field("n_tokens", pa.int64(), nullable=False),
     pa.field("license", pa.string()), pa.field("consent", pa.string()),
 ])
 PROVENANCE_SCHEMA = pa.schema([
@@ -165,7 +166,7 @@ def _read_pool(path: str, cfg: ShardsConfig) -> Iterator[Any]:
     for row in table.to_pylist():
         domain = row[cfg.domain_column]
         row["domain"] = domain
-        row["scores"] = dict(row["scores"] or [])
+        row["scores"] = scores_of(row["scores"])
         why = None
         if cfg.weights.get(domain, 0.0) <= 0:
             why = "not_in_mix"
@@ -201,7 +202,7 @@ def write_shard_files(folder: str, index: int, count: int, rows: list[Row], voca
     starts = np.cumsum([0] + [r["n_tokens"] for r in rows]).astype(np.int64)
     table = pa.Table.from_pylist([{
         "id": r["id"], "repeat": r["repeat"], "text": r["text"], "source": r["source"], "domain": r["domain"],
-        "scores": sorted(r["scores"].items()) or None, "n_tokens": r["n_tokens"], "license": r.get("license"),
+        "scores": score_entries(r["scores"]), "n_tokens": r["n_tokens"], "license": r.get("license"),
         "consent": r.get("consent")} for r in rows], schema=SHARD_SCHEMA)
     prov = pa.Table.from_pylist([{
         "shard": name, "position": i, "id": r["id"], "repeat": r["repeat"], "source_uri": r["source_uri"],

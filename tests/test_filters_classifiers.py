@@ -16,6 +16,7 @@ from classifiers.langid import identify
 from pipelines.config.classifier import parse_classifier_config
 from pipelines.pii import mask_pii
 from pipelines.rules import RULES, Doc, check
+from pipelines.schema import scores_of
 from pipelines.train_classifier import run_train
 
 import numpy as np
@@ -152,13 +153,13 @@ def test_scores_stored_and_rethreshold_reproduces_a_fresh_run(quality_model, tmp
     first = curate(tmp_path, cfg)
     threshold = first.stats["classifier_thresholds"]["quality_news"]
     rows = read_rows(first.output, "kept") + read_rows(first.output, "rejected")
-    assert all(dict(r["scores"])["quality_news"] is not None for r in rows)
+    assert all(scores_of(r["scores"])["quality_news"] is not None for r in rows)
     kept = {r["id"] for r in read_rows(first.output, "kept")}
     assert 10 <= len(kept) <= 20  # about half of 30
     assert first.stats["sources"]["web"]["rejected_by_reason"].get("classify:quality_news", 0) == 30 - len(kept)
     # move the threshold on the stored scores, and compare with a fresh run at that threshold
-    new_threshold = sorted(dict(r["scores"])["quality_news"] for r in rows)[7]
-    expected = {r["id"] for r in rows if dict(r["scores"])["quality_news"] >= new_threshold}
+    new_threshold = sorted(scores_of(r["scores"])["quality_news"] for r in rows)[7]
+    expected = {r["id"] for r in rows if scores_of(r["scores"])["quality_news"] >= new_threshold}
     cfg["classifiers"]["models"][0] = {"name": "news", "path": model, "label": "article", "threshold": new_threshold}
     second = curate(tmp_path, {**cfg, "output": "out2"})
     assert {r["id"] for r in read_rows(second.output, "kept")} == expected

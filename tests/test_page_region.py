@@ -1,7 +1,6 @@
 """HTML beyond news: the page's main region where trafilatura keeps too little, measured on modern pages."""
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -152,7 +151,7 @@ def test_settings_turn_the_region_off_and_the_extractor_column_says_so():
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert off["html_text"] == "trafilatura" and off["page_kind"] == "unknown"
-    assert dataclasses.replace(HtmlSettings(), region_ratio_other=0.5).region_ratio_other == 0.5
+    assert HtmlSettings(region_ratio_other=0.5).region_ratio_other == 0.5
 
 
 def test_region_ratio_out_of_range_is_a_config_error(tmp_path):

@@ -184,7 +184,7 @@ def test_swarm_config_errors(tmp_path):
         ({"train": {"stepz": 3}}, "train.stepz: unknown key"),
         ({"eval": {"sets": [{"name": "x"}]}}, "eval.sets[0]: expected exactly one of domain, path, tasks"),
         ({"tokenizer": {"kind": "words"}}, "tokenizer.kind: expected one of bytes, bpe, got 'words'"),
-        ({"heldout_fraction": 1.5}, "heldout_fraction: expected a value between 0 and 1"),
+        ({"heldout_fraction": 1.5}, "heldout_fraction: expected a value < 1, got 1.5"),
         ({"train": {"average_last": 1.0}}, "train.average_last: expected a fraction of the steps in [0, 1)"),
     ]
     for change, message in bad:

@@ -340,7 +340,7 @@ def test_brotli_and_unknown_content_encodings():
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"refinery-br-{os.getpid()}.warc.gz"
     path.write_bytes(b"".join(records))
     try:
-        rows = list(read_warc(Source("w", "warc", ("x",)), str(path), "br.warc.gz", ExtractSettings()))
+        rows = list(read_warc(Source(name="w", format="warc", paths=("x",)), str(path), "br.warc.gz", ExtractSettings()))
     finally:
         path.unlink()
     assert "A brotli body" in rows[0]["_html"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,23 @@ def test_token_files_decode_to_the_parquet_text(shards):
         assert len(docs) == len(rows)
         for row, toks in zip(rows[:50], docs[:50]):
             assert bytes(toks.astype(np.uint8)).decode("utf-8") == row["text"]
+
+
+def test_token_files_open_with_numpy_memmap_by_their_documented_layout(shards):
+    """README: .bin holds flat ids (the manifest's token_dtype), each document followed by the end-of-text id;
+    .idx holds the int64 start of every document and the total at the end."""
+    out, manifest = shards
+    tokenizer = json.loads((out / "tokenizer.json").read_text())
+    for p in sorted((out / "parquet").iterdir()):
+        rows = pq.read_table(p, columns=["text", "n_tokens"]).to_pylist()
+        ids = np.memmap(out / "tokens" / (p.stem + ".bin"), dtype=manifest["token_dtype"], mode="r")
+        starts = np.memmap(out / "tokens" / (p.stem + ".idx"), dtype=np.int64, mode="r")
+        assert len(starts) == len(rows) + 1 and starts[0] == 0 and starts[-1] == len(ids)
+        assert list(np.diff(starts)) == [r["n_tokens"] for r in rows]
+        for i in (0, len(rows) // 2, len(rows) - 1):
+            doc = ids[starts[i]:starts[i + 1]]
+            assert doc[-1] == tokenizer["eot"]
+            assert bytes(doc[:-1].astype(np.uint8)).decode("utf-8") == rows[i]["text"]
 
 
 def test_heldout_documents_never_enter_and_provenance(shards):
