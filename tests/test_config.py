@@ -78,3 +78,64 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("sources: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(str(bad))
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    raw = {"sources": [{"name": "web", "format": "htm", "paths": ["*.html"], "colour": 1}], "output": "out",
+           "dedup": {"minhash": {"bands": 0, "threshold": 2}}, "write": {"compression": "lz5"}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, str(tmp_path))
+    assert info.value.problems == [
+        "sources[0].format: expected one of html, warc, jsonl, parquet, text, pdf, got 'htm'",
+        "sources[0].colour: unknown key (expected one of: attribution, consent, follow_symlinks, format, license, "
+        "name, paths, text_field, url_field)",
+        "dedup.minhash.bands: expected a value >= 1, got 0",
+        "dedup.minhash.threshold: expected a value <= 1, got 2",
+        "write.compression: expected one of zstd, snappy, gzip, none, got 'lz5'",
+    ]
+
+
+def test_a_file_that_is_not_a_fasttext_model_is_refused(tmp_path):
+    (tmp_path / "a.html").write_text("<p>a</p>")
+    (tmp_path / "q.bin").write_text("not a model")
+    raw = {"sources": [SOURCE], "output": "out",
+           "classifiers": {"models": [{"name": "q", "path": "q.bin", "label": "hq", "threshold": 0.5}]}}
+    with pytest.raises(ConfigError, match=r"classifiers.models\[0\].path: .*q.bin is not a fastText model"):
+        parse_config(raw, str(tmp_path))
+
+
+def test_numbers_in_exponent_form_and_aliases_in_yaml(tmp_path):
+    (tmp_path / "a.html").write_text("<p>a</p>")
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: [{name: web, format: html, paths: ['*.html']}]\noutput: out\n"
+                    "extract: {max_decompressed_bytes: 3000000000, timeout_s: 1e1}\n")
+    assert load_config(str(path)).extract.timeout_s == 10.0
+
+
+@pytest.mark.parametrize("job", ["curate", "classifier", "swarm", "shards", "run"])
+def test_committed_schemas_are_current(job):
+    """`python -m pipelines.config.jobs` rewrites them after a config model changes."""
+    from pipelines.config.jobs import schema_file, schema_text
+
+    with open(schema_file(job), encoding="utf-8") as fh:
+        assert fh.read() == schema_text(job)
+
+
+def test_example_configs_name_their_schema_and_are_valid():
+    import re
+    from pathlib import Path
+
+    from pipelines.config.jobs import guess_job, model_of
+    from pipelines.config.base import load_yaml
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for path in sorted(examples.glob("*.yaml")):
+        first = path.read_text().splitlines()[0]
+        match = re.fullmatch(r"# yaml-language-server: \$schema=(\.\./pipelines/config/schemas/(\w+)\.schema\.json)",
+                             first)
+        assert match, f"{path.name}: {first}"
+        assert (examples / match.group(1)).is_file()
+        raw, _ = load_yaml(str(path))
+        job = guess_job(raw)
+        assert model_of(job) is model_of(match.group(2)), path.name
+        assert model_of(job).model_json_schema()["properties"].keys() >= set(raw), path.name
