@@ -33,14 +33,19 @@ def _fasttext_model():
     return fasttext.load_model(lid176_path())
 
 
+def py3langid_path() -> str:
+    """The model file inside py3langid, as an absolute path: the package names it relative to itself, and some
+    versions resolve that against the working folder (a run started elsewhere then fails)."""
+    from py3langid import langid
+
+    return os.path.join(os.path.dirname(os.path.abspath(langid.__file__)), langid.MODEL_FILE)
+
+
 @lru_cache(maxsize=1)
 def _py3langid():
     from py3langid import langid
 
-    # an absolute path: the model file's name is relative, and some versions resolve it against the working
-    # folder (a run started in a folder with its own data/ then fails)
-    path = os.path.join(os.path.dirname(os.path.abspath(langid.__file__)), langid.MODEL_FILE)
-    return langid.LanguageIdentifier.from_model_file(path, norm_probs=True)
+    return langid.LanguageIdentifier.from_model_file(py3langid_path(), norm_probs=True)
 
 
 def identify(text: str, engine: str = "fasttext") -> tuple[str, float]:
@@ -56,5 +61,4 @@ def identify(text: str, engine: str = "fasttext") -> tuple[str, float]:
 def model_hash(engine: str) -> str:
     from pipelines.files import sha256_file
 
-    path = lid176_path() if engine == "fasttext" else __import__("py3langid.langid").langid.MODEL_FILE
-    return sha256_file(path)[:16]
+    return sha256_file(lid176_path() if engine == "fasttext" else py3langid_path())[:16]

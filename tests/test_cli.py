@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import DATA
 
 
@@ -38,18 +40,24 @@ def test_config_error_exits_2_and_names_the_key(tmp_path):
     assert not (tmp_path / "out" / "kept").exists()
 
 
-def test_a_config_with_only_sources_and_output_runs_with_the_default_language_id(tmp_path):
-    """What a user's first config looks like: every default, lid.176 language ID (shipped inside refinery)."""
+@pytest.mark.parametrize("engine, model_hash", [
+    (None, "8f3472cfe8738a7b"),  # the default: the lid.176.ftz refinery ships
+    ("py3langid", None),         # the documented alternative, run from a folder that is not py3langid's
+])
+def test_a_config_with_only_sources_and_output_runs(tmp_path, engine, model_hash):
+    """What a user's first config looks like: every default (or the other language-ID engine)."""
     (tmp_path / "data").mkdir()
     shutil.copy(DATA / "wiki" / "wiki.jsonl.gz", tmp_path / "data" / "wiki.jsonl.gz")
     (tmp_path / "c.yaml").write_text("sources:\n  - {name: wiki, format: jsonl, paths: [data/wiki.jsonl.gz]}\n"
-                                     "output: out\n")
+                                     "output: out\n" + (f"filters: {{language: {{engine: {engine}}}}}\n" if engine else ""))
     proc = run("curate", "c.yaml", "--workers", "1", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
-    assert stats["totals"]["kept"] > 0 and stats["totals"]["kept"] + stats["totals"]["rejected"] == stats["totals"]["read"]
+    assert stats["totals"]["kept"] > 50 and stats["totals"]["kept"] + stats["totals"]["rejected"] == stats["totals"]["read"]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["models"]["langid:fasttext"] == "8f3472cfe8738a7b"  # the lid.176.ftz refinery ships
+    assert len(manifest["models"][f"langid:{engine or 'fasttext'}"]) == 16
+    if model_hash:
+        assert manifest["models"]["langid:fasttext"] == model_hash
 
 
 def test_config_mistakes_are_one_line_each_and_exit_2(tmp_path):

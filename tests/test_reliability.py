@@ -313,6 +313,7 @@ def test_py3langid_loads_from_any_working_folder(tmp_path, monkeypatch):
     langid._py3langid.cache_clear()
     lang, prob = langid.identify("The weather was fine and the river was calm all day long.", "py3langid")
     assert lang == "en" and prob > 0.5
+    assert len(langid.model_hash("py3langid")) == 16  # the manifest's hash of the model reads the same file
 
 
 def test_pdf_with_a_lying_page_tree_keeps_its_readable_page():
