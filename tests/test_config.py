@@ -54,7 +54,7 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
     ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0, got 0"),
     ({"sources": [dict(SOURCE, format="docx")], "output": "out"}, "sources[0].format: expected one of html, warc"),
     ({"sources": [{"name": "web", "format": "html"}], "output": "out"}, "sources[0].paths: required key is missing"),
-    ({"sources": [SOURCE, SOURCE], "output": "out"}, "sources[1].name: source 'web' is named twice"),
+    ({"sources": [SOURCE, SOURCE], "output": "out"}, "sources[1].name: 'web' is used twice"),
     ({"sources": [], "output": "out"}, "sources: expected at least 1 item(s), got []"),
     ({"sources": [SOURCE], "output": "out", "write": {"compression": "lz5"}}, "write.compression: expected one of zstd, snappy, gzip, none, got 'lz5'"),
     ({"sources": [SOURCE], "output": "out", "extract": {"pdf": {"ocr": "sometimes"}}}, "extract.pdf.ocr: expected one of auto, always, never"),

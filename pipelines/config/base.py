@@ -10,7 +10,7 @@ import re
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, ValidationInfo
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -57,7 +57,23 @@ def _one_or_many(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _unique_names(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise KeyedError(f"{i}.name", f"{item.name!r} is used twice")
+        seen.add(item.name)
+    return items
+
+
+T = TypeVar("T")
 Strings = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
+Items = Annotated[tuple[T, ...], BeforeValidator(_as_tuple)]  # a YAML list of T
+Named = Annotated[tuple[T, ...], BeforeValidator(_as_tuple), AfterValidator(_unique_names)]  # ...each named once
 
 
 def context_dir(info: ValidationInfo) -> str:
@@ -73,6 +89,9 @@ def check_name(name: str) -> str:
     if not NAME.match(name):
         raise ValueError(f"expected letters, digits, '_', '-' or '.', got {name!r}")
     return name
+
+
+Name = Annotated[str, AfterValidator(check_name)]  # letters, digits, '_', '-' or '.'
 
 
 M = TypeVar("M", bound=BaseModel)

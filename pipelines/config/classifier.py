@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from classifiers.fasttext_model import TrainParams
-from .base import Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
+from .base import Items, Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
 
 
 class LabelData(Section):
@@ -56,16 +56,9 @@ class ClassifierTrainConfig(Job):
     name: str
     output: str = Field(description="the model file to write; its card goes beside it")
     positive: str | None = Field(None, description="the label whose probability is the quality score")
-    labels: dict[str, Annotated[tuple[LabelData, ...], Field(min_length=1)]]
+    labels: dict[str, Annotated[Items[LabelData], Field(min_length=1)]]
     params: TrainParams = TrainParams()
     chunk_words: int = Field(0, ge=0, description="split long documents into pieces of this many words (0: off)")
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _as_tuples(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
-        return value
 
     @field_validator("labels")
     @classmethod

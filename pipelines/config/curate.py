@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from ..rules import C4_LINE_FILTER, RULES_BY_NAME
-from .base import ConfigError, Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
+from .base import ConfigError, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
 from .inputs import glob_regex, glob_root, match_files
 
 Format = Literal["html", "warc", "jsonl", "parquet", "text", "pdf"]
@@ -50,7 +50,7 @@ def _fasttext_file(path: str, info: ValidationInfo) -> str:
 class Source(Section):
     """One input source: a name, a format and the globs of its files."""
 
-    name: str = Field(description="unique name: letters, digits, '_', '-' or '.'")
+    name: Name = Field(description="unique name: letters, digits, '_', '-' or '.'")
     format: Format
     paths: Annotated[Strings, Field(min_length=1, description="globs, relative to the config file; ** spans folders")]
     text_field: str = Field("text", description="JSONL/Parquet: the column holding the text")
@@ -59,11 +59,6 @@ class Source(Section):
     attribution: str | None = None
     consent: str | None = Field(None, description="e.g. explicit, public-web, unknown; a record's field wins")
     follow_symlinks: bool = Field(False, description="off: symbolic links under the globs are skipped")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        return check_name(name)
 
     @field_validator("paths")
     @classmethod
@@ -238,17 +233,12 @@ class DedupSettings(Section):
 class QualityModel(Section):
     """A fastText quality classifier: its probability of `label` is the `quality_<name>` column."""
 
-    name: str
+    name: Name
     path: str = Field(description="the model file (`refinery classifier train` writes it)")
     label: str
     threshold: float | None = Field(None, ge=0.0, description="keep documents scoring at least this")
     keep_fraction: float | None = Field(None, gt=0.0, le=1.0, description="or keep this top share of each source")
     sources: Strings = Field((), description="the sources it applies to; empty: all")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        return check_name(name)
 
     @field_validator("path")
     @classmethod
@@ -276,23 +266,8 @@ class ClassifierSettings(Section):
     """fastText models applied in curate: quality classifiers, and a domain classifier for the `domain` column."""
 
     enabled: bool | None = Field(None, description="default: on when a model is given")
-    models: tuple[QualityModel, ...] = ()
+    models: Named[QualityModel] = ()
     domain: DomainModel | None = None
-
-    @field_validator("models", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("models")
-    @classmethod
-    def _unique(cls, models: tuple[QualityModel, ...]) -> tuple[QualityModel, ...]:
-        seen: set[str] = set()
-        for i, m in enumerate(models):
-            if m.name in seen:
-                raise KeyedError(f"{i}.name", f"expected a unique name, got {m.name!r}")
-            seen.add(m.name)
-        return models
 
     @model_validator(mode="after")
     def _default_on(self) -> ClassifierSettings:
@@ -327,7 +302,7 @@ class ResumeSettings(Section):
 class CurateConfig(Job):
     """`refinery curate`: read the sources, extract, filter, deduplicate, score and write Parquet shards."""
 
-    sources: Annotated[tuple[Source, ...], Field(min_length=1)]
+    sources: Annotated[Named[Source], Field(min_length=1)]
     output: str = Field(description="the output folder (new, empty, or written by refinery before)")
     extract: ExtractSettings = ExtractSettings()
     optout: OptoutSettings = OptoutSettings()
@@ -338,21 +313,6 @@ class CurateConfig(Job):
     classifiers: ClassifierSettings = ClassifierSettings()
     write: WriteSettings = WriteSettings()
     resume: ResumeSettings = ResumeSettings()
-
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("sources")
-    @classmethod
-    def _unique(cls, sources: tuple[Source, ...]) -> tuple[Source, ...]:
-        seen: set[str] = set()
-        for i, s in enumerate(sources):
-            if s.name in seen:
-                raise KeyedError(f"{i}.name", f"source {s.name!r} is named twice")
-            seen.add(s.name)
-        return sources
 
     @field_validator("output")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from proxies.train import TrainSettings
-from .base import Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
+from .base import Items, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
 
 NAMED_MIXTURES = ("natural", "uniform", "one-hot")
 
@@ -33,16 +33,11 @@ class ProxySettings(Section):
 class EvalSet(Section):
     """One eval set of the target suite: a pool domain's held-out text, a text file, or a task file."""
 
-    name: str
+    name: Name
     weight: float = Field(1.0, ge=0.0)
     domain: str | None = None
     path: str | None = None
     tasks: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        return check_name(name)
 
     @model_validator(mode="after")
     def _one_kind(self) -> EvalSet:
@@ -53,23 +48,8 @@ class EvalSet(Section):
 
 
 class EvalSettings(Section):
-    sets: Annotated[tuple[EvalSet, ...], Field(min_length=1)]
+    sets: Annotated[Named[EvalSet], Field(min_length=1)]
     max_bytes: int = Field(100_000, ge=1000, description="eval text per set")
-
-    @field_validator("sets", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("sets")
-    @classmethod
-    def _unique(cls, sets: tuple[EvalSet, ...]) -> tuple[EvalSet, ...]:
-        seen: set[str] = set()
-        for i, s in enumerate(sets):
-            if s.name in seen:
-                raise KeyedError(f"{i}.name", f"expected a unique name, got {s.name!r}")
-            seen.add(s.name)
-        return sets
 
 
 class MixSettings(Section):
@@ -109,14 +89,9 @@ class SwarmConfig(Job):
     tokenizer: TokenizerSettings = TokenizerSettings()
     proxy: ProxySettings = ProxySettings()
     train: TrainSettings = TrainSettings()
-    mixtures: Annotated[tuple[Mixture, ...], Field(min_length=1)] = NAMED_MIXTURES
-    seeds: Annotated[tuple[int, ...], Field(min_length=1)] = (0,)
+    mixtures: Annotated[Items[Mixture], Field(min_length=1)] = NAMED_MIXTURES
+    seeds: Annotated[Items[int], Field(min_length=1)] = (0,)
     mix: MixSettings = MixSettings()
-
-    @field_validator("mixtures", "seeds", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
 
     @field_validator("pool", "output")
     @classmethod
