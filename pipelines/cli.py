@@ -164,6 +164,19 @@ def config_keys(job: str) -> str:
     return "\n".join(lines)
 
 
+class _KeysHelp(argparse.RawDescriptionHelpFormatter):
+    """The config keys are listed only when --help asks, so that other commands do not load every job's models."""
+
+
+def _keys_help(job: str, description: str = "") -> dict:
+    class Formatter(_KeysHelp):
+        def format_help(self) -> str:
+            return super().format_help() + "\nconfig keys:\n" + config_keys(job) + "\n"
+
+    return {"description": (description + " " if description else "") + f"The config's keys follow; `refinery "
+            f"config schema {job}` prints them as a JSON Schema.", "formatter_class": Formatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     parser.add_argument("--version", action="version", version=f"refinery {__version__}")
@@ -171,10 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     curate = sub.add_parser(
         "curate",
         help="read, extract, filter, deduplicate and write curated Parquet shards",
-        description="Unknown options (for example --runner=PortableRunner --job_endpoint=...) go to Apache Beam. "
-                    "The config's keys follow; `refinery config schema curate` prints them as a JSON Schema.",
-        epilog="config keys:\n" + config_keys("curate"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **_keys_help("curate", "Unknown options (for example --runner=PortableRunner --job_endpoint=...) go to "
+                               "Apache Beam."),
     )
     curate.add_argument("config", help="curate config (YAML)")
     curate.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -184,24 +195,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     classifier = sub.add_parser("classifier", help="fastText quality and domain classifiers")
     classifier_sub = classifier.add_subparsers(dest="classifier_command", required=True)
-    train = classifier_sub.add_parser("train", help="train a fastText classifier and write its card")
+    train = classifier_sub.add_parser("train", help="train a fastText classifier and write its card",
+                                      **_keys_help("classifier"))
     train.add_argument("config", help="classifier config (YAML)")
     train.set_defaults(func=_classifier_train)
 
-    swarm = sub.add_parser("swarm", help="train proxy models on mixtures of a curated pool and score them")
+    swarm = sub.add_parser("swarm", help="train proxy models on mixtures of a curated pool and score them",
+                           **_keys_help("swarm"))
     swarm.add_argument("config", help="swarm config (YAML)")
     swarm.set_defaults(func=_swarm)
 
-    mix = sub.add_parser("mix", help="choose mixture weights: swarm, fit, optimise, confirm, report")
+    mix = sub.add_parser("mix", help="choose mixture weights: swarm, fit, optimise, confirm, report",
+                         **_keys_help("mix"))
     mix.add_argument("config", help="mix config (YAML: the swarm settings and a mix section)")
     mix.set_defaults(func=_mix)
 
-    shards = sub.add_parser("shards", help="materialise the chosen mixture as training shards")
+    shards = sub.add_parser("shards", help="materialise the chosen mixture as training shards",
+                            **_keys_help("shards"))
     shards.add_argument("config", help="shards config (YAML)")
     shards.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     shards.set_defaults(func=_shards)
 
-    run = sub.add_parser("run", help="curate, mix and shards in one command")
+    run = sub.add_parser("run", help="curate, classifier train, mix and shards in one command", **_keys_help("run"))
     run.add_argument("config", help="a YAML file naming the curate, mix and shards configs")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     run.add_argument("--quiet", action="store_true")
@@ -257,8 +272,8 @@ def _interrupted() -> None:
 
 def _report_bugs(kind: type, value: BaseException, tb: object) -> None:
     sys.__excepthook__(kind, value, tb)
-    print("\nrefinery: this is a bug in refinery, not in your input or config; please report it with the "
-          "traceback above and the command you ran", file=sys.stderr)
+    print("\nrefinery: this is a bug in refinery, not in your input or config; please report it on refinery's issue "
+          "tracker with the traceback above, `refinery --version` and the command you ran", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

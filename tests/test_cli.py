@@ -84,6 +84,8 @@ def test_config_schema_check_version_and_help(tmp_path):
     proc = run("curate", "--help", cwd=tmp_path)
     assert proc.returncode == 0 and "refinery config schema curate" in proc.stdout
     assert "dedup.minhash.threshold  (default 0.8)" in proc.stdout and "one of html, warc" in proc.stdout
+    proc = run("shards", "--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "shard_tokens  (default 50000000)" in proc.stdout
 
 
 def test_a_model_file_of_the_wrong_kind_is_one_line(tmp_path):
