@@ -133,7 +133,8 @@ def _config_check(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def config_keys(job: str) -> str:
     """Every key of a job's config with its default, choices and description, one per line (for --help)."""
-    from typing import Literal, get_args, get_origin
+    from types import UnionType
+    from typing import Literal, Union, get_args, get_origin
 
     from .config.base import section_in
     from .config.jobs import model_of
@@ -144,11 +145,10 @@ def config_keys(job: str) -> str:
         for name, field in model.model_fields.items():
             inner = section_in(field.annotation)
             key = f"{prefix}{name}"
-            if inner is not None and inner.__name__ not in ("Source", "QualityModel", "EvalSet", "LabelData"):
-                walk(inner, key + ".")
-                continue
-            if inner is not None:  # a list of sections
-                walk(inner, key + "[].")
+            if inner is not None:  # a section (`X` or `X | None`), or a list of sections
+                one = inner is field.annotation or (get_origin(field.annotation) in (Union, UnionType)
+                                                     and inner in get_args(field.annotation))
+                walk(inner, key + ("." if one else "[]."))
                 continue
             default = field.get_default(call_default_factory=True)
             default = list(default) if isinstance(default, tuple) else default
@@ -164,12 +164,11 @@ def config_keys(job: str) -> str:
     return "\n".join(lines)
 
 
-class _KeysHelp(argparse.RawDescriptionHelpFormatter):
-    """The config keys are listed only when --help asks, so that other commands do not load every job's models."""
-
-
 def _keys_help(job: str, description: str = "") -> dict:
-    class Formatter(_KeysHelp):
+    """Parser arguments whose help ends with the job's config keys, listed only when --help asks (so that other
+    commands do not load every job's models)."""
+
+    class Formatter(argparse.RawDescriptionHelpFormatter):
         def format_help(self) -> str:
             return super().format_help() + "\nconfig keys:\n" + config_keys(job) + "\n"
 

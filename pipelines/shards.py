@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from proxies.data import is_heldout
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
-from .config.shards import ShardsConfig
+from .config.shards import Profile, ShardsConfig, ShardsTokenizer
 from .curate import make_runner, pipeline_options
 from .datacard import shards_card
 from .files import atomic_path, sha256_file, write_json
@@ -48,10 +48,10 @@ PROVENANCE_SCHEMA = pa.schema([
 ])
 
 
-def load_tokenizer(spec: dict) -> Tokenizer:
-    if spec.get("kind", "bytes") == "bytes":
+def load_tokenizer(spec: ShardsTokenizer) -> Tokenizer:
+    if spec.kind == "bytes":
         return ByteTokenizer()
-    with open(spec["path"]) as fh:
+    with open(spec.path) as fh:
         return BpeTokenizer.from_json(fh.read())
 
 
@@ -147,14 +147,14 @@ def plan_domain(items: list[tuple[str, int, float]], target: float, max_epochs: 
     return picks, report
 
 
-def profile_reason(row: Row, profile: dict) -> str | None:
+def profile_reason(row: Row, profile: Profile) -> str | None:
     """Why a licence/consent profile excludes a document, or None."""
     lic, consent = row.get("license") or "unknown", row.get("consent") or "unknown"
-    if "allow_licenses" in profile and lic not in profile["allow_licenses"]:
+    if profile.allow_licenses is not None and lic not in profile.allow_licenses:
         return "profile_license"
-    if lic in profile.get("deny_licenses", []):
+    if lic in (profile.deny_licenses or ()):
         return "profile_license"
-    if "allow_consent" in profile and consent not in profile["allow_consent"]:
+    if profile.allow_consent is not None and consent not in profile.allow_consent:
         return "profile_consent"
     return None
 
@@ -173,7 +173,7 @@ def _read_pool(path: str, cfg: ShardsConfig) -> Iterator[Any]:
         elif cfg.exclude_heldout_fraction > 0 and is_heldout(row["id"], cfg.exclude_heldout_fraction):
             why = "eval_heldout"
         else:
-            why = profile_reason(row, cfg.profile.as_dict())
+            why = profile_reason(row, cfg.profile)
         if why:
             yield beam.pvalue.TaggedOutput("excluded", (domain or "(none)", row["source"], why))
         else:
@@ -181,7 +181,7 @@ def _read_pool(path: str, cfg: ShardsConfig) -> Iterator[Any]:
 
 
 class _Tokenize(beam.DoFn):
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: ShardsTokenizer) -> None:
         self.spec = spec
 
     def setup(self) -> None:
@@ -227,7 +227,7 @@ def build_pipeline(p: beam.Pipeline, cfg: ShardsConfig, staging: str, vocab_size
      | "ExcludedDict" >> beam.combiners.ToList()
      | "WriteExcluded" >> beam.Map(lambda items: write_json(
          os.path.join(staging, "excluded.json"), [[d, src, why, n] for (d, src, why), n in sorted(items)])))
-    docs = read.docs | "Tokenize" >> beam.ParDo(_Tokenize(cfg.tokenizer.model_dump(exclude_none=True)))
+    docs = read.docs | "Tokenize" >> beam.ParDo(_Tokenize(cfg.tokenizer))
 
     def plan(domain: str, items: Iterable[tuple[str, int, float]]) -> Iterator[Any]:
         picks, report = plan_domain(sorted(items), cfg.weights[domain] * cfg.budget_tokens, cfg.max_epochs, cfg.seed,
@@ -277,7 +277,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
     beam_args = beam_args or []
     if not glob.glob(os.path.join(cfg.pool, "kept", "*.parquet")):
         raise FileNotFoundError(f"no curated shards in {cfg.pool}/kept (run `refinery curate` first)")
-    tokenizer = load_tokenizer(cfg.tokenizer.model_dump(exclude_none=True))
+    tokenizer = load_tokenizer(cfg.tokenizer)
     os.makedirs(cfg.output, exist_ok=True)
     staging = os.path.join(cfg.output, ".staging")
     if os.path.exists(staging):
@@ -323,7 +323,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
         "excluded_by_source": by_source,
         "profile": cfg.profile.as_dict() or None,
         "curated_manifest_sha256": sha256_file(pool_manifest) if os.path.exists(pool_manifest) else None,
-        "mix_file": os.path.relpath(cfg.mix_file, cfg.output) if cfg.mix_file else None,
+        "mix_file": os.path.relpath(cfg.mix, cfg.output) if cfg.mix else None,
         "files": {folder: list_shards_any(os.path.join(staging, folder)) for folder in FOLDERS},
         "elapsed_s": round(time.time() - started, 2),
     }

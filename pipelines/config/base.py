@@ -43,22 +43,20 @@ class Job(Section):
     _base_dir: str = PrivateAttr(default="")
 
     def model_post_init(self, context: Any) -> None:
-        self._base_dir = os.path.abspath((context or {}).get("base_dir") or os.getcwd())
+        self._base_dir = _anchor(context)
 
     @property
     def base_dir(self) -> str:
         return self._base_dir
 
 
-def _one_or_many(value: Any) -> Any:
-    """A single string where a list of strings is expected is a one-item list; YAML lists become tuples."""
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+def _one_or_many(value: Any) -> Any:
+    """A single string where a list of strings is expected is a one-item list; YAML lists become tuples."""
+    return (value,) if isinstance(value, str) else _as_tuple(value)
 
 
 def _unique_names(items: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -76,13 +74,13 @@ Items = Annotated[tuple[T, ...], BeforeValidator(_as_tuple)]  # a YAML list of T
 Named = Annotated[tuple[T, ...], BeforeValidator(_as_tuple), AfterValidator(_unique_names)]  # ...each named once
 
 
-def context_dir(info: ValidationInfo) -> str:
+def _anchor(context: dict | None) -> str:
     """The folder relative paths are resolved against: the config file's (validation context), else the cwd."""
-    return os.path.abspath((info.context or {}).get("base_dir") or os.getcwd())
+    return os.path.abspath((context or {}).get("base_dir") or os.getcwd())
 
 
 def resolve(path: str, info: ValidationInfo) -> str:
-    return os.path.normpath(path if os.path.isabs(path) else os.path.join(context_dir(info), path))
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(_anchor(info.context), path))
 
 
 def check_name(name: str) -> str:
@@ -114,19 +112,18 @@ def _problems(model: type[BaseModel], errors: list[dict]) -> list[str]:
     """One line per key at fault: the shapes a union accepts are joined ("expected bool or float"), and a list
     is not also called too short because one of its items is bad."""
     locs = [tuple(p for p in e["loc"] if not _is_union_tag(p)) for e in errors]
-    lines: dict[tuple, list[str]] = {}
+    found: dict[str, list[tuple[str, str | None]]] = {}
     for loc, error in zip(locs, errors):
         if error["type"] == "too_short" and any(o != loc and o[:len(loc)] == loc for o in locs):
             continue
-        lines.setdefault(loc, []).append(_problem(model, dict(error, loc=loc)))
+        key, text, given = _problem(model, dict(error, loc=loc))
+        found.setdefault(key, []).append((text, given))
     out = []
-    for loc, texts in lines.items():
-        expected = [t.split(": expected ", 1)[1].rsplit(", got ", 1) for t in texts
-                    if ": expected " in t and ", got " in t]
-        if len(texts) > 1 and len(expected) == len(texts):
-            out.append(f"{dotted(loc)}: expected {' or '.join(e[0] for e in expected)}, got {expected[0][1]}")
-        else:
-            out.extend(dict.fromkeys(texts))
+    for key, texts in found.items():
+        if len(texts) > 1 and all(t.startswith("expected ") and g is not None for t, g in texts):
+            shapes = " or ".join(t.removeprefix("expected ") for t, _ in texts)
+            texts = [(f"expected {shapes}", texts[0][1])]
+        out.extend(dict.fromkeys(f"{key}: {t}" + (f", got {g}" if g is not None else "") for t, g in texts))
     return out
 
 
@@ -157,30 +154,33 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _problem(model: type[BaseModel], error: dict) -> str:
+def _unknown_key(choices: list[str]) -> str:
+    return "unknown key" + (f" (expected one of: {', '.join(choices)})" if choices else "")
+
+
+def _problem(model: type[BaseModel], error: dict) -> tuple[str, str, str | None]:
+    """(dotted key, what is wrong, the value given or None) of one pydantic error."""
     loc = error["loc"]
     kind = error["type"]
     ctx = error.get("ctx") or {}
     cause = ctx.get("error")
+    choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))  # of a Literal
     if isinstance(cause, KeyedError):
         below = tuple(int(k) if k.isdigit() else k for k in cause.key.split("."))
-        return f"{dotted(loc + below)}: {cause}"
+        return dotted(loc + below), str(cause), None
     if loc and loc[-1] == "[key]":  # a mapping's key outside its enumeration (a rule name, say)
-        choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
-        return f"{dotted(loc[:-1])}: unknown key" + (f" (expected one of: {', '.join(choices)})" if choices else "")
+        return dotted(loc[:-1]), _unknown_key(choices), None
     if kind == "missing":
-        return f"{dotted(loc)}: required key is missing"
+        return dotted(loc), "required key is missing", None
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, loc[:-1])
-        return f"{dotted(loc)}: unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
+        return dotted(loc), _unknown_key(_allowed_keys(model, loc[:-1])), None
     if kind == "value_error":
-        return f"{dotted(loc)}: {cause if cause is not None else error['msg']}"
+        return dotted(loc), str(cause if cause is not None else error["msg"]), None
     if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
-        return f"{dotted(loc)}: expected one of {', '.join(choices)}, got {_brief(error['input'])}"
+        return dotted(loc), f"expected one of {', '.join(choices)}", _brief(error["input"])
     template = _EXPECTED.get(kind)
     text = template.format(**{k: _number(v) for k, v in ctx.items()}) if template else error["msg"][0].lower() + error["msg"][1:]
-    return f"{dotted(loc)}: {text}, got {_brief(error['input'])}"
+    return dotted(loc), text, _brief(error["input"])
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -19,8 +19,6 @@ from .base import ConfigError, Job, KeyedError, Name, Named, Section, Strings, l
 from .inputs import glob_regex, glob_root, match_files
 
 Format = Literal["html", "warc", "jsonl", "parquet", "text", "pdf"]
-FORMATS: tuple[str, ...] = Format.__args__
-OCR_MODES = ("auto", "always", "never")
 RuleName = Literal[tuple(sorted(RULES_BY_NAME)) + (C4_LINE_FILTER,)]  # type: ignore[valid-type]
 Rules = dict[RuleName, bool | float]  # a rule's threshold, or false (off) / true (its default)
 

@@ -105,10 +105,6 @@ class ShardsConfig(Job):
             object.__setattr__(self, "exclude_heldout_fraction", 0.0)
         return self
 
-    @property
-    def mix_file(self) -> str | None:
-        return self.mix
-
 
 def parse_shards_config(raw: Any, base: str) -> ShardsConfig:
     return validate(ShardsConfig, raw, base)
