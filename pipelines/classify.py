@@ -1,23 +1,23 @@
 """The classify stage: fastText quality scores (`scores.quality_<name>`), the `domain` column, and thresholds.
 
-Scores are written for every document that reaches the stage, rejected ones included, so a threshold can be
-moved later without scoring again. A threshold is a score, or a keep fraction calibrated on this run's own
-scores (recorded in stats.json under `classifiers`).
+Scores are computed by the worker that stages a unit, for every row that passed the filters, and staged with
+it: a threshold can be moved later without scoring again. A threshold is a score, or a keep fraction
+calibrated on this run's own scores (recorded in stats.json under `classifiers`). The decisions read only the
+staged `scores` column.
 """
 from __future__ import annotations
 
 from typing import Any, Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from classifiers.fasttext_model import Classifier
 
 from .config.curate import ClassifierSettings, QualityModel
-from .schema import reject
+from .decisions import Decision
+from .schema import Row, scores_of
+from .staging import read_staged
 
-Row = dict[str, Any]
-REJECTED = "rejected"
 QUANTILES = 1000
 
 
@@ -25,71 +25,84 @@ def score_name(model: QualityModel) -> str:
     return f"quality_{model.name}"
 
 
-class _Score(beam.DoFn):
-    """Batched prediction; each model is loaded once per worker."""
+class Scorer:
+    """Batched prediction in a staging worker; each model is loaded once per worker."""
 
     def __init__(self, settings: ClassifierSettings) -> None:
         self.settings = settings
+        self.models = [(m, Classifier(m.path)) for m in settings.models]
+        self.domain = Classifier(settings.domain.path) if settings.domain else None
 
-    def setup(self) -> None:
-        self.models = [(m, Classifier(m.path)) for m in self.settings.models]
-        self.domain = Classifier(self.settings.domain.path) if self.settings.domain else None
-
-    def process(self, batch: list[Row]) -> Iterator[Row]:
+    def __call__(self, rows: list[Row]) -> None:
         for m, clf in self.models:
-            targets = [d for d in batch if not m.sources or d["source"] in m.sources]
+            targets = [d for d in rows if not m.sources or d["source"] in m.sources]
             if targets:
                 for doc, probs in zip(targets, clf.predict([d["text"] for d in targets])):
                     doc["scores"] = dict(doc.get("scores") or {}, **{score_name(m): probs.get(m.label, 0.0)})
-        if self.domain is not None:
-            for doc, probs in zip(batch, self.domain.predict([d["text"] for d in batch])):
+        if self.domain is not None and rows:
+            for doc, probs in zip(rows, self.domain.predict([d["text"] for d in rows])):
                 label = max(probs, key=probs.get)
                 doc["scores"] = dict(doc.get("scores") or {}, domain=probs[label])
                 doc["domain"] = label if probs[label] >= self.settings.domain.min_score else None
-        yield from batch
 
 
 def _threshold_for(qs: list[float], keep_fraction: float) -> float:
     return float(qs[min(len(qs) - 1, max(0, round((1.0 - keep_fraction) * QUANTILES)))])
 
 
+def _passed_scores(folder: str) -> Iterator[dict[str, float]]:
+    """The scores of a unit's rows that passed the filters."""
+    table = read_staged(folder, ["reason", "scores"])
+    for reason, scores in zip(table.column("reason").to_pylist(), table.column("scores").to_pylist()):
+        if reason is None:
+            yield scores_of(scores)
+
+
 class Classify(beam.PTransform):
-    """Returns {"kept", "rejected", "thresholds"}; thresholds is one dict {score name: threshold}."""
+    """(index, decisions) of every unit in, the same with classifier rejections added; also "thresholds": one
+    dict {score name: threshold}."""
 
-    def __init__(self, settings: ClassifierSettings) -> None:
+    def __init__(self, settings: ClassifierSettings, folders: list[str]) -> None:
         super().__init__()
-        self.settings = settings
+        self.settings, self.folders = settings, folders
 
-    def expand(self, docs: Any) -> Any:
-        settings = self.settings
-        scored = (docs
-                  | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=256)
-                  | "Score" >> beam.ParDo(_Score(settings)))
+    def expand(self, decided: Any) -> Any:
+        settings, folders = self.settings, self.folders
+        p = decided.pipeline
         parts = []
         for m in settings.models:
             name = score_name(m)
             if m.threshold is not None:
-                t = scored.pipeline | f"Fixed_{m.name}" >> beam.Create([(name, m.threshold)])
+                t = p | f"Fixed_{m.name}" >> beam.Create([(name, m.threshold)])
             else:
-                t = (scored
-                     | f"Scores_{m.name}" >> beam.FlatMap(lambda d, n=name: [d["scores"][n]] if n in (d["scores"] or {}) else [])
+                t = (decided
+                     | f"Scores_{m.name}" >> beam.FlatMap(
+                         lambda kv, n=name: [s[n] for s in _passed_scores(folders[kv[0]]) if n in s])
                      | f"Quantiles_{m.name}" >> beam.ApproximateQuantiles.Globally(QUANTILES + 1)
                      | f"Calibrate_{m.name}" >> beam.Map(
                          lambda qs, n=name, kf=m.keep_fraction: (n, _threshold_for(qs, kf) if qs else 0.0)))
             parts.append(t)
-        thresholds = (parts | "AllThresholds" >> beam.Flatten()) if parts else (
-            scored.pipeline | "NoThresholds" >> beam.Create([]))
+        thresholds = (parts | "AllThresholds" >> beam.Flatten()) if parts else (p | "NoThresholds" >> beam.Create([]))
 
-        def decide(doc: Row, limits: dict[str, float]) -> Any:
-            for m in settings.models:
-                name = score_name(m)
-                score = (doc["scores"] or {}).get(name)
-                if score is not None and score < limits[name]:
-                    Metrics.counter("refinery", f"{doc['source']}/classify:{name}").inc()
-                    return beam.pvalue.TaggedOutput(REJECTED, reject(
-                        doc, f"classify:{name}", f"{name}={score:.4f} < threshold {limits[name]:.4f}"))
-            return doc
+        def decide(item: tuple[int, list[Decision]], limits: dict[str, float]) -> tuple[int, list[Decision]]:
+            index, decisions = item
+            table = read_staged(folders[index], ["reason", "scores"])
+            out = list(decisions)
+            rows = table.column("row").to_pylist()
+            for row, reason, scores in zip(rows, table.column("reason").to_pylist(), table.column("scores").to_pylist()):
+                if reason is not None:
+                    continue
+                scores = scores_of(scores)
+                for m in settings.models:
+                    name = score_name(m)
+                    score = scores.get(name)
+                    if score is not None and score < limits[name]:
+                        out.append(Decision(row, f"classify:{name}",
+                                            f"{name}={score:.4f} < threshold {limits[name]:.4f}", None, None))
+                        break
+            return index, out
 
-        decided = scored | "Decide" >> beam.Map(decide, beam.pvalue.AsDict(thresholds)).with_outputs(REJECTED, main="kept")
+        decided = decided | "Decide" >> beam.Map(decide, beam.pvalue.AsDict(thresholds))
         summary = thresholds | "ThresholdDict" >> beam.combiners.ToDict()
-        return {"kept": decided.kept, REJECTED: decided[REJECTED], "thresholds": summary}
+        return {"decided": decided, "thresholds": summary}
+

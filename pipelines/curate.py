@@ -1,8 +1,12 @@
-"""The curate job: read → extract → filter → exact dedup → Parquet, as one Apache Beam pipeline.
+"""The curate job: stage every unit (read, extract, filter, score, sketch), decide on small records (classify,
+exact, URL and MinHash dedup), then stream the staged rows into Parquet shards, as one Apache Beam pipeline.
 
 Every input record leaves as exactly one kept or rejected row. Counts go through Beam Metrics (namespace
 `refinery`, names `<source>/read`, `<source>/<stage:rule>`, `<source>/kept`); the driver checks
-`kept + rejected == read` for every source before it publishes anything.
+`kept + rejected == read` for every source before it publishes anything. How data moves: the worker that reads a
+unit writes its text once (pipelines/units.py); the shuffles after it carry packed hashes, ranks and row
+numbers (pipelines/decisions.py); the final write reads the staged text back without a shuffle
+(pipelines/output.py).
 """
 from __future__ import annotations
 
@@ -16,232 +20,56 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from . import __version__
+from .classify import Classify
 from .config.base import ConfigError
 from .config.curate import CurateConfig, check_inputs_outside_output
-from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
-from .extract import HtmlExtractor, extract_doc
-from .classify import Classify
 from .datacard import curate_card
-from .filters import Filters
-from .optout import Optout
-from .pdf import PdfExtractor
-from .sandbox import Interrupted
+from .decisions import DATA, NAMESPACE, offsets
+from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .files import sha256_file, write_json
-from .output import KINDS, list_shards, publish, shard_name, shard_of, write_shard
-from .progress import Progress, watch
-from . import checkpoint
-from .readers import brief, read_file
+from .output import KINDS, WriteShards, list_shards, publish
+from .progress import watch
+from .schema import STAGES
 from .splits import Unit, plan_units
-from .schema import STAGES, is_rejected, new_doc, reject, strict_fields
-
-Row = dict[str, Any]
-NAMESPACE = "refinery"
-REJECTED = "rejected"
-RESUMED = "resumed"
+from .staging import unit_folder
+from .units import StageUnit
 
 
-def _count(source: str, name: str, n: int = 1) -> None:
-    Metrics.counter(NAMESPACE, f"{source}/{name}").inc(n)
-
-
-def _route(row: Row) -> Any:
-    """Rejected rows go to the `rejected` output, documents to the main one; both are counted."""
-    if is_rejected(row):
-        _count(row["source"], row["reason"])
-        return beam.pvalue.TaggedOutput(REJECTED, row)
-    return row
-
-
-def _guarded(rows: Iterator[Row], source: Any, uri: str, unit: Unit) -> Iterator[Row]:
-    """A reader's rows; an exception a reader did not turn into a row itself (a bug, or a library failing in a
-    way it does not document) becomes one `read:error` row for the rest of the unit, not the job's end."""
-    n = 0
-    try:
-        for row in rows:
-            n += 1
-            yield row
-    except Exception as exc:  # noqa: BLE001
-        doc = new_doc(source=source.name, source_uri=uri, locator=f"unit:{unit.start}:after:{n}", fmt=source.format)
-        yield reject(doc, "read:error", f"{brief(exc)}; rest of the file (from record {n}) not read")
-
-
-class ReadFile(beam.DoFn):
-    """Read one unit (a file or a byte range of one); documents a checkpoint holds come from the checkpoint."""
-
-    def __init__(self, cfg: CurateConfig, progress_dir: str | None, work: str | None) -> None:
-        self.cfg = cfg
-        self.progress_dir = progress_dir
-        self.work = work
-
-    def setup(self) -> None:
-        self.sources = {s.name: s for s in self.cfg.sources}
-        self.optout = Optout(self.cfg.optout)
-        self.progress = Progress(self.progress_dir, "read")
-
-    def process(self, unit: Unit) -> Iterator[Any]:
-        source = self.sources[unit.source]
-        key = unit.key()
-        done = checkpoint.done_ids(self.work, key) if self.work else set()
-        skipped: set[str] = set()
-        n = 0
-        uri = self.cfg.uri(unit.path)
-        for row in _guarded(read_file(source, unit.path, uri, self.cfg.extract, unit.start, unit.end),
-                            source, uri, unit):
-            n += 1
-            row = strict_fields(row)
-            row["license"] = row.get("license") or source.license
-            row["consent"] = row.get("consent") or source.consent
-            if not is_rejected(row):
-                row = self.optout(row)
-            if not is_rejected(row):
-                if row["id"] in done:
-                    skipped.add(row["id"])  # finished before a crash: its row comes from the checkpoint
-                    continue
-                row["_unit"] = key
-            yield _route(row)
-        if skipped:
-            for row in checkpoint.cached_rows(self.work, key, skipped):
-                yield _route(row) if is_rejected(row) else beam.pvalue.TaggedOutput(RESUMED, row)
-            _count(unit.source, "resumed", len(skipped))
-        _count(unit.source, "read", n)
-        self.progress.add(files=1, records=n, resumed=len(skipped))
-
-    def finish_bundle(self) -> None:
-        self.progress.flush(force=True)
-
-    def teardown(self) -> None:
-        self.progress.flush(force=True)
-
-
-class ExtractAndFilter(beam.DoFn):
-    def __init__(self, cfg: CurateConfig, progress_dir: str | None, work: str | None) -> None:
-        self.cfg = cfg
-        self.progress_dir = progress_dir
-        self.work = work
-
-    def setup(self) -> None:
-        self.checkpoints = checkpoint.Checkpoints(self.work, self.cfg.resume) if self.work else None
-        self.filters = Filters(self.cfg)
-        self.extractor: HtmlExtractor | None = None
-        self.pdf_extractor: PdfExtractor | None = None
-        self.progress = Progress(self.progress_dir, "extract")
-
-    def _on_page(self, page: dict) -> None:
-        self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
-
-    def process(self, doc: Row) -> Iterator[Any]:
-        unit = doc.pop("_unit", None)
-        if "_html" in doc and self.extractor is None:
-            self.extractor = HtmlExtractor(self.cfg.extract)
-        if "_pdf" in doc and self.pdf_extractor is None:
-            self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page,
-                                              memory_mb=self.cfg.extract.max_memory_mb)
-        try:
-            row = extract_doc(doc, self.extractor, self.pdf_extractor)
-            if not is_rejected(row):
-                row = self.filters(row)
-        except Interrupted:
-            raise  # the job is stopping: this document is redone by the next run, not given a verdict
-        except Exception as exc:  # noqa: BLE001  (one document's failure is that document's row)
-            row = reject(doc, "extract:error", f"{brief(exc)} (a refinery bug: please report it)")
-        self.progress.add(documents=1, passed=0 if is_rejected(row) else 1)
-        if self.checkpoints is not None and unit is not None:
-            self.checkpoints.add(unit, row)
-        yield _route(row)
-
-    def finish_bundle(self) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.flush()
-        self.progress.flush(force=True)
-
-    def teardown(self) -> None:
-        for extractor in (self.extractor, self.pdf_extractor):
-            if extractor is not None:
-                extractor.close()
-        self.progress.flush(force=True)
-
-
-class WriteShards(beam.PTransform):
-    """Group rows into ceil(bytes / shard_bytes) shards by id and write each sorted by id."""
-
-    def __init__(self, folder: str, rejected: bool, cfg: CurateConfig) -> None:
-        super().__init__()
-        self.folder, self.rejected, self.settings = folder, rejected, cfg.write
-
-    def expand(self, rows: Any) -> Any:
-        shard_bytes = self.settings.shard_bytes
-        count = (
-            rows
-            | "Size" >> beam.Map(lambda r: len((r.get("text") or "").encode("utf-8")) + 512)
-            | "Total" >> beam.CombineGlobally(sum)
-            | "Shards" >> beam.Map(lambda total: max(1, math.ceil(total / max(shard_bytes, 1))))
-        )
-        folder, rejected, settings = self.folder, self.rejected, self.settings
-
-        def write(item: tuple[tuple[int, int], Iterable[Row]]) -> str:
-            (index, n), group = item
-            path = os.path.join(folder, shard_name(index, n))
-            write_shard(list(group), path, rejected, settings)
-            return path
-
-        return (
-            rows
-            | "Key" >> beam.Map(lambda r, n: ((shard_of(r["id"], n), n), r), n=beam.pvalue.AsSingleton(count))
-            | "Group" >> beam.GroupByKey()
-            | "Write" >> beam.Map(write)
-        )
-
-
-def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], staging: str,
-                   progress_dir: str | None, spread_documents: bool = True, work: str | None = None) -> None:
-    read = (
+def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], staging: str, work: str,
+                   progress_dir: str | None = None, partitions: int = 4) -> None:
+    """The whole curate job; `partitions` is how many groups each dedup shuffle spreads its records over."""
+    folders = [unit_folder(work, u.key()) for u in units]
+    infos = (
         p
-        | "Units" >> beam.Create(units)
+        | "Units" >> beam.Create(list(enumerate(units)))
         | "SpreadUnits" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadFile(cfg, progress_dir, work)).with_outputs(REJECTED, RESUMED, main="docs")
+        | "Stage" >> beam.ParDo(StageUnit(cfg, work, progress_dir))
     )
-    docs = read.docs
-    if spread_documents:  # few input files: spread their records over the workers (raw pages travel once)
-        docs = docs | "SpreadDocs" >> beam.Reshuffle()
-    processed = (
-        docs
-        | "ExtractFilter" >> beam.ParDo(ExtractAndFilter(cfg, progress_dir, work)).with_outputs(REJECTED, main="docs")
-    )
-    rejected = [read[REJECTED], processed[REJECTED]]
-    kept = (processed.docs, read[RESUMED]) | "WithResumed" >> beam.Flatten()
+    starts = infos | "Infos" >> beam.combiners.ToList() | "Starts" >> beam.Map(offsets, len(units))
+    decided = infos | "Nothing" >> beam.MapTuple(lambda index, info: (index, []))
     if cfg.classifiers.enabled:
-        classified = kept | "Classify" >> Classify(cfg.classifiers)
-        kept = classified["kept"]
-        rejected.append(classified[REJECTED])
+        classified = decided | "Classify" >> Classify(cfg.classifiers, folders)
+        decided = classified["decided"]
         classified["thresholds"] | "WriteThresholds" >> beam.Map(
             write_audit, os.path.join(staging, "classifier_thresholds.json"))
     d = cfg.dedup
-    if d.enabled:
-        stages = [("ExactDedup", d.exact, ExactDedup), ("UrlDedup", d.url, UrlDedup),
-                  ("MinHashDedup", d.minhash.enabled, MinHashDedup)]
-        for name, on, stage in stages:
-            if not on:
-                continue
-            out = kept | name >> stage(d)
-            kept = out["kept"]
-            rejected.append(out[REJECTED])
-            if "audit" in out:
-                audit_path = os.path.join(staging, "minhash_audit.json")
-                out["audit"] | "WriteAudit" >> beam.Map(write_audit, audit_path)
-    (kept
-     | "CountKept" >> beam.Map(lambda d: (_count(d["source"], "kept"), d)[1])
-     | "WriteKept" >> WriteShards(os.path.join(staging, "kept"), False, cfg))
-    (rejected | "AllRejected" >> beam.Flatten()
-     | "WriteRejected" >> WriteShards(os.path.join(staging, "rejected"), True, cfg))
+    if d.enabled and d.exact:
+        decided = decided | "ExactDedup" >> ExactDedup(d, folders, partitions)
+    if d.enabled and d.url:
+        decided = decided | "UrlDedup" >> UrlDedup(d, folders, partitions)
+    if d.enabled and d.minhash.enabled:
+        near = decided | "MinHashDedup" >> MinHashDedup(d, folders, partitions, starts)
+        decided = near["decided"]
+        near["audit"] | "WriteAudit" >> beam.Map(write_audit, os.path.join(staging, "minhash_audit.json"))
+    decided | "Write" >> WriteShards(staging, folders, cfg.write)
 
 
 # ---- driver ---------------------------------------------------------------------------------------
@@ -292,15 +120,34 @@ def make_runner(workers: int, beam_args: list[str]) -> Any:
     return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 
-def read_counters(result: Any) -> dict[str, dict[str, int]]:
+def read_counters(result: Any, namespace: str = NAMESPACE) -> dict[str, dict[str, int]]:
     """{source: {name: value}} from the pipeline's Beam Metrics."""
     out: dict[str, dict[str, int]] = {}
-    for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+    for c in result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]:
         value = c.committed if c.committed is not None else c.attempted
         source, name = c.key.metric.name.split("/", 1)
         out.setdefault(source, {})
         out[source][name] = out[source].get(name, 0) + int(value or 0)
     return out
+
+
+def data_movement(result: Any) -> dict[str, Any]:
+    """Bytes of text staged, and bytes that went through shuffles (pickled, as the runner moves them)."""
+    out = {"text_bytes": 0, "shuffled_bytes": 0}
+    for c in result.metrics().query(MetricsFilter().with_namespace(DATA))["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(value or 0)
+    out["shuffled_per_text_byte"] = round(out["shuffled_bytes"] / out["text_bytes"], 4) if out["text_bytes"] else None
+    return out
+
+
+def dedup_partitions(units: list[Unit]) -> int:
+    """Groups of each dedup shuffle: one per 64 MiB of input, 4 to 4096."""
+    size = 0
+    for unit in units:
+        with contextlib.suppress(OSError):
+            size += (unit.end if unit.end is not None else os.path.getsize(unit.path)) - unit.start
+    return max(4, min(4096, math.ceil(size / (64 << 20))))
 
 
 def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -531,8 +378,10 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
             return _finish(cfg, staging, work_root, ready)
     if os.path.exists(staging):
         shutil.rmtree(staging)  # left by an interrupted run: never published, safe to drop
-    work = os.path.join(work_root, key) if cfg.resume.enabled else None
-    if os.path.isdir(work_root):  # checkpoints of another config or other inputs are of no use
+    work = os.path.join(work_root, key)
+    if not cfg.resume.enabled and os.path.exists(work):
+        shutil.rmtree(work)  # resume off: every unit is staged again
+    if os.path.isdir(work_root):  # units staged for another config or other inputs are of no use
         for name in os.listdir(work_root):
             if os.path.join(work_root, name) != work:
                 shutil.rmtree(os.path.join(work_root, name))
@@ -549,19 +398,13 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
         watcher.start()
     try:
         with beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args)) as p:
-            # with several units per worker, units alone keep every worker busy: extract where a unit is read
-            build_pipeline(p, cfg, units, staging, progress_dir, spread_documents=len(units) < 4 * workers,
-                           work=work)
+            build_pipeline(p, cfg, units, staging, work, progress_dir, dedup_partitions(units))
         result = p.result
     finally:
         stop.set()
         if watcher is not None:
             watcher.join()
 
-    for kind in KINDS:  # an empty result is still one readable shard with the schema
-        folder = os.path.join(staging, kind)
-        if not any(n.endswith(".parquet") for n in os.listdir(folder)):
-            write_shard([], os.path.join(folder, shard_name(0, 1)), kind == "rejected", cfg.write)
     counters = read_counters(result)
     stats = compute_stats(cfg, staging, counters)
     for field, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
@@ -574,6 +417,8 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     stats["input_files"] = len(files)
     stats["input_units"] = len(units)
     stats["resumed"] = sum(c.get("resumed", 0) for c in counters.values())
+    stats["units_resumed"] = sum(c.get("units_resumed", 0) for c in counters.values())
+    stats["data_movement"] = data_movement(result)
     manifest = {
         "config_hash": cfg.hash,
         "versions": package_versions(),

@@ -1,14 +1,18 @@
-"""Deduplication stages as Beam transforms: exact text, URL, and MinHash near-duplicates.
+"""Deduplication on small records: exact text, URL, and MinHash near-duplicates.
 
-Each stage takes documents and returns (kept, rejected) PCollections; MinHash also returns an audit. The
-survivor of a cluster is the document with the highest quality score (when classifiers ran), then the longest
-text, then the smallest id. MinHash never needs one worker to hold all documents or all edges: band keys are
-grouped with GroupByKey, candidate pairs are checked against their exact shingle Jaccard through two joins, and
-clusters are connected components found by large-star/small-star rounds, with only the few edges that have not
-settled after the last round resolved together.
+The worker that stages a unit computes what dedup needs of each row (content hash, URL key, MinHash band keys);
+the stages here read those columns back from the staged units and shuffle only packed numpy records: hashes,
+ranks and row numbers, never text. Exact and URL dedup group records by key, one survivor per group. MinHash
+groups band keys into LSH buckets, reads the shingles of the candidate rows only (from the staged text) to check
+each candidate pair's exact Jaccard, and finds clusters as connected components by large-star/small-star rounds,
+with the few edges that have not settled after the last round resolved together.
+
+The survivor of a group is the row with the highest quality score (when classifiers ran), then the longest
+text, then the smallest id. Each stage takes and returns `(unit index, [Decision, ...])` for every unit.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -17,16 +21,17 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from .config.curate import DedupSettings, MinHashSettings
+from .decisions import CoGroup, Decision, Shuffle, Then, unit_of
 from .files import write_json
 from .minhash import band_keys, catch_probability, jaccard, s_curve_threshold, shingle_hashes, signatures
-from .schema import reject
+from .schema import Row, scores_of
+from .staging import read_staged
 
-Row = dict[str, Any]
-REJECTED = "rejected"
+NAMESPACE = "refinery"
 
 
 def quality(doc: Row, score_name: str | None) -> float:
-    scores = doc.get("scores") or {}
+    scores = scores_of(doc.get("scores"))
     if score_name:
         return float(scores.get(score_name, float("-inf")))
     return max((v for k, v in scores.items() if k.startswith("quality")), default=0.0)
@@ -37,42 +42,16 @@ def survivor_key(doc: Row, score_name: str | None) -> tuple[float, int, str]:
     return (-quality(doc, score_name), -len(doc["text"]), doc["id"])
 
 
-def _rejected(row: Row) -> Any:
-    Metrics.counter("refinery", f"{row['source']}/{row['reason']}").inc()
-    return beam.pvalue.TaggedOutput(REJECTED, row)
+def _hex(hi: int, lo: int) -> str:
+    return f"{int(hi):016x}{int(lo):016x}"
 
 
-# ---- exact ---------------------------------------------------------------------------------------
-
-class ExactDedup(beam.PTransform):
-    """Documents with the same normalised-text hash: one survivor, the rest `dedup:exact`."""
-
-    def __init__(self, settings: DedupSettings) -> None:
-        super().__init__()
-        self.score_name = settings.quality_score
-
-    def expand(self, docs: Any) -> Any:
-        score_name = self.score_name
-
-        def choose(content_hash: str, group: Iterable[Row]) -> Iterator[Any]:
-            members = sorted(group, key=lambda d: survivor_key(d, score_name))
-            survivor = members[0]
-            for doc in members:
-                doc["dup_cluster_id"] = content_hash
-                doc["dup_cluster_size"] = len(members)
-            yield survivor
-            for doc in members[1:]:
-                yield _rejected(reject(doc, "dedup:exact", f"survivor={survivor['id']} cluster={content_hash}"))
-
-        return (
-            docs
-            | "ByHash" >> beam.Map(lambda d: (d["content_hash"], d))
-            | "Group" >> beam.GroupByKey()
-            | "Choose" >> beam.FlatMapTuple(choose).with_outputs(REJECTED, main="kept")
-        )
+def _halves(hexes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([int(h[:16], 16) for h in hexes], dtype=np.uint64),
+            np.array([int(h[16:32], 16) for h in hexes], dtype=np.uint64))
 
 
-# ---- URL -----------------------------------------------------------------------------------------
+# ---- what the staging worker computes -----------------------------------------------------------
 
 def normalize_url(url: str) -> str:
     """Scheme and host lower-cased, default port, fragment and trailing slash dropped; the query kept."""
@@ -89,68 +68,179 @@ def normalize_url(url: str) -> str:
     return f"{scheme}://{netloc}{path}" + (f"?{p.query}" if p.query else "")
 
 
-def _date(doc: Row) -> str:
+def url_key(url: str | None) -> int | None:
+    """A 64-bit hash of the normalised URL (None without a URL)."""
+    if not url:
+        return None
+    return int.from_bytes(hashlib.blake2b(normalize_url(url).encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little")
+
+
+def url_date(doc: Row) -> str:
     meta = doc.get("metadata") or {}
     return str(meta.get("warc_date") or meta.get("date") or "")
 
 
-class UrlDedup(beam.PTransform):
-    """Documents with the same normalised URL: keep the newest (or the best), the rest `dedup:url`."""
+def sketch(rows: list[Row], s: MinHashSettings) -> None:
+    """Set `bands` (8 bytes per band key) on rows that passed so far; rows without a word keep None."""
+    todo = [r for r in rows if "reason" not in r]
+    shingles = [shingle_hashes(r["text"], s.ngram) for r in todo]
+    have = [i for i, sh in enumerate(shingles) if len(sh)]
+    sigs = signatures([shingles[i] for i in have], s.bands * s.rows, s.seed)
+    for i, sig in zip(have, sigs):
+        todo[i]["bands"] = b"".join(k[1:9] for k in band_keys(sig, s.bands, s.rows))
+    Metrics.counter(NAMESPACE, "dedup/no_shingles").inc(len(todo) - len(have))
 
-    def __init__(self, settings: DedupSettings) -> None:
+
+# ---- records read back from the staged units ----------------------------------------------------
+
+def _open_rows(folder: str, decisions: list[Decision], columns: list[str]) -> dict[str, np.ndarray | list]:
+    """The staged columns of the rows no stage has rejected yet."""
+    table = read_staged(folder, ["reason"] + columns)
+    rejected = {d.row for d in decisions if d.reason is not None}
+    rows = table.column("row").to_numpy()
+    keep = np.array([r is None for r in table.column("reason").to_pylist()], dtype=bool)
+    if rejected:
+        keep &= ~np.isin(rows, np.fromiter(rejected, dtype=np.int64, count=len(rejected)))
+    out: dict[str, Any] = {"row": rows[keep]}
+    where = np.flatnonzero(keep)
+    for c in columns:
+        values = table.column(c).to_pylist()
+        out[c] = [values[i] for i in where]
+    return out
+
+
+def _qualities(scores: list, score_name: str | None) -> np.ndarray:
+    return np.array([quality({"scores": s}, score_name) for s in scores], dtype=np.float64)
+
+
+KEYED = [("h1", "<u8"), ("h2", "<u8"), ("q", "<f8"), ("n", "<i8"), ("id1", "<u8"), ("id2", "<u8"), ("unit", "<u4"),
+         ("row", "<u4")]
+
+
+def _keyed_records(index: int, cols: dict[str, Any], h1: np.ndarray, h2: np.ndarray, score_name: str | None,
+                   dates: list[str] | None = None) -> np.ndarray:
+    a = np.zeros(len(h1), dtype=KEYED + ([("date", "S32")] if dates is not None else []))
+    a["h1"], a["h2"] = h1, h2
+    if dates is not None:
+        a["date"] = [d.encode("utf-8", "replace")[:32] for d in dates]
+    a["q"] = _qualities(cols["scores"], score_name)
+    a["n"] = cols["n_chars"]
+    a["id1"], a["id2"] = _halves(cols["id"])
+    a["unit"], a["row"] = index, cols["row"]
+    return a
+
+
+def _partitioned(records: np.ndarray, key: np.ndarray, partitions: int) -> Iterator[tuple[int, np.ndarray]]:
+    part = (key % np.uint64(partitions)).astype(np.int64)
+    for p in np.unique(part):
+        yield int(p), records[part == p]
+
+
+def _groups(keys: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Index arrays of the runs of equal keys (rows already sorted by them) with more than one member."""
+    n = len(keys[0])
+    if n < 2:
+        return
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    ends = np.append(starts[1:], n)
+    for s, e in zip(starts, ends):
+        if e - s > 1:
+            yield np.arange(s, e)
+
+
+def _by_unit(decisions: list[tuple[int, Decision]]) -> Iterator[tuple[int, list[Decision]]]:
+    out: dict[int, list[Decision]] = {}
+    for index, d in decisions:
+        out.setdefault(index, []).append(d)
+    yield from out.items()
+
+
+def _choose(a: np.ndarray, newest: bool, reason: str, annotate: bool) -> Iterator[tuple[int, list[Decision]]]:
+    """One survivor per group of equal (h1, h2): the first in rank order; the rest rejected with `reason`."""
+    newest = newest and "date" in a.dtype.names
+    date_rank = np.unique(a["date"], return_inverse=True)[1].astype(np.int64) if newest else np.zeros(len(a), np.int64)
+    order = np.lexsort((a["id2"], a["id1"], -a["n"], -a["q"], -date_rank, a["h2"], a["h1"]))
+    a = a[order]
+    out: list[tuple[int, Decision]] = []
+    for members in _groups([a["h1"], a["h2"]]):
+        g = a[members]
+        survivor = _hex(g["id1"][0], g["id2"][0])
+        cluster = _hex(g["h1"][0], g["h2"][0]) if annotate else None
+        size = len(g) if annotate else None
+        for i, rec in enumerate(g):
+            if i == 0:
+                if annotate:
+                    out.append((int(rec["unit"]), Decision(int(rec["row"]), None, None, cluster, size)))
+                continue
+            detail = f"survivor={survivor}" + (f" cluster={cluster}" if annotate else "")
+            out.append((int(rec["unit"]), Decision(int(rec["row"]), reason, detail, cluster, size)))
+    yield from _by_unit(out)
+
+
+class ExactDedup(beam.PTransform):
+    """Rows with the same normalised-text hash: one survivor, the rest `dedup:exact`."""
+
+    def __init__(self, settings: DedupSettings, folders: list[str], partitions: int) -> None:
+        super().__init__()
+        self.score_name, self.folders, self.partitions = settings.quality_score, folders, partitions
+
+    def expand(self, decided: Any) -> Any:
+        score_name, folders, partitions = self.score_name, self.folders, self.partitions
+
+        def records(item: tuple[int, list[Decision]]) -> Iterator[tuple[int, np.ndarray]]:
+            index, decisions = item
+            cols = _open_rows(folders[index], decisions, ["content_hash", "n_chars", "id", "scores"])
+            h1, h2 = _halves(cols["content_hash"])
+            yield from _partitioned(_keyed_records(index, cols, h1, h2, score_name), h1, partitions)
+
+        new = (decided
+               | "Records" >> beam.FlatMap(records)
+               | "ByHash" >> Shuffle()
+               | "Choose" >> beam.FlatMapTuple(lambda _, parts: _choose(np.concatenate(list(parts)), False,
+                                                                       "dedup:exact", True)))
+        return decided | "Then" >> Then(new)
+
+
+class UrlDedup(beam.PTransform):
+    """Rows with the same normalised URL: keep the newest (or the best), the rest `dedup:url`."""
+
+    def __init__(self, settings: DedupSettings, folders: list[str], partitions: int) -> None:
         super().__init__()
         self.score_name, self.keep = settings.quality_score, settings.url_keep
+        self.folders, self.partitions = folders, partitions
 
-    def expand(self, docs: Any) -> Any:
-        score_name, keep = self.score_name, self.keep
+    def expand(self, decided: Any) -> Any:
+        score_name, folders, partitions, newest = self.score_name, self.folders, self.partitions, self.keep == "newest"
 
-        def choose(url: str, group: Iterable[Row]) -> Iterator[Any]:
-            members = sorted(group, key=lambda d: survivor_key(d, score_name))
-            if keep == "newest":
-                members.sort(key=_date, reverse=True)  # stable: ties keep the survivor order
-            survivor = members[0]
-            yield survivor
-            for doc in members[1:]:
-                yield _rejected(reject(doc, "dedup:url", f"survivor={survivor['id']} url={url}"))
+        def records(item: tuple[int, list[Decision]]) -> Iterator[tuple[int, np.ndarray]]:
+            index, decisions = item
+            cols = _open_rows(folders[index], decisions, ["url_key", "date", "n_chars", "id", "scores"])
+            has = [i for i, k in enumerate(cols["url_key"]) if k is not None]
+            cols = {c: (v[has] if isinstance(v, np.ndarray) else [v[i] for i in has]) for c, v in cols.items()}
+            keys = np.array(cols["url_key"], dtype=np.uint64)
+            a = _keyed_records(index, cols, keys, np.zeros(len(keys), np.uint64), score_name,
+                               [d or "" for d in cols["date"]])
+            yield from _partitioned(a, keys, partitions)
 
-        split = docs | "HasUrl" >> beam.Partition(lambda d, _: 0 if d.get("url") else 1, 2)
-        chosen = (
-            split[0]
-            | "ByUrl" >> beam.Map(lambda d: (normalize_url(d["url"]), d))
-            | "Group" >> beam.GroupByKey()
-            | "Choose" >> beam.FlatMapTuple(choose).with_outputs(REJECTED, main="kept")
-        )
-        kept = (chosen.kept, split[1]) | "Kept" >> beam.Flatten()
-        return {"kept": kept, REJECTED: chosen[REJECTED]}
+        new = (decided
+               | "Records" >> beam.FlatMap(records)
+               | "ByUrl" >> Shuffle()
+               | "Choose" >> beam.FlatMapTuple(lambda _, parts: _choose(np.concatenate(list(parts)), newest,
+                                                                       "dedup:url", False)))
+        return decided | "Then" >> Then(new)
 
 
 # ---- MinHash -------------------------------------------------------------------------------------
 
-class _Sketch(beam.DoFn):
-    """A batch of documents in, band keys, shingle hashes and survivor ranks out."""
+def bucket_pairs(ids: Iterable[Any], max_bucket: int) -> Iterator[tuple[Any, Any]]:
+    """Candidate pairs of one LSH bucket, (smaller, larger).
 
-    def __init__(self, settings: MinHashSettings, score_name: str | None) -> None:
-        self.s, self.score_name = settings, score_name
-
-    def process(self, batch: list[Row]) -> Iterator[Any]:
-        s = self.s
-        shingles = [shingle_hashes(d["text"], s.ngram) for d in batch]
-        have = [i for i, sh in enumerate(shingles) if len(sh)]
-        sigs = signatures([shingles[i] for i in have], s.bands * s.rows, s.seed)
-        for i, sig in zip(have, sigs):
-            doc = batch[i]
-            for key in band_keys(sig, s.bands, s.rows):
-                yield beam.pvalue.TaggedOutput("bands", (key, doc["id"]))
-            yield beam.pvalue.TaggedOutput("shingles", (doc["id"], shingles[i]))
-            yield beam.pvalue.TaggedOutput("ranks", (doc["id"], (survivor_key(doc, self.score_name),
-                                                                 doc.get("dup_cluster_size") or 1)))
-        Metrics.counter("refinery", "dedup/no_shingles").inc(len(batch) - len(have))
-
-
-def bucket_pairs(ids: Iterable[str], max_bucket: int) -> Iterator[tuple[str, str]]:
-    """Candidate pairs of one LSH bucket, (smaller id, larger id).
-
-    A bucket of up to max_bucket documents gives every pair; a larger one pairs each member with the
+    A bucket of up to max_bucket members gives every pair; a larger one pairs each member with the
     bucket's first and with its predecessor, which keeps the bucket connected in O(size) pairs.
     """
     members = sorted(set(ids))
@@ -159,13 +249,201 @@ def bucket_pairs(ids: Iterable[str], max_bucket: int) -> Iterator[tuple[str, str
             for b in members[i + 1 :]:
                 yield a, b
         return
-    Metrics.counter("refinery", "dedup/capped_buckets").inc()
+    Metrics.counter(NAMESPACE, "dedup/capped_buckets").inc()
     first = members[0]
     for i in range(1, len(members)):
         yield first, members[i]
         if i > 1:
             yield members[i - 1], members[i]
 
+
+BAND = [("key", "<u8"), ("g", "<u8")]
+PAIR = [("a", "<u8"), ("b", "<u8")]
+
+
+def _bucket_pairs(parts: Iterable[np.ndarray], max_bucket: int, partitions: int) -> Iterator[tuple[int, np.ndarray]]:
+    a = np.concatenate(list(parts))
+    a = a[np.lexsort((a["g"], a["key"]))]
+    pairs = [pair for members in _groups([a["key"]]) for pair in bucket_pairs(a["g"][members].tolist(), max_bucket)]
+    if pairs:
+        out = np.array(pairs, dtype=PAIR)
+        yield from _partitioned(out, out["a"], partitions)
+
+
+class _Candidates(beam.DoFn):
+    """The rows of one unit that are in a candidate pair: their shingles (from the staged text) and ranks."""
+
+    def __init__(self, s: MinHashSettings, score_name: str | None, folders: list[str]) -> None:
+        self.s, self.score_name, self.folders = s, score_name, folders
+
+    def process(self, item: tuple[int, dict[str, list]], starts: np.ndarray) -> Iterator[Any]:
+        index, g = item
+        if not g["wanted"] or not g["decided"]:
+            return
+        wanted = np.unique(np.concatenate(g["wanted"]))
+        sizes = {d.row: d.size for d in g["decided"][0] if d.reason is None and d.size}
+        table = read_staged(self.folders[index], ["text", "id", "scores"], rows=wanted.tolist())
+        base = int(starts[index])
+        for row, text, doc_id, scores in zip(*(table.column(c).to_pylist() for c in ("row", "text", "id", "scores"))):
+            node = base + row
+            yield beam.pvalue.TaggedOutput("shingles", (node, shingle_hashes(text, self.s.ngram)))
+            rank = survivor_key({"id": doc_id, "text": text, "scores": scores}, self.score_name)
+            yield beam.pvalue.TaggedOutput("ranks", (node, (rank, doc_id, sizes.get(row, 1))))
+
+
+class MinHashDedup(beam.PTransform):
+    """Near-duplicate removal; returns {"decided", "audit"} (the audit is one dict)."""
+
+    def __init__(self, settings: DedupSettings, folders: list[str], partitions: int, starts: Any) -> None:
+        super().__init__()
+        self.s, self.score_name = settings.minhash, settings.quality_score
+        self.folders, self.partitions, self.starts = folders, partitions, starts
+
+    def expand(self, decided: Any) -> Any:
+        s, folders, partitions = self.s, self.folders, self.partitions
+        starts = beam.pvalue.AsSingleton(self.starts)
+
+        def band_records(item: tuple[int, list[Decision]], starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+            index, decisions = item
+            cols = _open_rows(folders[index], decisions, ["bands"])
+            has = [i for i, b in enumerate(cols["bands"]) if b is not None]
+            if not has:
+                return
+            keys = np.frombuffer(b"".join(cols["bands"][i] for i in has), dtype="<u8").reshape(len(has), s.bands)
+            a = np.zeros(keys.size, dtype=BAND)
+            a["key"] = keys.ravel()
+            a["g"] = np.repeat(cols["row"][has] + starts[index], s.bands)
+            yield from _partitioned(a, a["key"], partitions)
+
+        pair_chunks = (
+            decided
+            | "Bands" >> beam.FlatMap(band_records, starts)
+            | "Buckets" >> Shuffle()
+            | "Pairs" >> beam.FlatMapTuple(lambda _, parts: _bucket_pairs(parts, s.max_bucket, partitions))
+            | "PairParts" >> Shuffle()
+            | "Distinct" >> beam.MapTuple(lambda _, parts: np.unique(np.concatenate(list(parts))))
+        )
+
+        def wanted(pairs: np.ndarray, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+            nodes = np.unique(np.concatenate([pairs["a"], pairs["b"]])).astype(np.int64)
+            index, rows = unit_of(nodes, starts)
+            for i in np.unique(index):
+                yield int(i), rows[index == i]
+
+        found = (
+            {"decided": decided, "wanted": pair_chunks | "Wanted" >> beam.FlatMap(wanted, starts)}
+            | "ByUnit" >> CoGroup()
+            | "Read" >> beam.ParDo(_Candidates(s, self.score_name, folders), starts).with_outputs("shingles", "ranks")
+        )
+        candidates = pair_chunks | "Each" >> beam.FlatMap(lambda pairs: ((int(a), int(b)) for a, b in pairs.tolist()))
+
+        def with_left(item: tuple[int, dict[str, list]]) -> Iterator[tuple[int, tuple[int, np.ndarray]]]:
+            a, g = item
+            for sh in g["s"]:
+                for b in g["pairs"]:
+                    yield b, (a, sh)
+
+        def score(item: tuple[int, dict[str, list]]) -> Iterator[tuple[int, int, float]]:
+            b, g = item
+            for sh_b in g["s"]:
+                for a, sh_a in g["left"]:
+                    yield a, b, jaccard(sh_a, sh_b)
+
+        left = (
+            {"s": found.shingles, "pairs": candidates}
+            | "JoinLeft" >> CoGroup()
+            | "Left" >> beam.FlatMap(with_left)
+        )
+        scored = (
+            {"s": found.shingles, "left": left}
+            | "JoinRight" >> CoGroup()
+            | "Jaccard" >> beam.FlatMap(score)
+        )
+        verified = scored | "Verify" >> beam.Filter(lambda p: p[2] >= s.threshold)
+        cc = verified | "Edges" >> beam.Map(lambda p: (p[0], p[1])) | "Components" >> ConnectedComponents(s.cc_rounds)
+
+        def decide(root: int, members: Iterable[tuple[int, tuple]], starts: np.ndarray) -> Iterator[tuple[int, list]]:
+            ranked = sorted(members, key=lambda m: m[1][0])
+            survivor = ranked[0][1][1]
+            cluster = min(m[1][1] for m in ranked)
+            size = sum(m[1][2] for m in ranked)
+            nodes = np.array([m[0] for m in ranked], dtype=np.int64)
+            index, rows = unit_of(nodes, starts)
+            out = []
+            for i, (i_unit, row) in enumerate(zip(index.tolist(), rows.tolist())):
+                if i == 0:
+                    d = Decision(row, None, None, cluster, size)
+                else:
+                    d = Decision(row, "dedup:minhash", f"survivor={survivor} cluster={cluster}", cluster, size)
+                out.append((i_unit, d))
+            yield from ((index_, [d]) for index_, d in out)
+            yield "sizes", len(ranked)
+
+        decisions = (
+            {"root": cc["roots"], "rank": found.ranks}
+            | "JoinRank" >> CoGroup()
+            | "RootRank" >> beam.FlatMap(lambda kv: [(r, (kv[0], rk)) for r in kv[1]["root"] for rk in kv[1]["rank"]])
+            | "ByCluster" >> Shuffle()
+            | "Decide" >> beam.FlatMap(lambda kv, starts: decide(kv[0], kv[1], starts), starts)
+        )
+        new = decisions | "Decisions" >> beam.Filter(lambda kv: kv[0] != "sizes")
+
+        # ---- the audit: one dict
+        count = beam.combiners.Count.Globally
+        n_candidates = candidates | "CountCandidates" >> count()
+        n_verified = verified | "CountVerified" >> count()
+        jaccard_bins = (
+            scored
+            | "Bin" >> beam.Map(lambda p: f"{min(int(p[2] * 10), 9) / 10:.1f}")
+            | "CountBins" >> beam.combiners.Count.PerElement()
+            | "Bins" >> beam.combiners.ToDict()
+        )
+        cluster_sizes = (
+            decisions
+            | "Clusters" >> beam.Filter(lambda kv: kv[0] == "sizes")
+            | "Members" >> beam.Map(lambda kv: _size_bucket(kv[1]))
+            | "CountSizes" >> beam.combiners.Count.PerElement()
+            | "Sizes" >> beam.combiners.ToDict()
+        )
+        side = beam.pvalue.AsSingleton
+        audit = (
+            n_candidates
+            | "Audit" >> beam.Map(
+                lambda cand, ver, bins, sizes, residual: {
+                    "settings": {"ngram": s.ngram, "bands": s.bands, "rows": s.rows, "threshold": s.threshold,
+                                 "seed": s.seed, "cc_rounds": s.cc_rounds, "max_bucket": s.max_bucket},
+                    "s_curve_threshold": round(s_curve_threshold(s.bands, s.rows), 4),
+                    "catch_probability": {f"{x:.2f}": round(catch_probability(x, s.bands, s.rows), 4)
+                                          for x in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)},
+                    "candidate_pairs": cand,
+                    "verified_pairs": ver,
+                    "candidate_precision": round(ver / cand, 4) if cand else None,
+                    "candidate_jaccard_histogram": dict(sorted(bins.items())),
+                    "clusters": sum(sizes.values()),
+                    "cluster_sizes": dict(sorted(sizes.items())),
+                    "unsettled_edges_after_rounds": residual,
+                },
+                ver=side(n_verified), bins=side(jaccard_bins), sizes=side(cluster_sizes),
+                residual=side(cc["residual_edges"]))
+        )
+        return {"decided": decided | "Then" >> Then(new), "audit": audit}
+
+
+def write_audit(audit: dict[str, Any], path: str) -> None:
+    write_json(path, audit, indent=None)
+
+
+def _size_bucket(n: int) -> str:
+    if n <= 4:
+        return str(n)
+    if n <= 8:
+        return "5-8"
+    if n <= 32:
+        return "9-32"
+    return "33+"
+
+
+# ---- connected components ------------------------------------------------------------------------
 
 def _large_star(item: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
     u, neighbours = item
@@ -277,137 +555,3 @@ class ConnectedComponents(beam.PTransform):
         }
 
 
-def _size_bucket(n: int) -> str:
-    if n <= 4:
-        return str(n)
-    if n <= 8:
-        return "5-8"
-    if n <= 32:
-        return "9-32"
-    return "33+"
-
-
-class MinHashDedup(beam.PTransform):
-    """Near-duplicate removal; returns {"kept", "rejected", "audit"} (the audit is one dict)."""
-
-    def __init__(self, settings: DedupSettings) -> None:
-        super().__init__()
-        self.s, self.score_name = settings.minhash, settings.quality_score
-
-    def expand(self, docs: Any) -> Any:
-        s = self.s
-        sketch = (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-            | "Sketch" >> beam.ParDo(_Sketch(s, self.score_name)).with_outputs("bands", "shingles", "ranks")
-        )
-        candidates = (
-            sketch.bands
-            | "Buckets" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMap(lambda kv: bucket_pairs(kv[1], s.max_bucket))
-            | "Distinct" >> beam.Distinct()
-        )
-
-        def with_left(item: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, np.ndarray]]]:
-            a, g = item
-            for sh in g["s"]:
-                for b in g["pairs"]:
-                    yield b, (a, sh)
-
-        def score(item: tuple[str, dict[str, list]]) -> Iterator[tuple[str, str, float]]:
-            b, g = item
-            for sh_b in g["s"]:
-                for a, sh_a in g["left"]:
-                    yield a, b, jaccard(sh_a, sh_b)
-
-        left = (
-            {"s": sketch.shingles, "pairs": candidates}
-            | "JoinLeft" >> beam.CoGroupByKey()
-            | "Left" >> beam.FlatMap(with_left)
-        )
-        scored = (
-            {"s": sketch.shingles, "left": left}
-            | "JoinRight" >> beam.CoGroupByKey()
-            | "Jaccard" >> beam.FlatMap(score)
-        )
-        verified = scored | "Verify" >> beam.Filter(lambda p: p[2] >= s.threshold)
-        cc = verified | "Edges" >> beam.Map(lambda p: (p[0], p[1])) | "Components" >> ConnectedComponents(s.cc_rounds)
-
-        def decide(root: str, members: Iterable[tuple[str, tuple]]) -> Iterator[tuple[str, dict]]:
-            ranked = sorted(members, key=lambda m: m[1][0])
-            survivor = ranked[0][0]
-            size = sum(m[1][1] for m in ranked)
-            for doc_id, _ in ranked:
-                yield doc_id, {"cluster": root, "size": size, "survivor": survivor, "members": len(ranked)}
-
-        decisions = (
-            {"root": cc["roots"], "rank": sketch.ranks}
-            | "JoinRank" >> beam.CoGroupByKey()
-            | "RootRank" >> beam.FlatMap(lambda kv: [(r, (kv[0], rk)) for r in kv[1]["root"] for rk in kv[1]["rank"]])
-            | "ByCluster" >> beam.GroupByKey()
-            | "Decide" >> beam.FlatMapTuple(decide)
-        )
-
-        def route(item: tuple[str, dict[str, list]]) -> Iterator[Any]:
-            _, g = item
-            for doc in g["doc"]:
-                if not g["decision"]:
-                    yield doc
-                    continue
-                d = g["decision"][0]
-                doc["dup_cluster_id"] = d["cluster"]
-                doc["dup_cluster_size"] = d["size"]
-                if d["survivor"] == doc["id"]:
-                    yield doc
-                else:
-                    yield _rejected(reject(doc, "dedup:minhash", f"survivor={d['survivor']} cluster={d['cluster']}"))
-
-        routed = (
-            {"doc": docs | "ById" >> beam.Map(lambda d: (d["id"], d)), "decision": decisions}
-            | "JoinDocs" >> beam.CoGroupByKey()
-            | "Route" >> beam.FlatMap(route).with_outputs(REJECTED, main="kept")
-        )
-
-        # ---- the audit: one dict
-        count = beam.combiners.Count.Globally
-        n_candidates = candidates | "CountCandidates" >> count()
-        n_verified = verified | "CountVerified" >> count()
-        jaccard_bins = (
-            scored
-            | "Bin" >> beam.Map(lambda p: f"{min(int(p[2] * 10), 9) / 10:.1f}")
-            | "CountBins" >> beam.combiners.Count.PerElement()
-            | "Bins" >> beam.combiners.ToDict()
-        )
-        cluster_sizes = (
-            decisions
-            | "Survivors" >> beam.Filter(lambda kv: kv[0] == kv[1]["survivor"])
-            | "Members" >> beam.Map(lambda kv: _size_bucket(kv[1]["members"]))
-            | "CountSizes" >> beam.combiners.Count.PerElement()
-            | "Sizes" >> beam.combiners.ToDict()
-        )
-        side = beam.pvalue.AsSingleton
-        audit = (
-            n_candidates
-            | "Audit" >> beam.Map(
-                lambda cand, ver, bins, sizes, residual: {
-                    "settings": {"ngram": s.ngram, "bands": s.bands, "rows": s.rows, "threshold": s.threshold,
-                                 "seed": s.seed, "cc_rounds": s.cc_rounds, "max_bucket": s.max_bucket},
-                    "s_curve_threshold": round(s_curve_threshold(s.bands, s.rows), 4),
-                    "catch_probability": {f"{x:.2f}": round(catch_probability(x, s.bands, s.rows), 4)
-                                          for x in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)},
-                    "candidate_pairs": cand,
-                    "verified_pairs": ver,
-                    "candidate_precision": round(ver / cand, 4) if cand else None,
-                    "candidate_jaccard_histogram": dict(sorted(bins.items())),
-                    "clusters": sum(sizes.values()),
-                    "cluster_sizes": dict(sorted(sizes.items())),
-                    "unsettled_edges_after_rounds": residual,
-                },
-                ver=side(n_verified), bins=side(jaccard_bins), sizes=side(cluster_sizes),
-                residual=side(cc["residual_edges"]))
-        )
-        return {"kept": routed.kept, REJECTED: routed[REJECTED], "audit": audit}
-
-
-def write_audit(audit: dict[str, Any], path: str) -> None:
-    write_json(path, audit, indent=None)

@@ -1,40 +1,185 @@
-"""Output: deterministic Parquet shards, written under a temporary name and renamed, and the manifest."""
+"""The final write: staged units streamed into Parquet shards, with every decision applied; and publishing.
+
+No text is shuffled. The rows of each kind (kept, rejected) are laid end to end in a fixed order (units in
+order, rows in reading order, the same however files were cut into units), each taking its text bytes plus
+512. Shard k of n = ceil(total / write.shard_bytes) holds the rows that start in [k, k + 1) x shard_bytes. Its
+writer is sent only the decisions of the units it overlaps, reads those units' pieces in order and writes row
+groups of `write.row_group_rows` rows as it goes: memory is one piece and one row group, and the bytes are the
+same for any number of workers, runner or unit cuts. Each shard is written under a temporary name and renamed.
+"""
 from __future__ import annotations
 
+import math
 import os
 import shutil
-from typing import Any
+from typing import Any, Iterable, Iterator
 
+import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
 
 from .config.curate import WriteSettings
+from .decisions import NAMESPACE, Decision, Shuffle
+from .dedup import normalize_url
 from .files import atomic_path, sha256_file
-from .schema import to_table
+from .schema import KEPT_SCHEMA, REJECTED_SCHEMA
+from .staging import read_staged, staged_pieces
 
 KINDS = ("kept", "rejected")
+ROW_OVERHEAD = 512
 
 
 def shard_name(index: int, count: int) -> str:
     return f"part-{index:05d}-of-{count:05d}.parquet"
 
 
-def shard_of(doc_id: str, count: int) -> int:
-    """The shard a row lands in: a function of its id only, so worker count and order never matter."""
-    return int(doc_id[:8], 16) % count
+def _rejected(table: pa.Table, decisions: dict[int, Decision]) -> list[bool]:
+    """Whether each staged row ends rejected: in staging, or by a later decision."""
+    return [reason is not None or (row in decisions and decisions[row].reason is not None)
+            for row, reason in zip(table.column("row").to_pylist(), table.column("reason").to_pylist())]
 
 
-def write_shard(rows: list[dict[str, Any]], path: str, rejected: bool, settings: WriteSettings) -> None:
-    """Write rows sorted by id to `path` through `path.tmp` and an atomic rename."""
-    rows = sorted(rows, key=lambda r: r["id"])
-    table = to_table(rows, rejected=rejected)
+def tally(folder: str, decisions: list[Decision]) -> dict[str, int]:
+    """Bytes each kind of row of a unit takes in the shard layout."""
+    table = read_staged(folder, ["reason", "text_bytes"])
+    by_row = {d.row: d for d in decisions}
+    out = {"kept": 0, "rejected": 0}
+    for rejected, size in zip(_rejected(table, by_row), table.column("text_bytes").to_pylist()):
+        out["rejected" if rejected else "kept"] += size + ROW_OVERHEAD
+    return out
+
+
+def make_plan(tallies: list[tuple[int, dict[str, int]]], shard_bytes: int) -> dict[str, dict[str, Any]]:
+    """For each kind: where every unit's rows start, and the number of shards."""
+    plan = {}
+    for kind in KINDS:
+        starts, at = {}, 0
+        for index, sizes in sorted(tallies):
+            starts[index] = at
+            at += sizes[kind]
+        plan[kind] = {"starts": starts, "total": at, "shards": max(1, math.ceil(at / shard_bytes))}
+    return plan
+
+
+def _finish(table: pa.Table, decisions: dict[int, Decision], kind: str) -> pa.Table:
+    """The output columns of staged rows, with their decisions applied."""
+    reason, detail = table.column("reason").to_pylist(), table.column("detail").to_pylist()
+    cluster, size = table.column("dup_cluster_id").to_pylist(), table.column("dup_cluster_size").to_pylist()
+    urls = table.column("url").to_pylist()
+    for i, row in enumerate(table.column("row").to_pylist()):
+        d = decisions.get(row)
+        if d is None:
+            continue
+        if d.reason is not None:
+            reason[i] = d.reason
+            detail[i] = d.detail + (f" url={normalize_url(urls[i])}" if d.reason == "dedup:url" else "")
+        if d.cluster is not None:
+            cluster[i], size[i] = d.cluster, d.size
+    schema = REJECTED_SCHEMA if kind == "rejected" else KEPT_SCHEMA
+    new = {"reason": reason, "detail": detail, "dup_cluster_id": cluster, "dup_cluster_size": size}
+    columns = [pa.array(new[f.name], f.type) if f.name in new else table.column(f.name).cast(f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _count(table: pa.Table, kind: str) -> None:
+    """The one place every final row is counted: `<source>/kept`, or `<source>/<reason>`."""
+    names = table.column("source").to_pylist()
+    reasons = table.column("reason").to_pylist() if kind == "rejected" else ["kept"] * len(names)
+    counts: dict[str, int] = {}
+    for source, reason in zip(names, reasons):
+        counts[f"{source}/{reason}"] = counts.get(f"{source}/{reason}", 0) + 1
+    for name, n in counts.items():
+        Metrics.counter(NAMESPACE, name).inc(n)
+
+
+def _rows_of_shard(folder: str, decisions: dict[int, Decision], kind: str, start: int, lo: int,
+                   hi: int) -> Iterator[pa.Table]:
+    """The rows of one unit that fall in [lo, hi) of the kind's layout, finished, piece by piece."""
+    at = start
+    for table in staged_pieces(folder):
+        take = []
+        for i, (rejected, size) in enumerate(zip(_rejected(table, decisions), table.column("text_bytes").to_pylist())):
+            if rejected != (kind == "rejected"):
+                continue
+            if lo <= at < hi:
+                take.append(i)
+            at += size + ROW_OVERHEAD
+        if take:
+            yield _finish(table.take(take), decisions, kind)
+        if at >= hi:
+            return
+
+
+def write_shard(folder: str, kind: str, index: int, plan: dict[str, Any], units: Iterable[tuple[int, list[Decision]]],
+                folders: list[str], settings: WriteSettings) -> str:
+    """Write shard `index` of `kind` from the staged units it overlaps."""
+    layout = plan[kind]
+    lo, hi = index * settings.shard_bytes, (index + 1) * settings.shard_bytes
+    path = os.path.join(folder, shard_name(index, layout["shards"]))
+    schema = REJECTED_SCHEMA if kind == "rejected" else KEPT_SCHEMA
     compression = None if settings.compression == "none" else settings.compression
+    level = settings.compression_level if compression in ("zstd", "gzip") else None
+    size = settings.row_group_rows
     with atomic_path(path) as tmp:
-        pq.write_table(
-            table,
-            tmp,
-            compression=compression,
-            compression_level=settings.compression_level if compression in ("zstd", "gzip") else None,
-            row_group_size=settings.row_group_rows,
+        with pq.ParquetWriter(tmp, schema, compression=compression, compression_level=level) as writer:
+            buffer: list[pa.Table] = []
+            held = 0
+            for unit, decisions in sorted(units):
+                for table in _rows_of_shard(folders[unit], {d.row: d for d in decisions}, kind,
+                                            layout["starts"][unit], lo, hi):
+                    _count(table, kind)
+                    buffer.append(table)
+                    held += table.num_rows
+                    if held >= size:
+                        rest = pa.concat_tables(buffer)
+                        while rest.num_rows >= size:
+                            writer.write_table(rest.slice(0, size), row_group_size=size)
+                            rest = rest.slice(size)
+                        buffer, held = [rest], rest.num_rows
+            if held:
+                writer.write_table(pa.concat_tables(buffer), row_group_size=size)
+    return path
+
+
+class WriteShards(beam.PTransform):
+    """(unit index, decisions) of every unit in; OUTPUT/{kept,rejected}/ shards written under `staging`."""
+
+    def __init__(self, staging: str, folders: list[str], settings: WriteSettings) -> None:
+        super().__init__()
+        self.staging, self.folders, self.settings = staging, folders, settings
+
+    def expand(self, decided: Any) -> Any:
+        staging, folders, settings = self.staging, self.folders, self.settings
+        plan = (
+            decided
+            | "Tally" >> beam.MapTuple(lambda index, decisions: (index, tally(folders[index], decisions)))
+            | "Tallies" >> beam.combiners.ToList()
+            | "Plan" >> beam.Map(make_plan, settings.shard_bytes)
+        )
+        side = beam.pvalue.AsSingleton(plan)
+
+        def route(item: tuple[int, list[Decision]], plan: dict) -> Iterator[tuple[tuple[str, int], Any]]:
+            index, decisions = item
+            for kind in KINDS:
+                start = plan[kind]["starts"][index]
+                end = plan[kind]["starts"].get(index + 1, plan[kind]["total"])
+                if end > start:  # the shards its rows start in
+                    for k in range(start // settings.shard_bytes, (end - 1) // settings.shard_bytes + 1):
+                        if k < plan[kind]["shards"]:
+                            yield (kind, k), (index, decisions)
+
+        every = plan | "EveryShard" >> beam.FlatMap(
+            lambda plan: [((kind, k), None) for kind in KINDS for k in range(plan[kind]["shards"])])
+        return (
+            (decided | "Route" >> beam.FlatMap(route, side), every)
+            | "Tasks" >> beam.Flatten()
+            | "ByShard" >> Shuffle()
+            | "Write" >> beam.Map(
+                lambda item, plan: write_shard(os.path.join(staging, item[0][0]), item[0][0], item[0][1], plan,
+                                               [u for u in item[1] if u is not None], folders, settings),
+                side)
         )
 
 

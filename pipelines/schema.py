@@ -1,7 +1,9 @@
 """The document schema: one pyarrow schema for every stage and every output.
 
-A document travels through the pipeline as a plain dict with the keys below. `kept/` shards hold
-KEPT_SCHEMA; `rejected/` shards hold REJECTED_SCHEMA, which adds `reason` (``stage:rule``) and `detail`.
+A document travels through a worker as a `Row`, a plain dict with the keys below. `kept/` shards hold
+KEPT_SCHEMA; `rejected/` shards hold REJECTED_SCHEMA, which adds `reason` (``stage:rule``) and `detail`. A
+unit's staged pieces hold STAGED_SCHEMA: every row of the unit, kept so far or rejected, with the few columns
+the later decisions read (its row number in the unit, text bytes, URL key, date, MinHash band keys).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import re
 from typing import Any
 
 import pyarrow as pa
+
+Row = dict[str, Any]
 
 # A list of key/value entries rather than an Arrow map: the same layout (DuckDB's map_from_entries reads it as a
 # map), and Hugging Face `datasets`, which has no map type, loads it.
@@ -45,6 +49,17 @@ KEPT_SCHEMA = pa.schema(
 
 REJECTED_SCHEMA = KEPT_SCHEMA.append(pa.field("reason", pa.string(), nullable=False)).append(
     pa.field("detail", pa.string())
+)
+
+STAGED_SCHEMA = pa.schema(
+    [f if f.name != "reason" else pa.field("reason", pa.string()) for f in REJECTED_SCHEMA]
+    + [
+        pa.field("row", pa.int64(), nullable=False),  # the record's position in its unit, in reading order
+        pa.field("text_bytes", pa.int64(), nullable=False),
+        pa.field("url_key", pa.uint64()),  # a hash of the normalised URL
+        pa.field("date", pa.string()),  # the date URL dedup compares (WARC date, else the page's date)
+        pa.field("bands", pa.binary()),  # MinHash band keys, 8 bytes each
+    ]
 )
 
 STAGES = ("read", "optout", "extract", "filter", "decontam", "classify", "dedup")
@@ -161,7 +176,7 @@ def scores_of(column: Any) -> dict[str, float]:
     return {e["key"]: e["value"] for e in column} if isinstance(column[0], dict) else dict(column)
 
 
-def to_table(rows: list[dict[str, Any]], rejected: bool) -> pa.Table:
-    schema = REJECTED_SCHEMA if rejected else KEPT_SCHEMA
+def to_table(rows: list[dict[str, Any]], rejected: bool, schema: pa.Schema | None = None) -> pa.Table:
+    schema = schema or (REJECTED_SCHEMA if rejected else KEPT_SCHEMA)
     converted = [to_arrow_row(r) for r in rows]
     return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in converted], schema=schema)

@@ -16,14 +16,15 @@ import yaml
 
 import adversarial
 from conftest import DATA, ROOT, read_rows
-from pipelines import checkpoint
+from pipelines import staging
 from pipelines.cli import user_error
 from pipelines.config.base import ConfigError
-from pipelines.config.curate import ResumeSettings, load_config, parse_config
+from pipelines.config.curate import load_config, parse_config
 from pipelines.config.inputs import match_files
 from pipelines.curate import claim_output
 from pipelines.readers import decode_html, looks_binary
 from pipelines.sandbox import Interrupted, Sandbox
+from pipelines.schema import new_doc
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
 
@@ -226,15 +227,13 @@ def test_output_not_written_by_refinery_is_refused_and_runs_do_not_race(tmp_path
 
 # ---- checkpoints, interruption, extractor children ---------------------------------------------------
 
-def test_checkpoint_emptied_by_a_power_loss_is_redone(tmp_path):
-    ckpt = checkpoint.Checkpoints(str(tmp_path), ResumeSettings())
-    ckpt.add("unit", {"id": "a" * 32, "text": "x", "metadata": {"v": float("nan")}})
-    ckpt.add("unit", {"id": "b" * 32, "text": "y", "metadata": {}})
-    ckpt.flush()
-    assert checkpoint.done_ids(str(tmp_path), "unit") == {"a" * 32, "b" * 32}
-    data = next((tmp_path / "unit").glob("*.jsonl.gz"))
-    data.write_bytes(b"")  # the id list was renamed in place, the data never reached the disk
-    assert checkpoint.done_ids(str(tmp_path), "unit") == set()
+def test_piece_emptied_by_a_power_loss_is_redone(tmp_path):
+    rows = [dict(new_doc(source="s", source_uri="f", locator=f"offset:{i}", fmt="jsonl", text=t,
+                         metadata={"v": float("nan")}), row=i, text_bytes=1) for i, t in enumerate("xy")]
+    path = staging.write_piece(str(tmp_path / "unit"), rows)
+    assert staging.finished_ids(str(tmp_path / "unit")) == {r["id"] for r in rows}
+    open(path, "wb").close()  # renamed in place, but the data never reached the disk
+    assert staging.finished_ids(str(tmp_path / "unit")) == set()
     assert list((tmp_path / "unit").iterdir()) == []
 
 
@@ -279,8 +278,8 @@ def test_sigint_then_rerun_gives_no_false_verdicts(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     progress = tmp_path / "out" / ".work"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(progress.glob("*/*/*.ids")):
-        time.sleep(0.2)  # until the first checkpoint is written: extraction is under way
+    while time.monotonic() < deadline and not any(progress.glob("*/*/piece-*.parquet")):
+        time.sleep(0.2)  # until the first piece is staged: extraction is under way
     proc.send_signal(signal.SIGINT)  # the driver alone, as a notebook interrupt does
     start = time.monotonic()
     _, stderr = proc.communicate(timeout=60)

@@ -11,9 +11,11 @@ import pytest
 
 from conftest import DATA, curate
 from pipelines.config.curate import parse_config
-from pipelines.curate import REJECTED, RESUMED, ReadFile, list_inputs, make_runner, pipeline_options
+from pipelines.curate import list_inputs, make_runner, pipeline_options
 from pipelines.readers import read_file
 from pipelines.splits import plan_units
+from pipelines.staging import read_staged, unit_folder
+from pipelines.units import StageUnit
 from pipelines.warcpack import write_warc
 from test_output import shard_digests
 
@@ -89,24 +91,21 @@ def test_unsplittable_files_are_one_unit(tmp_path):
 def test_two_workers_share_one_file(inputs, tmp_path):
     cfg = parse_config(config(16_384), str(inputs / "shared"))
     units = plan_units(list_inputs(cfg), {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
+    work = str(tmp_path / "work")
     log = tmp_path / "log"
     log.mkdir()
 
-    def note_reader(row: dict, folder: str) -> None:  # which worker process read which record
+    def note_worker(item: tuple, folder: str) -> None:  # which worker process staged which unit
         import os
         with open(os.path.join(folder, f"{os.getpid()}.txt"), "a") as fh:
-            fh.write(f"{row['source']} {row['id']}\n")
+            fh.write(f"{units[item[0]].source}\n")
 
     with beam.Pipeline(runner=make_runner(2, []), options=pipeline_options(2, [])) as p:
-        read = (p | beam.Create(units) | beam.Reshuffle()
-                | beam.ParDo(ReadFile(cfg, None, None)).with_outputs(REJECTED, RESUMED, main="docs"))
-        # each output noted where it is read (a Flatten would move it to another stage, on any worker)
-        read.docs | "NoteDocs" >> beam.Map(note_reader, str(log))
-        read[REJECTED] | "NoteRejected" >> beam.Map(note_reader, str(log))
-    by_worker = {name: [line.split() for line in open(log / name)] for name in os.listdir(log)}
-    wiki = {pid: {i for s, i in rows if s == "wiki"} for pid, rows in by_worker.items()}
-    assert sum(1 for ids in wiki.values() if ids) == 2  # both worker processes read part of wiki.jsonl
-    every = [i for rows in by_worker.values() for _, i in rows]
+        (p | beam.Create(list(enumerate(units))) | beam.Reshuffle()
+         | beam.ParDo(StageUnit(cfg, work, None)) | beam.Map(note_worker, str(log)))
+    by_worker = {name: open(log / name).read().split() for name in os.listdir(log)}
+    assert sum(1 for sources in by_worker.values() if "wiki" in sources) == 2  # both read part of wiki.jsonl
+    every = [i for u in units for i in read_staged(unit_folder(work, u.key()), ["id"]).column("id").to_pylist()]
     assert len(every) == len(set(every)) == 104 + 30 + 15
 
 

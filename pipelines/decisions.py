@@ -1,0 +1,94 @@
+"""What the steps after staging pass each other: small records about rows, never their text.
+
+A row is named by its unit's index and its row number in the unit, or by its global number `g`: the rows of
+the units before it (units in order) plus its row number. Units of one file are consecutive byte ranges read in
+order, so `g` is the same whether a file is read whole or in ranges, and so is every decision that orders rows
+by it. A `Decision` is what a step made of one row: rejected with a reason, or kept with its duplicate cluster
+noted. Every unit travels as `(index, [Decision, ...])`; a later step's decision on a row replaces an earlier one.
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Any, Iterable, NamedTuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+NAMESPACE = "refinery"
+DATA = "refinery.data"  # bytes of text staged, bytes through shuffles
+
+
+class Decision(NamedTuple):
+    row: int
+    reason: str | None  # None: kept; its duplicate cluster is noted
+    detail: str | None
+    cluster: str | None
+    size: int | None
+
+
+class UnitInfo(NamedTuple):
+    """What staging a unit gives the steps after it."""
+
+    source: str
+    rows: int  # every row of the unit, kept so far or rejected
+    text_bytes: int
+
+
+def merge(*lists: Iterable[Decision]) -> list[Decision]:
+    """One decision per row, the last one given winning, in row order."""
+    out: dict[int, Decision] = {}
+    for decisions in lists:
+        for d in decisions:
+            out[d.row] = d
+    return [out[r] for r in sorted(out)]
+
+
+def offsets(infos: list[tuple[int, UnitInfo]], n_units: int) -> np.ndarray:
+    """The global number of every unit's first row (index n_units: the total)."""
+    rows = np.zeros(n_units + 1, dtype=np.int64)
+    for index, info in infos:
+        rows[index + 1] = info.rows
+    return np.cumsum(rows)
+
+
+def unit_of(g: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unit index, row) of global row numbers."""
+    index = np.searchsorted(starts, g, side="right") - 1
+    return index, g - starts[index]
+
+
+def measure(element: Any) -> Any:
+    """Count the bytes of an element on its way into a shuffle (pickled, as the runner moves it)."""
+    Metrics.counter(DATA, "shuffled_bytes").inc(len(pickle.dumps(element, protocol=5)))
+    return element
+
+
+class Shuffle(beam.PTransform):
+    """GroupByKey, with the bytes that go through it counted."""
+
+    def expand(self, pcoll: Any) -> Any:
+        return pcoll | "Measure" >> beam.Map(measure) | "Group" >> beam.GroupByKey()
+
+
+class CoGroup(beam.PTransform):
+    """CoGroupByKey of named inputs, with the bytes that go through it counted."""
+
+    def expand(self, inputs: dict[str, Any]) -> Any:
+        measured = {name: pc | f"Measure{name}" >> beam.Map(measure) for name, pc in inputs.items()}
+        return measured | "Group" >> beam.CoGroupByKey()
+
+
+class Then(beam.PTransform):
+    """Join each unit's decisions so far with a step's new decisions on it (units with none keep theirs)."""
+
+    def __init__(self, new: Any) -> None:
+        super().__init__()
+        self.new = new
+
+    def expand(self, decided: Any) -> Any:
+        return (
+            {"before": decided, "new": self.new}
+            | "Join" >> CoGroup()
+            | "Merge" >> beam.Map(lambda kv: (kv[0], merge(*kv[1]["before"], *kv[1]["new"])))
+        )

@@ -1,0 +1,158 @@
+"""The first step of curate: one worker takes a work unit from its input to its staged rows.
+
+It reads the unit, applies opt-outs, extracts, filters, scores with the quality classifiers and computes what
+dedup needs (content hash, URL key, MinHash band keys), then stages every row, kept so far or rejected, in
+pieces of `resume.every_docs` rows (or `resume.every_s` seconds). The text is written here and nowhere else
+until the final write reads it back. A unit already staged by an earlier run of the same config is not read
+again; one staged in part is read again, its staged records skipped. What leaves the worker is one small
+`UnitInfo` per unit.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from .classify import Scorer
+from .config.curate import CurateConfig
+from .decisions import DATA, NAMESPACE, UnitInfo
+from .dedup import sketch, url_date, url_key
+from .extract import HtmlExtractor, extract_doc
+from .filters import Filters
+from .optout import Optout
+from .pdf import PdfExtractor
+from .progress import Progress
+from .readers import brief, read_file
+from .sandbox import Interrupted
+from .schema import Row, is_rejected, new_doc, reject, strict_fields
+from .splits import Unit
+from .staging import finished_ids, is_done, mark_done, read_staged, unit_folder, write_piece
+
+
+def guarded(rows: Iterator[Row], source: Any, uri: str, unit: Unit) -> Iterator[Row]:
+    """A reader's rows; an exception a reader did not turn into a row itself (a bug, or a library failing in a
+    way it does not document) becomes one `read:error` row for the rest of the unit, not the job's end."""
+    n = 0
+    try:
+        for row in rows:
+            n += 1
+            yield row
+    except Exception as exc:  # noqa: BLE001
+        doc = new_doc(source=source.name, source_uri=uri, locator=f"unit:{unit.start}:after:{n}", fmt=source.format)
+        yield reject(doc, "read:error", f"{brief(exc)}; rest of the file (from record {n}) not read")
+
+
+class StageUnit(beam.DoFn):
+    """(unit index, Unit) in, (unit index, UnitInfo) out; the unit's rows staged under `work`."""
+
+    def __init__(self, cfg: CurateConfig, work: str, progress_dir: str | None) -> None:
+        self.cfg, self.work, self.progress_dir = cfg, work, progress_dir
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.sources = {s.name: s for s in cfg.sources}
+        self.optout = Optout(cfg.optout)
+        self.filters = Filters(cfg)
+        self.scorer = Scorer(cfg.classifiers) if cfg.classifiers.enabled else None
+        self.minhash = cfg.dedup.minhash if cfg.dedup.enabled and cfg.dedup.minhash.enabled else None
+        self.extractor: HtmlExtractor | None = None
+        self.pdf_extractor: PdfExtractor | None = None
+        self.progress = Progress(self.progress_dir, "read")
+
+    def process(self, item: tuple[int, Unit]) -> Iterator[tuple[int, UnitInfo]]:
+        index, unit = item
+        folder = unit_folder(self.work, unit.key())
+        resumed = is_done(folder)
+        if not resumed:
+            self._stage(unit, folder)
+        table = read_staged(folder, ["text_bytes"])
+        rows = table.num_rows
+        if resumed:  # read from its pieces alone
+            Metrics.counter(NAMESPACE, f"{unit.source}/units_resumed").inc()
+            Metrics.counter(NAMESPACE, f"{unit.source}/resumed").inc(rows)
+        text_bytes = sum(table.column("text_bytes").to_pylist())
+        Metrics.counter(NAMESPACE, f"{unit.source}/read").inc(rows)
+        Metrics.counter(DATA, "text_bytes").inc(text_bytes)
+        yield index, UnitInfo(unit.source, rows, text_bytes)
+
+    def _stage(self, unit: Unit, folder: str) -> None:
+        source = self.sources[unit.source]
+        done = finished_ids(folder)
+        settings = self.cfg.resume
+        buffer: list[Row] = []
+        last = time.monotonic()
+        n = 0
+        uri = self.cfg.uri(unit.path)
+        for row in guarded(read_file(source, unit.path, uri, self.cfg.extract, unit.start, unit.end), source, uri,
+                           unit):
+            position, n = n, n + 1
+            if row["id"] in done:  # staged before a crash
+                if buffer:  # pieces hold unbroken runs of rows
+                    self._flush(folder, buffer)
+                    buffer, last = [], time.monotonic()
+                continue
+            row = self._process(strict_fields(row), source)
+            row["row"] = position
+            buffer.append(row)
+            if len(buffer) >= settings.every_docs or time.monotonic() - last >= settings.every_s:
+                self._flush(folder, buffer)
+                buffer, last = [], time.monotonic()
+        if buffer:
+            self._flush(folder, buffer)
+        mark_done(folder, n)
+        Metrics.counter(NAMESPACE, f"{unit.source}/resumed").inc(len(done))
+        self.progress.add(files=1, records=n, resumed=len(done))
+
+    def _process(self, row: Row, source: Any) -> Row:
+        row["license"] = row.get("license") or source.license
+        row["consent"] = row.get("consent") or source.consent
+        if is_rejected(row):
+            return row
+        row = self.optout(row)
+        if is_rejected(row):
+            return row
+        if "_html" in row and self.extractor is None:
+            self.extractor = HtmlExtractor(self.cfg.extract)
+        if "_pdf" in row and self.pdf_extractor is None:
+            self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page,
+                                              memory_mb=self.cfg.extract.max_memory_mb)
+        try:
+            out = extract_doc(row, self.extractor, self.pdf_extractor)
+            if not is_rejected(out):
+                out = self.filters(out)
+        except Interrupted:
+            raise  # the job is stopping: this document is redone by the next run, not given a verdict
+        except Exception as exc:  # noqa: BLE001  (one document's failure is that document's row)
+            out = reject(row, "extract:error", f"{brief(exc)} (a refinery bug: please report it)")
+        self.progress.add(documents=1, passed=0 if is_rejected(out) else 1)
+        return out
+
+    def _flush(self, folder: str, rows: list[Row]) -> None:
+        passed = [r for r in rows if not is_rejected(r)]
+        if self.scorer is not None and passed:
+            self.scorer(passed)
+        if self.minhash is not None:
+            sketch(rows, self.minhash)
+        for r in rows:
+            r.pop("_html", None)
+            r.pop("_pdf", None)
+            text = r.get("text")
+            r["text_bytes"] = len(text.encode("utf-8", "surrogatepass")) if text else 0
+            if not is_rejected(r):
+                r["url_key"] = url_key(r.get("url"))
+                r["date"] = url_date(r)
+        write_piece(folder, rows)
+
+    def _on_page(self, page: dict) -> None:
+        self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
+
+    def finish_bundle(self) -> None:
+        self.progress.flush(force=True)
+
+    def teardown(self) -> None:
+        for extractor in (self.extractor, self.pdf_extractor):
+            if extractor is not None:
+                extractor.close()
+        self.progress.flush(force=True)
