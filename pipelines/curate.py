@@ -32,7 +32,7 @@ from .classify import Classify
 from .config.base import ConfigError
 from .config.curate import CurateConfig, check_inputs_outside_output
 from .datacard import curate_card
-from .decisions import DATA, NAMESPACE, offsets
+from .decisions import DATA, NAMESPACE, measure, offsets
 from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from .files import sha256_file, write_json
 from .output import KINDS, WriteShards, list_shards, publish
@@ -50,6 +50,7 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], stagi
     infos = (
         p
         | "Units" >> beam.Create(list(enumerate(units)))
+        | "MeasureUnits" >> beam.Map(measure, "units")
         | "SpreadUnits" >> beam.Reshuffle()
         | "Stage" >> beam.ParDo(StageUnit(cfg, work, progress_dir))
     )
@@ -133,10 +134,17 @@ def read_counters(result: Any, namespace: str = NAMESPACE) -> dict[str, dict[str
 
 def data_movement(result: Any) -> dict[str, Any]:
     """Bytes of text staged, and bytes that went through shuffles (pickled, as the runner moves them)."""
-    out = {"text_bytes": 0, "shuffled_bytes": 0}
+    out: dict[str, Any] = {"text_bytes": 0, "shuffled_bytes": 0, "shuffled_by_step": {}}
     for c in result.metrics().query(MetricsFilter().with_namespace(DATA))["counters"]:
-        value = c.committed if c.committed is not None else c.attempted
-        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(value or 0)
+        value = int((c.committed if c.committed is not None else c.attempted) or 0)
+        name = c.key.metric.name
+        if name.startswith("shuffled_bytes."):
+            step = name.split(".", 1)[1]
+            out["shuffled_by_step"][step] = out["shuffled_by_step"].get(step, 0) + value
+            out["shuffled_bytes"] += value
+        else:
+            out[name] = out.get(name, 0) + value
+    out["shuffled_by_step"] = dict(sorted(out["shuffled_by_step"].items()))
     out["shuffled_per_text_byte"] = round(out["shuffled_bytes"] / out["text_bytes"], 4) if out["text_bytes"] else None
     return out
 

@@ -58,37 +58,45 @@ def unit_of(g: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index, g - starts[index]
 
 
-def measure(element: Any) -> Any:
+def measure(element: Any, what: str) -> Any:
     """Count the bytes of an element on its way into a shuffle (pickled, as the runner moves it)."""
-    Metrics.counter(DATA, "shuffled_bytes").inc(len(pickle.dumps(element, protocol=5)))
+    Metrics.counter(DATA, f"shuffled_bytes.{what}").inc(len(pickle.dumps(element, protocol=5)))
     return element
 
 
 class Shuffle(beam.PTransform):
-    """GroupByKey, with the bytes that go through it counted."""
+    """GroupByKey, with the bytes that go through it counted under `what`."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
 
     def expand(self, pcoll: Any) -> Any:
-        return pcoll | "Measure" >> beam.Map(measure) | "Group" >> beam.GroupByKey()
+        return pcoll | "Measure" >> beam.Map(measure, self.what) | "Group" >> beam.GroupByKey()
 
 
 class CoGroup(beam.PTransform):
-    """CoGroupByKey of named inputs, with the bytes that go through it counted."""
+    """CoGroupByKey of named inputs, with the bytes that go through it counted under `what`."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
 
     def expand(self, inputs: dict[str, Any]) -> Any:
-        measured = {name: pc | f"Measure{name}" >> beam.Map(measure) for name, pc in inputs.items()}
+        measured = {name: pc | f"Measure{name}" >> beam.Map(measure, self.what) for name, pc in inputs.items()}
         return measured | "Group" >> beam.CoGroupByKey()
 
 
 class Then(beam.PTransform):
     """Join each unit's decisions so far with a step's new decisions on it (units with none keep theirs)."""
 
-    def __init__(self, new: Any) -> None:
+    def __init__(self, new: Any, what: str) -> None:
         super().__init__()
-        self.new = new
+        self.new, self.what = new, what
 
     def expand(self, decided: Any) -> Any:
         return (
             {"before": decided, "new": self.new}
-            | "Join" >> CoGroup()
+            | "Join" >> CoGroup(self.what)
             | "Merge" >> beam.Map(lambda kv: (kv[0], merge(*kv[1]["before"], *kv[1]["new"])))
         )

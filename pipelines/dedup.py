@@ -200,10 +200,10 @@ class ExactDedup(beam.PTransform):
 
         new = (decided
                | "Records" >> beam.FlatMap(records)
-               | "ByHash" >> Shuffle()
+               | "ByHash" >> Shuffle("exact")
                | "Choose" >> beam.FlatMapTuple(lambda _, parts: _choose(np.concatenate(list(parts)), False,
                                                                        "dedup:exact", True)))
-        return decided | "Then" >> Then(new)
+        return decided | "Then" >> Then(new, "decisions")
 
 
 class UrlDedup(beam.PTransform):
@@ -229,10 +229,10 @@ class UrlDedup(beam.PTransform):
 
         new = (decided
                | "Records" >> beam.FlatMap(records)
-               | "ByUrl" >> Shuffle()
+               | "ByUrl" >> Shuffle("url")
                | "Choose" >> beam.FlatMapTuple(lambda _, parts: _choose(np.concatenate(list(parts)), newest,
                                                                        "dedup:url", False)))
-        return decided | "Then" >> Then(new)
+        return decided | "Then" >> Then(new, "decisions")
 
 
 # ---- MinHash -------------------------------------------------------------------------------------
@@ -318,9 +318,9 @@ class MinHashDedup(beam.PTransform):
         pair_chunks = (
             decided
             | "Bands" >> beam.FlatMap(band_records, starts)
-            | "Buckets" >> Shuffle()
+            | "Buckets" >> Shuffle("minhash_bands")
             | "Pairs" >> beam.FlatMapTuple(lambda _, parts: _bucket_pairs(parts, s.max_bucket, partitions))
-            | "PairParts" >> Shuffle()
+            | "PairParts" >> Shuffle("minhash_pairs")
             | "Distinct" >> beam.MapTuple(lambda _, parts: np.unique(np.concatenate(list(parts))))
         )
 
@@ -332,7 +332,7 @@ class MinHashDedup(beam.PTransform):
 
         found = (
             {"decided": decided, "wanted": pair_chunks | "Wanted" >> beam.FlatMap(wanted, starts)}
-            | "ByUnit" >> CoGroup()
+            | "ByUnit" >> CoGroup("minhash_candidates")
             | "Read" >> beam.ParDo(_Candidates(s, self.score_name, folders), starts).with_outputs("shingles", "ranks")
         )
         candidates = pair_chunks | "Each" >> beam.FlatMap(lambda pairs: ((int(a), int(b)) for a, b in pairs.tolist()))
@@ -351,12 +351,12 @@ class MinHashDedup(beam.PTransform):
 
         left = (
             {"s": found.shingles, "pairs": candidates}
-            | "JoinLeft" >> CoGroup()
+            | "JoinLeft" >> CoGroup("minhash_shingles")
             | "Left" >> beam.FlatMap(with_left)
         )
         scored = (
             {"s": found.shingles, "left": left}
-            | "JoinRight" >> CoGroup()
+            | "JoinRight" >> CoGroup("minhash_shingles")
             | "Jaccard" >> beam.FlatMap(score)
         )
         verified = scored | "Verify" >> beam.Filter(lambda p: p[2] >= s.threshold)
@@ -381,9 +381,9 @@ class MinHashDedup(beam.PTransform):
 
         decisions = (
             {"root": cc["roots"], "rank": found.ranks}
-            | "JoinRank" >> CoGroup()
+            | "JoinRank" >> CoGroup("minhash_clusters")
             | "RootRank" >> beam.FlatMap(lambda kv: [(r, (kv[0], rk)) for r in kv[1]["root"] for rk in kv[1]["rank"]])
-            | "ByCluster" >> Shuffle()
+            | "ByCluster" >> Shuffle("minhash_clusters")
             | "Decide" >> beam.FlatMap(lambda kv, starts: decide(kv[0], kv[1], starts), starts)
         )
         new = decisions | "Decisions" >> beam.Filter(lambda kv: kv[0] != "sizes")
@@ -426,7 +426,7 @@ class MinHashDedup(beam.PTransform):
                 ver=side(n_verified), bins=side(jaccard_bins), sizes=side(cluster_sizes),
                 residual=side(cc["residual_edges"]))
         )
-        return {"decided": decided | "Then" >> Then(new), "audit": audit}
+        return {"decided": decided | "Then" >> Then(new, "decisions"), "audit": audit}
 
 
 def write_audit(audit: dict[str, Any], path: str) -> None:

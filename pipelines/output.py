@@ -175,7 +175,7 @@ class WriteShards(beam.PTransform):
         return (
             (decided | "Route" >> beam.FlatMap(route, side), every)
             | "Tasks" >> beam.Flatten()
-            | "ByShard" >> Shuffle()
+            | "ByShard" >> Shuffle("write_tasks")
             | "Write" >> beam.Map(
                 lambda item, plan: write_shard(os.path.join(staging, item[0][0]), item[0][0], item[0][1], plan,
                                                [u for u in item[1] if u is not None], folders, settings),
