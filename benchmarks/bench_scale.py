@@ -1,7 +1,7 @@
 """Curate at corpus scale: wall time, documents per second, peak memory and bytes shuffled, by corpus size.
 
 Builds N documents of real text (runs of paragraphs of the bundled books, Python sources and encyclopedia
-articles, one domain per document, each with a URL and a date), plants near-copies (a few percent of the words
+articles, one domain per document, each with a URL and a date), plants near-copies (one word in a hundred
 replaced), exact copies and repeated URLs among them, writes them as JSONL files of 50,000 documents, and runs
 `refinery curate` on them in a subprocess with the default filters and dedup. Peak RSS is summed over the
 curate process and all its children, sampled every 0.2 s.
@@ -71,6 +71,7 @@ def build(folder: Path, n: int, seed: int = 0) -> dict[str, int]:
     domains = sorted(pools)
     planted = {"near_copies": 0, "exact_copies": 0, "repeated_urls": 0, "text_bytes": 0}
     recent: list[str] = []
+    urls: list[str] = []
     folder.mkdir(parents=True, exist_ok=True)
     out = None
     for i in range(n):
@@ -81,7 +82,7 @@ def build(folder: Path, n: int, seed: int = 0) -> dict[str, int]:
         url = f"https://site{i % 9973}.example.org/{rng.choice(domains)}/page-{i}"
         roll = rng.random()
         if recent and roll < 0.03:
-            text = edit(rng.choice(recent), rng, 0.03)
+            text = edit(rng.choice(recent), rng, 0.01)
             planted["near_copies"] += 1
         elif recent and roll < 0.04:
             text = rng.choice(recent)
@@ -89,10 +90,11 @@ def build(folder: Path, n: int, seed: int = 0) -> dict[str, int]:
         else:
             pool = pools[rng.choice(domains)]
             text = "\n\n".join(rng.choice(pool) for _ in range(rng.randint(3, 10)))
-        if recent and rng.random() < 0.01:
-            url = f"https://site{(i - 1) % 9973}.example.org/repeated/{i // 100}"
+        if urls and rng.random() < 0.01:
+            url = rng.choice(urls)  # the same page crawled again
             planted["repeated_urls"] += 1
         recent = (recent + [text])[-1000:]
+        urls = (urls + [url])[-1000:]
         date = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}"
         out.write(json.dumps({"text": text, "url": url, "date": date}) + "\n")
         planted["text_bytes"] += len(text.encode("utf-8"))
@@ -133,7 +135,8 @@ def run(code: Path, base: Path, data: Path, workers: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"), "--workers",
-                             str(workers), "--quiet"], cwd=code, env=env, stderr=subprocess.PIPE, text=True)
+                             str(workers), "--quiet"], cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     peak = [0]
     done = threading.Event()
 
@@ -171,6 +174,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--baseline", type=Path, help="another refinery checkout to run on the same data")
     ap.add_argument("--folder", type=Path, help="where to build the data (default: a temporary folder)")
+    ap.add_argument("--keep", action="store_true", help="keep the data and the output")
     args = ap.parse_args()
     sizes = [int(x) for x in args.docs.split(",")]
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -189,14 +193,15 @@ def main() -> None:
             print(line("baseline", n, before), flush=True)
             print(f"{'':<9} ratio: time {before['wall'] / results[n]['wall']:.2f}x faster, peak RSS "
                   f"{before['peak'] / results[n]['peak']:.2f}x smaller", flush=True)
-        shutil.rmtree(base)
+        if not args.keep:
+            shutil.rmtree(base)
     if len(sizes) > 1:
         lo, hi = sizes[0], sizes[-1]
         growth = (results[hi]["peak"] - results[lo]["peak"]) / (hi - lo)
         print(f"memory growth {lo:,} -> {hi:,}: {growth / 1024:.2f} KiB per document")
         for a, b in zip(sizes, sizes[1:]):
             print(f"time ratio {a:,} -> {b:,} ({b / a:.1f}x the documents): {results[b]['wall'] / results[a]['wall']:.2f}x")
-    if not args.folder:
+    if not args.folder and not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 
 

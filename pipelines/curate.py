@@ -149,6 +149,16 @@ def data_movement(result: Any) -> dict[str, Any]:
     return out
 
 
+def range_bytes(files: list[tuple[str, str]], split_bytes: int, units: int = 16) -> int:
+    """The byte range a large file is read in: `extract.split_bytes`, or less when that gives fewer than `units`
+    ranges over all inputs (each unit is one worker's task), but not under 8 MiB."""
+    total = 0
+    for _, path in files:
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(path)
+    return max(min(split_bytes, 8 << 20), min(split_bytes, math.ceil(total / units)))
+
+
 def dedup_partitions(units: list[Unit]) -> int:
     """Groups of each dedup shuffle: one per 64 MiB of input, 4 to 4096."""
     size = 0
@@ -285,7 +295,7 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
     workers = workers or os.cpu_count() or 1
     beam_args = beam_args or []
     files = list_inputs(cfg)
-    units = plan_units(files, {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
+    units = plan_units(files, {s.name: s.format for s in cfg.sources}, range_bytes(files, cfg.extract.split_bytes))
     key = _run_key(cfg, units)
     with claim_output(cfg.output), stop_on_interrupt():
         return _run(cfg, workers, beam_args, show_progress, files, units, key)

@@ -22,7 +22,7 @@ DATA = "refinery.data"  # bytes of text staged, bytes through shuffles
 class Decision(NamedTuple):
     row: int
     reason: str | None  # None: kept; its duplicate cluster is noted
-    detail: str | None
+    detail: str | None  # dedup: the survivor's id (the final write spells the detail out)
     cluster: str | None
     size: int | None
 

@@ -13,6 +13,7 @@ text, then the smallest id. Each stage takes and returns `(unit index, [Decision
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -94,9 +95,10 @@ def sketch(rows: list[Row], s: MinHashSettings) -> None:
 
 # ---- records read back from the staged units ----------------------------------------------------
 
-def _open_rows(folder: str, decisions: list[Decision], columns: list[str]) -> dict[str, np.ndarray | list]:
-    """The staged columns of the rows no stage has rejected yet."""
-    table = read_staged(folder, ["reason"] + columns)
+def _open_rows(folder: str, decisions: list[Decision], columns: list[str],
+               rows: np.ndarray | None = None) -> dict[str, np.ndarray | list]:
+    """The staged columns of the rows no stage has rejected yet (of `rows` only, when given)."""
+    table = read_staged(folder, ["reason"] + columns, None if rows is None else rows.tolist())
     rejected = {d.row for d in decisions if d.reason is not None}
     rows = table.column("row").to_numpy()
     keep = np.array([r is None for r in table.column("reason").to_pylist()], dtype=bool)
@@ -148,9 +150,9 @@ def _groups(keys: list[np.ndarray]) -> Iterator[np.ndarray]:
         change[1:] |= k[1:] != k[:-1]
     starts = np.flatnonzero(change)
     ends = np.append(starts[1:], n)
-    for s, e in zip(starts, ends):
-        if e - s > 1:
-            yield np.arange(s, e)
+    multi = ends - starts > 1
+    for s, e in zip(starts[multi].tolist(), ends[multi].tolist()):
+        yield np.arange(s, e)
 
 
 def _by_unit(decisions: list[tuple[int, Decision]]) -> Iterator[tuple[int, list[Decision]]]:
@@ -177,62 +179,117 @@ def _choose(a: np.ndarray, newest: bool, reason: str, annotate: bool) -> Iterato
                 if annotate:
                     out.append((int(rec["unit"]), Decision(int(rec["row"]), None, None, cluster, size)))
                 continue
-            detail = f"survivor={survivor}" + (f" cluster={cluster}" if annotate else "")
-            out.append((int(rec["unit"]), Decision(int(rec["row"]), reason, detail, cluster, size)))
+            out.append((int(rec["unit"]), Decision(int(rec["row"]), reason, survivor, cluster, size)))
     yield from _by_unit(out)
 
 
-class ExactDedup(beam.PTransform):
-    """Rows with the same normalised-text hash: one survivor, the rest `dedup:exact`."""
+def _pack(index: int, rows: np.ndarray, keys: np.ndarray, partitions: int) -> Iterator[tuple[int, tuple]]:
+    """Row numbers and 64-bit keys of one unit as compact parts, one per partition (key % partitions): row
+    deltas, zlib-compressed, and the key's high 32 bits (with the partition, 32 + log2(partitions) bits)."""
+    part = (keys % np.uint64(partitions)).astype(np.int64)
+    for p in np.unique(part):
+        sel = part == p
+        deltas = np.diff(rows[sel], prepend=0).astype("<u4")
+        yield int(p), (index, zlib.compress(deltas.tobytes(), 1), (keys[sel] >> np.uint64(32)).astype("<u4").tobytes())
+
+
+def _unpack(parts: Iterable[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit index, row, key) arrays of packed parts."""
+    index, rows, keys = [], [], []
+    for i, rz, kb in parts:
+        r = np.cumsum(np.frombuffer(zlib.decompress(rz), dtype="<u4").astype(np.int64))
+        index.append(np.full(len(r), i, dtype=np.int64))
+        rows.append(r)
+        keys.append(np.frombuffer(kb, dtype="<u4"))
+    return np.concatenate(index), np.concatenate(rows), np.concatenate(keys)
+
+
+def _repeated(parts: Iterable[tuple]) -> Iterator[tuple[int, np.ndarray]]:
+    """(unit index, rows) of the rows whose key another row shares."""
+    index, rows, keys = _unpack(parts)
+    values, counts = np.unique(keys, return_counts=True)
+    shared = np.isin(keys, values[counts > 1])
+    for i in np.unique(index[shared]):
+        yield int(i), rows[shared & (index == i)]
+
+
+class _KeyedDedup(beam.PTransform):
+    """One survivor per key. First every row's key alone is shuffled, packed; then only the rows whose key is
+    shared send what picks the survivor (full hash, quality, length, id)."""
+
+    what = ""
+    reason = ""
+    key_column = ""
+    columns: list[str] = []
 
     def __init__(self, settings: DedupSettings, folders: list[str], partitions: int) -> None:
         super().__init__()
-        self.score_name, self.folders, self.partitions = settings.quality_score, folders, partitions
-
-    def expand(self, decided: Any) -> Any:
-        score_name, folders, partitions = self.score_name, self.folders, self.partitions
-
-        def records(item: tuple[int, list[Decision]]) -> Iterator[tuple[int, np.ndarray]]:
-            index, decisions = item
-            cols = _open_rows(folders[index], decisions, ["content_hash", "n_chars", "id", "scores"])
-            h1, h2 = _halves(cols["content_hash"])
-            yield from _partitioned(_keyed_records(index, cols, h1, h2, score_name), h1, partitions)
-
-        new = (decided
-               | "Records" >> beam.FlatMap(records)
-               | "ByHash" >> Shuffle("exact")
-               | "Choose" >> beam.FlatMapTuple(lambda _, parts: _choose(np.concatenate(list(parts)), False,
-                                                                       "dedup:exact", True)))
-        return decided | "Then" >> Then(new, "decisions")
-
-
-class UrlDedup(beam.PTransform):
-    """Rows with the same normalised URL: keep the newest (or the best), the rest `dedup:url`."""
-
-    def __init__(self, settings: DedupSettings, folders: list[str], partitions: int) -> None:
-        super().__init__()
-        self.score_name, self.keep = settings.quality_score, settings.url_keep
+        self.score_name, self.newest = settings.quality_score, settings.url_keep == "newest"
         self.folders, self.partitions = folders, partitions
 
+    def keys(self, values: list) -> tuple[np.ndarray, np.ndarray]:
+        """(positions of the rows that have a key, their 64-bit keys)."""
+        raise NotImplementedError
+
+    def records(self, index: int, cols: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
     def expand(self, decided: Any) -> Any:
-        score_name, folders, partitions, newest = self.score_name, self.folders, self.partitions, self.keep == "newest"
+        folders, partitions = self.folders, self.partitions
 
-        def records(item: tuple[int, list[Decision]]) -> Iterator[tuple[int, np.ndarray]]:
+        def keys(item: tuple[int, list[Decision]]) -> Iterator[tuple[int, tuple]]:
             index, decisions = item
-            cols = _open_rows(folders[index], decisions, ["url_key", "date", "n_chars", "id", "scores"])
-            has = [i for i, k in enumerate(cols["url_key"]) if k is not None]
-            cols = {c: (v[has] if isinstance(v, np.ndarray) else [v[i] for i in has]) for c, v in cols.items()}
-            keys = np.array(cols["url_key"], dtype=np.uint64)
-            a = _keyed_records(index, cols, keys, np.zeros(len(keys), np.uint64), score_name,
-                               [d or "" for d in cols["date"]])
-            yield from _partitioned(a, keys, partitions)
+            cols = _open_rows(folders[index], decisions, [self.key_column])
+            where, k = self.keys(cols[self.key_column])
+            yield from _pack(index, cols["row"][where], k, partitions)
 
+        def records(index: int, rows: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+            wanted = np.unique(np.concatenate(list(rows)))
+            cols = _open_rows(folders[index], [], self.columns, wanted)
+            a = self.records(index, cols)
+            yield from _partitioned(a, a["h1"], partitions)
+
+        newest, reason, annotate = self.newest, self.reason, self.what == "exact"
         new = (decided
-               | "Records" >> beam.FlatMap(records)
-               | "ByUrl" >> Shuffle("url")
-               | "Choose" >> beam.FlatMapTuple(lambda _, parts: _choose(np.concatenate(list(parts)), newest,
-                                                                       "dedup:url", False)))
+               | "Keys" >> beam.FlatMap(keys)
+               | "ByKey" >> Shuffle(f"{self.what}_keys")
+               | "Shared" >> beam.FlatMapTuple(lambda _, parts: _repeated(parts))
+               | "ByUnit" >> Shuffle(f"{self.what}_rows")
+               | "Records" >> beam.FlatMapTuple(records)
+               | "ByHash" >> Shuffle(self.what)
+               | "Choose" >> beam.FlatMapTuple(
+                   lambda _, parts: _choose(np.concatenate(list(parts)), newest, reason, annotate)))
         return decided | "Then" >> Then(new, "decisions")
+
+
+class ExactDedup(_KeyedDedup):
+    """Rows with the same normalised-text hash: one survivor, the rest `dedup:exact`."""
+
+    what, reason, key_column = "exact", "dedup:exact", "content_hash"
+    columns = ["content_hash", "n_chars", "id", "scores"]
+
+    def keys(self, values: list) -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(len(values)), np.array([int(h[:16], 16) for h in values], dtype=np.uint64)
+
+    def records(self, index: int, cols: dict[str, Any]) -> np.ndarray:
+        h1, h2 = _halves(cols["content_hash"])
+        return _keyed_records(index, cols, h1, h2, self.score_name)
+
+
+class UrlDedup(_KeyedDedup):
+    """Rows with the same normalised URL: keep the newest (or the best), the rest `dedup:url`."""
+
+    what, reason, key_column = "url", "dedup:url", "url_key"
+    columns = ["url_key", "date", "n_chars", "id", "scores"]
+
+    def keys(self, values: list) -> tuple[np.ndarray, np.ndarray]:
+        where = np.array([i for i, k in enumerate(values) if k is not None], dtype=np.int64)
+        return where, np.array([values[i] for i in where], dtype=np.uint64)
+
+    def records(self, index: int, cols: dict[str, Any]) -> np.ndarray:
+        keys = np.array(cols["url_key"], dtype=np.uint64)
+        return _keyed_records(index, cols, keys, np.zeros(len(keys), np.uint64), self.score_name,
+                              [d or "" for d in cols["date"]])
 
 
 # ---- MinHash -------------------------------------------------------------------------------------
@@ -257,38 +314,68 @@ def bucket_pairs(ids: Iterable[Any], max_bucket: int) -> Iterator[tuple[Any, Any
             yield members[i - 1], members[i]
 
 
-BAND = [("key", "<u8"), ("g", "<u8")]
-PAIR = [("a", "<u8"), ("b", "<u8")]
+PAIR = [("a", "<i8"), ("b", "<i8")]
 
 
-def _bucket_pairs(parts: Iterable[np.ndarray], max_bucket: int, partitions: int) -> Iterator[tuple[int, np.ndarray]]:
-    a = np.concatenate(list(parts))
-    a = a[np.lexsort((a["g"], a["key"]))]
-    pairs = [pair for members in _groups([a["key"]]) for pair in bucket_pairs(a["g"][members].tolist(), max_bucket)]
+def _bucket_pairs(parts: Iterable[tuple], max_bucket: int, partitions: int,
+                  starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Candidate pairs (global row numbers) of the LSH buckets of one partition."""
+    index, rows, keys = _unpack(parts)
+    g = starts[index] + rows
+    order = np.lexsort((g, keys))
+    g, keys = g[order], keys[order]
+    pairs = [pair for members in _groups([keys]) for pair in bucket_pairs(g[members].tolist(), max_bucket)]
     if pairs:
         out = np.array(pairs, dtype=PAIR)
-        yield from _partitioned(out, out["a"], partitions)
+        yield from _partitioned(out, out["a"].astype(np.uint64), partitions)
 
 
-class _Candidates(beam.DoFn):
-    """The rows of one unit that are in a candidate pair: their shingles (from the staged text) and ranks."""
+def _by_unit_of(pairs: np.ndarray, side: str, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    index, _ = unit_of(pairs[side], starts)
+    for i in np.unique(index):
+        yield int(i), pairs[index == i]
+
+
+class _Texts(beam.DoFn):
+    """Shingles and survivor ranks of some rows of a unit, read from its staged text."""
 
     def __init__(self, s: MinHashSettings, score_name: str | None, folders: list[str]) -> None:
         self.s, self.score_name, self.folders = s, score_name, folders
 
+    def read(self, index: int, nodes: np.ndarray, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray, tuple]]:
+        base = int(starts[index])
+        table = read_staged(self.folders[index], ["text", "id", "scores"], rows=(np.unique(nodes) - base).tolist())
+        for row, text, doc_id, scores in zip(*(table.column(c).to_pylist() for c in ("row", "text", "id", "scores"))):
+            yield base + row, shingle_hashes(text, self.s.ngram), survivor_key(
+                {"id": doc_id, "text": text, "scores": scores}, self.score_name)
+
+
+class _Send(_Texts):
+    """At the unit of each pair's first row: its shingles, sent once to every unit holding a partner."""
+
+    def process(self, item: tuple[int, Iterable[np.ndarray]], starts: np.ndarray) -> Iterator[Any]:
+        index, parts = item
+        pairs = np.concatenate(list(parts))
+        partner_unit, _ = unit_of(pairs["b"], starts)
+        for node, shingles, rank in self.read(index, pairs["a"], starts):
+            yield beam.pvalue.TaggedOutput("ranks", (node, rank))
+            for dest in np.unique(partner_unit[pairs["a"] == node]):
+                yield int(dest), (node, shingles)
+
+
+class _Verify(_Texts):
+    """At the unit of each pair's second row: the exact Jaccard of the pair."""
+
     def process(self, item: tuple[int, dict[str, list]], starts: np.ndarray) -> Iterator[Any]:
         index, g = item
-        if not g["wanted"] or not g["decided"]:
+        if not g["pairs"]:
             return
-        wanted = np.unique(np.concatenate(g["wanted"]))
-        sizes = {d.row: d.size for d in g["decided"][0] if d.reason is None and d.size}
-        table = read_staged(self.folders[index], ["text", "id", "scores"], rows=wanted.tolist())
-        base = int(starts[index])
-        for row, text, doc_id, scores in zip(*(table.column(c).to_pylist() for c in ("row", "text", "id", "scores"))):
-            node = base + row
-            yield beam.pvalue.TaggedOutput("shingles", (node, shingle_hashes(text, self.s.ngram)))
-            rank = survivor_key({"id": doc_id, "text": text, "scores": scores}, self.score_name)
-            yield beam.pvalue.TaggedOutput("ranks", (node, (rank, doc_id, sizes.get(row, 1))))
+        pairs = np.concatenate(g["pairs"])
+        sent = dict(g["shingles"])
+        for node, shingles, rank in self.read(index, pairs["b"], starts):
+            yield beam.pvalue.TaggedOutput("ranks", (node, rank))
+            for a in pairs["a"][pairs["b"] == node].tolist():
+                yield a, node, jaccard(sent[a], shingles)
 
 
 class MinHashDedup(beam.PTransform):
@@ -303,86 +390,63 @@ class MinHashDedup(beam.PTransform):
         s, folders, partitions = self.s, self.folders, self.partitions
         starts = beam.pvalue.AsSingleton(self.starts)
 
-        def band_records(item: tuple[int, list[Decision]], starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        def band_records(item: tuple[int, list[Decision]]) -> Iterator[tuple[int, tuple]]:
             index, decisions = item
             cols = _open_rows(folders[index], decisions, ["bands"])
             has = [i for i, b in enumerate(cols["bands"]) if b is not None]
-            if not has:
-                return
-            keys = np.frombuffer(b"".join(cols["bands"][i] for i in has), dtype="<u8").reshape(len(has), s.bands)
-            a = np.zeros(keys.size, dtype=BAND)
-            a["key"] = keys.ravel()
-            a["g"] = np.repeat(cols["row"][has] + starts[index], s.bands)
-            yield from _partitioned(a, a["key"], partitions)
+            if has:
+                keys = np.frombuffer(b"".join(cols["bands"][i] for i in has), dtype="<u8")
+                yield from _pack(index, np.repeat(cols["row"][has], s.bands), keys, partitions)
 
-        pair_chunks = (
+        pairs = (
             decided
-            | "Bands" >> beam.FlatMap(band_records, starts)
+            | "Bands" >> beam.FlatMap(band_records)
             | "Buckets" >> Shuffle("minhash_bands")
-            | "Pairs" >> beam.FlatMapTuple(lambda _, parts: _bucket_pairs(parts, s.max_bucket, partitions))
+            | "Pairs" >> beam.FlatMap(lambda kv, starts: _bucket_pairs(kv[1], s.max_bucket, partitions, starts), starts)
             | "PairParts" >> Shuffle("minhash_pairs")
             | "Distinct" >> beam.MapTuple(lambda _, parts: np.unique(np.concatenate(list(parts))))
         )
-
-        def wanted(pairs: np.ndarray, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-            nodes = np.unique(np.concatenate([pairs["a"], pairs["b"]])).astype(np.int64)
-            index, rows = unit_of(nodes, starts)
-            for i in np.unique(index):
-                yield int(i), rows[index == i]
-
-        found = (
-            {"decided": decided, "wanted": pair_chunks | "Wanted" >> beam.FlatMap(wanted, starts)}
-            | "ByUnit" >> CoGroup("minhash_candidates")
-            | "Read" >> beam.ParDo(_Candidates(s, self.score_name, folders), starts).with_outputs("shingles", "ranks")
+        sent = (
+            pairs
+            | "ByFirst" >> beam.FlatMap(_by_unit_of, "a", starts)
+            | "ToFirst" >> Shuffle("minhash_pairs")
+            | "Send" >> beam.ParDo(_Send(s, self.score_name, folders), starts).with_outputs("ranks", main="shingles")
         )
-        candidates = pair_chunks | "Each" >> beam.FlatMap(lambda pairs: ((int(a), int(b)) for a, b in pairs.tolist()))
-
-        def with_left(item: tuple[int, dict[str, list]]) -> Iterator[tuple[int, tuple[int, np.ndarray]]]:
-            a, g = item
-            for sh in g["s"]:
-                for b in g["pairs"]:
-                    yield b, (a, sh)
-
-        def score(item: tuple[int, dict[str, list]]) -> Iterator[tuple[int, int, float]]:
-            b, g = item
-            for sh_b in g["s"]:
-                for a, sh_a in g["left"]:
-                    yield a, b, jaccard(sh_a, sh_b)
-
-        left = (
-            {"s": found.shingles, "pairs": candidates}
-            | "JoinLeft" >> CoGroup("minhash_shingles")
-            | "Left" >> beam.FlatMap(with_left)
+        checked = (
+            {"pairs": pairs | "BySecond" >> beam.FlatMap(_by_unit_of, "b", starts), "shingles": sent.shingles}
+            | "ToSecond" >> CoGroup("minhash_shingles")
+            | "Verify" >> beam.ParDo(_Verify(s, self.score_name, folders), starts).with_outputs("ranks", main="scored")
         )
-        scored = (
-            {"s": found.shingles, "left": left}
-            | "JoinRight" >> CoGroup("minhash_shingles")
-            | "Jaccard" >> beam.FlatMap(score)
-        )
-        verified = scored | "Verify" >> beam.Filter(lambda p: p[2] >= s.threshold)
+        scored = checked.scored
+        ranks = (sent.ranks, checked.ranks) | "Ranks" >> beam.Flatten()
+        candidates = pairs | "CandidateCount" >> beam.Map(len)
+        verified = scored | "Threshold" >> beam.Filter(lambda p: p[2] >= s.threshold)
         cc = verified | "Edges" >> beam.Map(lambda p: (p[0], p[1])) | "Components" >> ConnectedComponents(s.cc_rounds)
+        sizes = decided | "ExactSizes" >> beam.FlatMap(
+            lambda kv, starts: [(int(starts[kv[0]]) + d.row, d.size) for d in kv[1] if d.reason is None and d.size],
+            starts)
 
-        def decide(root: int, members: Iterable[tuple[int, tuple]], starts: np.ndarray) -> Iterator[tuple[int, list]]:
-            ranked = sorted(members, key=lambda m: m[1][0])
-            survivor = ranked[0][1][1]
-            cluster = min(m[1][1] for m in ranked)
-            size = sum(m[1][2] for m in ranked)
-            nodes = np.array([m[0] for m in ranked], dtype=np.int64)
-            index, rows = unit_of(nodes, starts)
-            out = []
-            for i, (i_unit, row) in enumerate(zip(index.tolist(), rows.tolist())):
-                if i == 0:
-                    d = Decision(row, None, None, cluster, size)
-                else:
-                    d = Decision(row, "dedup:minhash", f"survivor={survivor} cluster={cluster}", cluster, size)
-                out.append((i_unit, d))
-            yield from ((index_, [d]) for index_, d in out)
+        def decide(root: int, members: Iterable[tuple[int, tuple]], starts: np.ndarray) -> Iterator[tuple[Any, Any]]:
+            ranked = sorted(members, key=lambda m: m[1][0])  # (survivor key, size): the key ends with the id
+            survivor = ranked[0][1][0][2]
+            cluster = min(m[1][0][2] for m in ranked)
+            size = sum(m[1][1] for m in ranked)
+            index, rows = unit_of(np.array([m[0] for m in ranked], dtype=np.int64), starts)
+            for i, (unit, row) in enumerate(zip(index.tolist(), rows.tolist())):
+                reason = None if i == 0 else "dedup:minhash"
+                yield unit, [Decision(row, reason, None if i == 0 else survivor, cluster, size)]
             yield "sizes", len(ranked)
 
+        def member(kv: tuple[int, dict[str, list]]) -> list[tuple[int, tuple]]:
+            node, g = kv
+            if not g["root"] or not g["rank"]:
+                return []
+            return [(g["root"][0], (node, (g["rank"][0], (g["size"] or [1])[0])))]
+
         decisions = (
-            {"root": cc["roots"], "rank": found.ranks}
+            {"root": cc["roots"], "rank": ranks, "size": sizes}
             | "JoinRank" >> CoGroup("minhash_clusters")
-            | "RootRank" >> beam.FlatMap(lambda kv: [(r, (kv[0], rk)) for r in kv[1]["root"] for rk in kv[1]["rank"]])
+            | "Members" >> beam.FlatMap(member)
             | "ByCluster" >> Shuffle("minhash_clusters")
             | "Decide" >> beam.FlatMap(lambda kv, starts: decide(kv[0], kv[1], starts), starts)
         )
@@ -390,7 +454,7 @@ class MinHashDedup(beam.PTransform):
 
         # ---- the audit: one dict
         count = beam.combiners.Count.Globally
-        n_candidates = candidates | "CountCandidates" >> count()
+        n_candidates = candidates | "CountCandidates" >> beam.CombineGlobally(sum)
         n_verified = verified | "CountVerified" >> count()
         jaccard_bins = (
             scored
@@ -401,7 +465,7 @@ class MinHashDedup(beam.PTransform):
         cluster_sizes = (
             decisions
             | "Clusters" >> beam.Filter(lambda kv: kv[0] == "sizes")
-            | "Members" >> beam.Map(lambda kv: _size_bucket(kv[1]))
+            | "SizeBuckets" >> beam.Map(lambda kv: _size_bucket(kv[1]))
             | "CountSizes" >> beam.combiners.Count.PerElement()
             | "Sizes" >> beam.combiners.ToDict()
         )

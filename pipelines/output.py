@@ -62,6 +62,14 @@ def make_plan(tallies: list[tuple[int, dict[str, int]]], shard_bytes: int) -> di
     return plan
 
 
+def _detail(d: Decision, url: str | None) -> str | None:
+    if d.reason == "dedup:url":
+        return f"survivor={d.detail} url={normalize_url(url or '')}"
+    if d.reason in ("dedup:exact", "dedup:minhash"):
+        return f"survivor={d.detail} cluster={d.cluster}"
+    return d.detail
+
+
 def _finish(table: pa.Table, decisions: dict[int, Decision], kind: str) -> pa.Table:
     """The output columns of staged rows, with their decisions applied."""
     reason, detail = table.column("reason").to_pylist(), table.column("detail").to_pylist()
@@ -73,7 +81,7 @@ def _finish(table: pa.Table, decisions: dict[int, Decision], kind: str) -> pa.Ta
             continue
         if d.reason is not None:
             reason[i] = d.reason
-            detail[i] = d.detail + (f" url={normalize_url(urls[i])}" if d.reason == "dedup:url" else "")
+            detail[i] = _detail(d, urls[i])
         if d.cluster is not None:
             cluster[i], size[i] = d.cluster, d.size
     schema = REJECTED_SCHEMA if kind == "rejected" else KEPT_SCHEMA
@@ -162,13 +170,17 @@ class WriteShards(beam.PTransform):
 
         def route(item: tuple[int, list[Decision]], plan: dict) -> Iterator[tuple[tuple[str, int], Any]]:
             index, decisions = item
+            # a kept shard needs the rows to leave out and the clusters of its rows; a rejected one, the verdicts
+            for_kind = {"kept": [d if d.reason is None else Decision(d.row, d.reason, None, None, None)
+                                 for d in decisions],
+                        "rejected": [d for d in decisions if d.reason is not None]}
             for kind in KINDS:
                 start = plan[kind]["starts"][index]
                 end = plan[kind]["starts"].get(index + 1, plan[kind]["total"])
                 if end > start:  # the shards its rows start in
                     for k in range(start // settings.shard_bytes, (end - 1) // settings.shard_bytes + 1):
                         if k < plan[kind]["shards"]:
-                            yield (kind, k), (index, decisions)
+                            yield (kind, k), (index, for_kind[kind])
 
         every = plan | "EveryShard" >> beam.FlatMap(
             lambda plan: [((kind, k), None) for kind in KINDS for k in range(plan[kind]["shards"])])

@@ -28,6 +28,7 @@ class Doc:
     """A document's text cut once into the pieces the rules read."""
 
     text: str
+    no_repeats_from: int = 1 << 30  # the shortest n-gram length known to have no repeated n-gram
 
     @cached_property
     def words(self) -> list[str]:
@@ -100,8 +101,11 @@ def _top_ngram_fraction(d: "Doc", n: int) -> float:
 
 
 def _dup_ngram_fraction(d: "Doc", n: int) -> float:
-    """Characters of words covered by n-grams that occur more than once, over all word characters."""
-    if len(d.tokens) < n or d.total_chars == 0:
+    """Characters of words covered by n-grams that occur more than once, over all word characters.
+
+    A repeated n-gram holds repeated shorter ones, so the fraction never grows with n: once a shorter n-gram
+    length found none, a longer one finds none either (remembered on the Doc)."""
+    if len(d.tokens) < n or d.total_chars == 0 or d.no_repeats_from <= n:
         return 0.0
     grams = _ngram_ids(d, n)
     _, inv, counts = np.unique(grams, return_inverse=True, return_counts=True)
@@ -110,6 +114,8 @@ def _dup_ngram_fraction(d: "Doc", n: int) -> float:
     np.add.at(cover, starts, 1)
     np.add.at(cover, starts + n, -1)
     covered = np.cumsum(cover[:-1]) > 0
+    if not len(starts):
+        d.no_repeats_from = min(d.no_repeats_from, n)
     return float(d.token_lens[covered].sum() / d.total_chars)
 
 
