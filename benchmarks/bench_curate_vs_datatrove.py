@@ -35,10 +35,10 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from classifiers.langid import lid176_path  # noqa: E402
 from pipelines.config.curate import parse_config  # noqa: E402
-from pipelines.curate import run_curate  # noqa: E402
-from pipelines.rules import RULES  # noqa: E402
+from pipelines.jobs.curate import run_curate  # noqa: E402
+from pipelines.filter.rules import RULES  # noqa: E402
 from pipelines.text import shingle_f1 as f1  # noqa: E402
-from pipelines.warcpack import write_warc  # noqa: E402
+from pipelines.read.warcpack import write_warc  # noqa: E402
 
 WEB = ROOT / "examples" / "data" / "web"
 GOPHER_QUALITY = [r.name for r in RULES if r.name.startswith("gopher_") and "dup" not in r.name and "top" not in r.name]

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from datasketch import MinHash  # noqa: E402
 
-from pipelines.minhash import shingle_hashes, signatures  # noqa: E402
+from pipelines.dedup.minhash import shingle_hashes, signatures  # noqa: E402
 from pipelines.text import normalize, words  # noqa: E402
 
 NUM_PERM, SEED, NGRAM = 112, 42, 5
@@ -82,8 +82,8 @@ def stage_run(n: int) -> None:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from pipelines.config.curate import DedupSettings
-    from pipelines.dedup import MinHashDedup
-    from pipelines.extract import annotate
+    from pipelines.dedup.dedup import MinHashDedup
+    from pipelines.extract.extract import annotate
 
     docs = [annotate({"id": f"{i:08x}" + "0" * 24, "text": t, "source": "bench", "dup_cluster_size": 1})
             for i, t in enumerate(real_documents(n))]

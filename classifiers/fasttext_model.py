@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 from pydantic import Field
 
 from pipelines.config.base import Section
-from pipelines.files import atomic_path, sha256_file, write_json
+from pipelines.runtime.files import atomic_path, sha256_file, write_json
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 

@@ -59,6 +59,6 @@ def identify(text: str, engine: str = "fasttext") -> tuple[str, float]:
 
 
 def model_hash(engine: str) -> str:
-    from pipelines.files import sha256_file
+    from pipelines.runtime.files import sha256_file
 
     return sha256_file(lid176_path() if engine == "fasttext" else py3langid_path())[:16]

@@ -3,7 +3,7 @@ import gzip
 import json
 import os
 
-from pipelines.warcpack import write_warc
+from pipelines.read.warcpack import write_warc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipelines.files import atomic_open
+from pipelines.runtime.files import atomic_open
 
 
 def _plt():

@@ -8,15 +8,15 @@ import os
 import re
 import sys
 
-from . import __version__
-from .config.base import ConfigError
-from .config.curate import load_config
-from .config.jobs import JOBS
-from .worker import DropImportNoise
+from pipelines import __version__
+from pipelines.config.base import ConfigError
+from pipelines.config.curate import load_config
+from pipelines.config.jobs import JOBS
+from pipelines.runtime.worker import DropImportNoise
 
 
 def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .curate import run_curate, summary_table
+    from pipelines.jobs.curate import run_curate, summary_table
 
     cfg = load_config(args.config)
     result = run_curate(cfg, workers=args.workers, beam_args=beam_args, show_progress=not args.quiet)
@@ -33,8 +33,8 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.curate import MinHashSettings
-    from .minhash import bands_for_threshold, explain
+    from pipelines.config.curate import MinHashSettings
+    from pipelines.dedup.minhash import bands_for_threshold, explain
 
     if beam_args:
         raise SystemExit(f"refinery dedup explain: unknown arguments {beam_args}")
@@ -50,8 +50,8 @@ def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _swarm(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.swarm import load_swarm_config
-    from .swarm import run_swarm, swarm_table
+    from pipelines.config.swarm import load_swarm_config
+    from pipelines.jobs.swarm import run_swarm, swarm_table
 
     if beam_args:
         raise SystemExit(f"refinery swarm: unknown arguments {beam_args}")
@@ -64,8 +64,8 @@ def _swarm(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _classifier_train(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.classifier import load_classifier_config
-    from .train_classifier import run_train
+    from pipelines.config.classifier import load_classifier_config
+    from pipelines.jobs.train_classifier import run_train
 
     if beam_args:
         raise SystemExit(f"refinery classifier train: unknown arguments {beam_args}")
@@ -77,8 +77,8 @@ def _classifier_train(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _mix(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.swarm import load_swarm_config
-    from .mix import mix_table, run_mix
+    from pipelines.config.swarm import load_swarm_config
+    from pipelines.jobs.mix import mix_table, run_mix
 
     if beam_args:
         raise SystemExit(f"refinery mix: unknown arguments {beam_args}")
@@ -90,8 +90,8 @@ def _mix(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _shards(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.shards import load_shards_config
-    from .shards import run_shards, shards_table
+    from pipelines.config.shards import load_shards_config
+    from pipelines.jobs.shards import run_shards, shards_table
 
     cfg = load_shards_config(args.config)
     manifest = run_shards(cfg, workers=args.workers, beam_args=beam_args)
@@ -102,8 +102,8 @@ def _shards(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     """curate, classifier train, mix and shards, one after another, from one file naming their configs."""
-    from .config.base import load_yaml, validate
-    from .config.run import RunConfig
+    from pipelines.config.base import load_yaml, validate
+    from pipelines.config.run import RunConfig
 
     cfg = validate(RunConfig, *load_yaml(args.config))
     for name, path in cfg.steps():
@@ -117,14 +117,14 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _config_schema(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.jobs import schema_text
+    from pipelines.config.jobs import schema_text
 
     print(schema_text(args.job), end="")
     return 0
 
 
 def _config_check(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from .config.jobs import check
+    from pipelines.config.jobs import check
 
     job, _ = check(args.config, args.job)
     print(f"{args.config}: a valid {job} config")
@@ -136,8 +136,8 @@ def config_keys(job: str) -> str:
     from types import UnionType
     from typing import Literal, Union, get_args, get_origin
 
-    from .config.base import section_in
-    from .config.jobs import model_of
+    from pipelines.config.base import section_in
+    from pipelines.config.jobs import model_of
 
     lines: list[str] = []
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipelines.files import sha256_file
+from pipelines.runtime.files import sha256_file
 
 from .tokenizer import Tokenizer
 

@@ -20,7 +20,7 @@ import torch
 from .data import Pool
 from .model import StackedGPT
 from .tokenizer import Tokenizer
-from pipelines.files import read_texts
+from pipelines.runtime.files import read_texts
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .evals import EvalSet, Scores, objective, score_suite
 from .model import GPTConfig, StackedGPT
 from .tokenizer import Tokenizer
 from .train import TrainSettings, pick_device, setup_cpu_threads, train_group
-from pipelines.files import atomic_open, atomic_path, write_json
+from pipelines.runtime.files import atomic_open, atomic_path, write_json
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 offline on the pool with `tokenizers`. Bits per byte are counted in bytes of UTF-8 text either way."""
 from __future__ import annotations
 
+import os
 from typing import Iterable, Protocol
 
 import numpy as np
+
+from pipelines.runtime.files import atomic_open
 
 EOT_BYTE = 0  # separates documents in a byte stream (NUL does not occur in curated text)
 
@@ -66,3 +69,19 @@ class BpeTokenizer:
 
         return cls(HfTokenizer.from_str(body))
 
+
+
+def load_or_train(kind: str, vocab_size: int, folder: str, train_texts: list[str]) -> Tokenizer:
+    """The byte tokenizer, or the BPE tokenizer saved in `folder` (trained on `train_texts` and saved there the
+    first time)."""
+    if kind == "bytes":
+        return ByteTokenizer()
+    path = os.path.join(folder, f"tokenizer-bpe-{vocab_size}.json")
+    if os.path.exists(path):
+        with open(path) as fh:
+            return BpeTokenizer.from_json(fh.read())
+    tok = BpeTokenizer.train(train_texts, vocab_size)
+    os.makedirs(folder, exist_ok=True)
+    with atomic_open(path) as fh:
+        fh.write(tok.to_json())
+    return tok

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pipelines.config.curate import parse_config
-from pipelines.curate import CurateResult, run_curate
+from pipelines.jobs.curate import CurateResult, run_curate
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"

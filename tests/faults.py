@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.warcpack import write_warc
+from pipelines.read.warcpack import write_warc
 
 
 def gzip_bomb(chunk: bytes, total: int) -> bytes:

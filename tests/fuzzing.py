@@ -126,11 +126,11 @@ def check_file(fmt: str, path: str) -> list[dict]:
     reading the file in byte ranges gives the same rows as reading it whole."""
     import os
 
-    from pipelines import page_region
+    from pipelines.extract.extract import page_region
     from pipelines.config.curate import ExtractSettings, Source
-    from pipelines.readers import read_file
+    from pipelines.read.readers import read_file
     from pipelines.schema import STAGES, has_surrogate, strict_fields, to_table
-    from pipelines.splits import splittable
+    from pipelines.read.splits import splittable
 
     source = Source(name="fuzz", format=fmt, paths=("x",))
     settings = ExtractSettings()

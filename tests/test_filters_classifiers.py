@@ -14,10 +14,10 @@ from conftest import DATA, WEB, curate, page_bytes, read_rows, three_domain_pool
 from classifiers.fasttext_model import Classifier, prepare, roc_auc
 from classifiers.langid import identify
 from pipelines.config.classifier import parse_classifier_config
-from pipelines.pii import mask_pii
-from pipelines.rules import RULES, Doc, check
+from pipelines.filter.pii import mask_pii
+from pipelines.filter.rules import RULES, Doc, check
 from pipelines.schema import scores_of
-from pipelines.train_classifier import run_train
+from pipelines.jobs.train_classifier import run_train
 
 import numpy as np
 

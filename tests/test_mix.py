@@ -11,7 +11,7 @@ from mixes.fit import EPS, Ridge, fit_metric, spearman
 from mixes.optimize import kl, optimise, project, search
 from mixes.sampling import epoch_caps, sample_mixtures
 from pipelines.config.swarm import parse_swarm_config
-from pipelines.mix import run_mix
+from pipelines.jobs.mix import run_mix
 
 
 def test_sampling_respects_caps_and_centres_on_the_prior():
@@ -128,7 +128,7 @@ class _Units:
 
 
 def test_paired_verdicts():
-    from pipelines.mix import paired_gain
+    from pipelines.jobs.mix import paired_gain
     from proxies.evals import EvalSet
 
     suite = [EvalSet("x", 1.0, "text")]

@@ -156,7 +156,7 @@ def test_portable_runner_with_external_workers(first, tmp_path):
     import sys
 
     from pipelines.config.curate import parse_config
-    from pipelines.curate import run_curate
+    from pipelines.jobs.curate import run_curate
 
     job_port, pool_port = free_port(), free_port()
     # the pool starts each worker as `python -c ...`: the environment's python must be first on PATH

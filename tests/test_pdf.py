@@ -11,8 +11,8 @@ import pytest
 
 from conftest import DATA, WEB, curate, read_rows
 from pipelines.config.curate import PdfSettings
-from pipelines.ocr import Tesseract, parse_tsv
-from pipelines.pdf import clean_layer, extract_pdf, garbage_ratio, pdf_setup, restore_rtl
+from pipelines.extract.ocr import Tesseract, parse_tsv
+from pipelines.extract.pdf import clean_layer, extract_pdf, garbage_ratio, pdf_setup, restore_rtl
 
 PDF = DATA / "pdf"
 TRANSCRIPTIONS = Path(__file__).parent / "data"

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 
 from conftest import DATA, curate, page_bytes, read_rows, three_domain_pool
 from pipelines.config.shards import parse_shards_config
-from pipelines.shards import run_shards
-from pipelines.warcpack import write_warc
+from pipelines.jobs.shards import run_shards
+from pipelines.read.warcpack import write_warc
 
 
 def test_licences_flow_from_config_and_records(tmp_path):

@@ -17,7 +17,7 @@ import yaml
 from conftest import DATA, curate
 from pipelines.config.base import ConfigError
 from pipelines.config.swarm import parse_swarm_config
-from pipelines.swarm import run_swarm
+from pipelines.jobs.swarm import run_swarm
 from proxies.data import MixtureSampler, domain_order, is_heldout, load_pool, split_value, tokenize_pool
 from proxies.evals import EvalSet, _windows, build_suite, paired_eval_se, score_suite
 from proxies.model import GPTConfig, StackedGPT

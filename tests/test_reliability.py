@@ -16,14 +16,14 @@ import yaml
 
 import adversarial
 from conftest import DATA, ROOT, read_rows
-from pipelines import staging
+from pipelines.runtime import staging
 from pipelines.cli import user_error
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import load_config, parse_config
 from pipelines.config.inputs import match_files
-from pipelines.curate import claim_output
-from pipelines.readers import decode_html, looks_binary
-from pipelines.sandbox import Interrupted, Sandbox
+from pipelines.runtime.runner import claim_output
+from pipelines.read.readers import decode_html, looks_binary
+from pipelines.extract.sandbox import Interrupted, Sandbox
 from pipelines.schema import new_doc
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
@@ -317,7 +317,7 @@ def test_py3langid_loads_from_any_working_folder(tmp_path, monkeypatch):
 
 def test_pdf_with_a_lying_page_tree_keeps_its_readable_page():
     from pipelines.config.curate import PdfSettings
-    from pipelines.pdf import extract_pdf, pdf_setup
+    from pipelines.extract.pdf import extract_pdf, pdf_setup
 
     result = extract_pdf(adversarial.looping_pdf(), pdf_setup(PdfSettings(ocr="never")), lambda m: None)
     assert result["text"] == "A readable page of the tree"
@@ -328,7 +328,7 @@ def test_brotli_and_unknown_content_encodings():
     import brotli
 
     from pipelines.config.curate import ExtractSettings, Source
-    from pipelines.readers import read_warc
+    from pipelines.read.readers import read_warc
 
     body = brotli.compress(adversarial.page("A brotli body").encode())
     records = [adversarial.warc_record("https://b.example/br", body,

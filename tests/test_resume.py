@@ -105,7 +105,7 @@ def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
 
 def test_sigkill_inside_one_unsplittable_file(data, truth):
     """One single-stream WARC.gz: one unit, staged in pieces; the rerun skips the records its pieces hold."""
-    from pipelines.warcpack import write_warc
+    from pipelines.read.warcpack import write_warc
 
     plain = data / "one.warc"
     write_warc([(truth[n]["url"], gzip.open(DATA / "web" / f"{n}.html.gz").read()) for n in sorted(truth)], str(plain))
@@ -120,8 +120,8 @@ def test_sigkill_inside_one_unsplittable_file(data, truth):
 
 
 def test_a_crash_while_publishing_is_finished_by_the_next_run(data, clean, monkeypatch):
-    import pipelines.curate as curate_module
-    from pipelines.output import publish
+    import pipelines.jobs.curate as curate_module
+    from pipelines.write.output import publish
 
     base = data / "publish"
 

@@ -13,7 +13,7 @@ import torch
 from pipelines.config.base import ConfigError
 
 from pipelines.config.shards import parse_shards_config
-from pipelines.shards import plan_domain, run_shards, shards_table
+from pipelines.jobs.shards import plan_domain, run_shards, shards_table
 from proxies.data import is_heldout
 from proxies.model import GPTConfig, StackedGPT
 from proxies.token_files import TokenWindows, documents

@@ -11,12 +11,13 @@ import pytest
 
 from conftest import DATA, curate
 from pipelines.config.curate import parse_config
-from pipelines.curate import list_inputs, make_runner, pipeline_options
-from pipelines.readers import read_file
-from pipelines.splits import plan_units
-from pipelines.staging import read_staged, unit_folder
-from pipelines.units import StageUnit
-from pipelines.warcpack import write_warc
+from pipelines.jobs.curate import list_inputs
+from pipelines.runtime.runner import make_runner, pipeline_options
+from pipelines.read.readers import read_file
+from pipelines.read.splits import plan_units
+from pipelines.runtime.staging import read_staged, unit_folder
+from pipelines.runtime.units import StageUnit
+from pipelines.read.warcpack import write_warc
 from test_output import shard_digests
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from conftest import WEB, curate, page_bytes, read_rows
-from pipelines.warcpack import write_warc
+from pipelines.read.warcpack import write_warc
 
 
 def test_warc_texts_equal_html_texts(tmp_path, truth):

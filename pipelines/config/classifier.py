@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from classifiers.fasttext_model import TrainParams
-from .base import Items, Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
+from pipelines.config.base import Items, Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
 
 
 class LabelData(Section):

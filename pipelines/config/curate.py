@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
 
-from ..rules import C4_LINE_FILTER, RULES_BY_NAME
-from .base import ConfigError, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
-from .inputs import glob_regex, glob_root, match_files
+from pipelines.filter.rules import C4_LINE_FILTER, RULES_BY_NAME
+from pipelines.config.base import ConfigError, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
+from pipelines.config.inputs import glob_regex, glob_root, match_files
 
 Format = Literal["html", "warc", "jsonl", "parquet", "text", "pdf"]
 RuleName = Literal[tuple(sorted(RULES_BY_NAME)) + (C4_LINE_FILTER,)]  # type: ignore[valid-type]
@@ -73,7 +73,7 @@ class HtmlSettings(Section):
     favor_precision: bool = False
     favor_recall: bool = False
     fast: bool = False
-    # The page's main region (pipelines/page_region.py) replaces trafilatura's text when trafilatura keeps less
+    # The page's main region (pipelines/extract/page_region.py) replaces trafilatura's text when trafilatura keeps less
     # than this share of its length, by the kind of page it declares. 0 turns the region off for that kind.
     region_ratio_article: float = Field(0.1, ge=0.0, le=10.0)
     region_ratio_other: float = Field(0.6, ge=0.0, le=10.0)
@@ -95,7 +95,7 @@ class PdfSettings(Section):
     @field_validator("ocr_engine")
     @classmethod
     def _known_engine(cls, name: str) -> str:
-        from ..ocr import ENGINES
+        from pipelines.extract.ocr import ENGINES
 
         if name not in ENGINES:
             raise ValueError(f"expected one of {', '.join(ENGINES)}, got {name!r}")
@@ -127,7 +127,7 @@ class LanguageSettings(Section):
 
 
 class FilterSettings(Section):
-    """Language ID and the heuristic rules of pipelines/rules.py.
+    """Language ID and the heuristic rules of pipelines/filter/rules.py.
 
     `rules` maps a rule name to a threshold (or false to switch it off) for every source; `sources` maps a
     source name to such a mapping for that source alone. `c4_line_filter: true` turns on C4's line filter.
@@ -158,7 +158,7 @@ class FilterSettings(Section):
 
     def thresholds(self, source: str) -> dict[str, Any]:
         """Enabled rules and their thresholds for one source (c4_line_filter maps to True when on)."""
-        from ..rules import RULES
+        from pipelines.filter.rules import RULES
 
         out: dict[str, Any] = {r.name: r.default for r in RULES}
         for overrides in (self.rules, self.sources.get(source, {})):

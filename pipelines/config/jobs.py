@@ -7,26 +7,26 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .base import ConfigError, load_yaml, validate
+from pipelines.config.base import ConfigError, load_yaml, validate
 
 JOBS = ("curate", "classifier", "swarm", "mix", "shards", "run")
 
 
 def model_of(job: str) -> type[BaseModel]:
     if job == "curate":
-        from .curate import CurateConfig
+        from pipelines.config.curate import CurateConfig
         return CurateConfig
     if job == "classifier":
-        from .classifier import ClassifierTrainConfig
+        from pipelines.config.classifier import ClassifierTrainConfig
         return ClassifierTrainConfig
     if job in ("swarm", "mix"):
-        from .swarm import SwarmConfig
+        from pipelines.config.swarm import SwarmConfig
         return SwarmConfig
     if job == "shards":
-        from .shards import ShardsConfig
+        from pipelines.config.shards import ShardsConfig
         return ShardsConfig
     if job == "run":
-        from .run import RunConfig
+        from pipelines.config.run import RunConfig
         return RunConfig
     raise ConfigError(f"job: expected one of {', '.join(JOBS)}, got {job!r}")
 

@@ -5,7 +5,7 @@ import os
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Job, resolve
+from pipelines.config.base import Job, resolve
 
 
 class RunConfig(Job):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Job, KeyedError, Section, Strings, load_yaml, resolve, validate
+from pipelines.config.base import Job, KeyedError, Section, Strings, load_yaml, resolve, validate
 
 
 class ShardsTokenizer(Section):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from proxies.train import TrainSettings
-from .base import Items, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
+from pipelines.config.base import Items, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
 
 NAMED_MIXTURES = ("natural", "uniform", "one-hot")
 

@@ -21,12 +21,12 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from .config.curate import DedupSettings, MinHashSettings
-from .decisions import CoGroup, Decision, Shuffle, Then, unit_of
-from .files import write_json
-from .minhash import band_keys, catch_probability, jaccard, s_curve_threshold, shingle_hashes, signatures
-from .schema import Row, scores_of
-from .staging import read_staged
+from pipelines.config.curate import DedupSettings, MinHashSettings
+from pipelines.runtime.decisions import CoGroup, Decision, Shuffle, Then, unit_of
+from pipelines.runtime.files import write_json
+from pipelines.dedup.minhash import band_keys, catch_probability, jaccard, s_curve_threshold, shingle_hashes, signatures
+from pipelines.schema import Row, scores_of
+from pipelines.runtime.staging import read_staged
 
 NAMESPACE = "refinery"
 

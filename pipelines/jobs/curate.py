@@ -4,15 +4,14 @@ exact, URL and MinHash dedup), then stream the staged rows into Parquet shards, 
 Every input record leaves as exactly one kept or rejected row. Counts go through Beam Metrics (namespace
 `refinery`, names `<source>/read`, `<source>/<stage:rule>`, `<source>/kept`); the driver checks
 `kept + rejected == read` for every source before it publishes anything. How data moves: the worker that reads a
-unit writes its text once (pipelines/units.py); the shuffles after it carry packed hashes, ranks and row
-numbers (pipelines/decisions.py); the final write reads the staged text back without a shuffle
-(pipelines/output.py).
+unit writes its text once (pipelines/runtime/units.py); the shuffles after it carry packed hashes, ranks and row
+numbers (pipelines/runtime/decisions.py); the final write reads the staged text back without a shuffle
+(pipelines/write/output.py).
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import os
 import shutil
@@ -20,27 +19,27 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from . import __version__
-from .classify import Classify
-from .config.base import ConfigError
-from .config.curate import CurateConfig, check_inputs_outside_output
-from .datacard import curate_card
-from .decisions import DATA, NAMESPACE, measure, offsets
-from .dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
-from .files import sha256_file, write_json
-from .output import KINDS, WriteShards, list_shards, publish
-from .progress import watch
-from .schema import STAGES
-from .splits import Unit, plan_units
-from .staging import unit_folder
-from .units import StageUnit
+from pipelines import __version__
+from pipelines.filter.classify import Classify
+from pipelines.config.base import ConfigError
+from pipelines.config.curate import CurateConfig, check_inputs_outside_output
+from pipelines.write.datacard import curate_card
+from pipelines.runtime.decisions import DATA, NAMESPACE, measure, offsets
+from pipelines.dedup.dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
+from pipelines.runtime.files import sha256_file, write_json
+from pipelines.write.output import KINDS, WriteShards, list_shards, publish
+from pipelines.runtime.progress import watch
+from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt
+from pipelines.schema import STAGES
+from pipelines.read.splits import Unit, plan_units
+from pipelines.runtime.staging import unit_folder
+from pipelines.runtime.units import StageUnit
 
 
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], staging: str, work: str,
@@ -92,33 +91,6 @@ def list_inputs(cfg: CurateConfig) -> list[tuple[str, str]]:
             owner[path] = source.name
     check_inputs_outside_output(cfg, list(owner))
     return sorted(((name, path) for path, name in owner.items()), key=lambda x: (x[0], x[1]))
-
-
-def _names_runner(beam_args: list[str]) -> bool:
-    return any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
-
-
-def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
-    """Standard Beam options pass through untouched; without --runner, `workers` local processes."""
-    args = list(beam_args)
-    if not _names_runner(args):
-        args = [f"--direct_num_workers={workers}"] + args
-    return PipelineOptions(args)
-
-
-def make_runner(workers: int, beam_args: list[str]) -> Any:
-    """Beam's in-process FnApiRunner, with `workers` worker processes, unless the options name a runner."""
-    if _names_runner(beam_args):
-        return None  # Beam picks the runner named in the options
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms.environments import SubprocessSDKEnvironment
-
-    if workers == 1:
-        return FnApiRunner()
-    # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
-    command = f"{sys.executable} -m pipelines.worker"
-    logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").setLevel(logging.ERROR)
-    return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 
 def read_counters(result: Any, namespace: str = NAMESPACE) -> dict[str, dict[str, int]]:
@@ -299,89 +271,6 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
     key = _run_key(cfg, units)
     with claim_output(cfg.output), stop_on_interrupt():
         return _run(cfg, workers, beam_args, show_progress, files, units, key)
-
-
-@contextlib.contextmanager
-def stop_on_interrupt() -> Iterator[None]:
-    """SIGINT or SIGTERM to the driver ends the run at once (exit 130): the runner would otherwise go on, or
-    turn the interrupt into a verdict on the document in hand. Every finished document is in a checkpoint
-    already; the runner's workers and the extractor children end when the driver goes."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        print("\nrefinery: interrupted; run the same command again to resume", file=sys.stderr, flush=True)
-        for pid in _descendants(os.getpid()):  # the runner's workers would print their lost connections
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        os._exit(130)
-
-    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-
-MARKER = ".refinery"
-
-
-@contextlib.contextmanager
-def claim_output(output: str) -> Iterator[None]:
-    """Hold the output folder for one run: it must be new, empty or refinery's own (its `.refinery` marker, or
-    the manifest.json of an earlier version), and no other run may hold it (an exclusive lock on the marker)."""
-    import fcntl
-
-    marker = os.path.join(output, MARKER)
-    if os.path.isdir(output) and os.listdir(output) and not any(
-            os.path.exists(os.path.join(output, n)) for n in (MARKER, "manifest.json", ".staging", ".work")):
-        raise ConfigError(f"output: {output} is not empty and was not written by refinery; choose a new or empty "
-                          "folder (refinery replaces kept/ and rejected/ in it)")
-    try:
-        os.makedirs(output, exist_ok=True)
-        fh = open(marker, "a+", encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"output: cannot write to {output}: {exc.strerror or exc}") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise ConfigError(f"output: {output} is being written by another refinery run ({holder}); wait for it "
-                              "or choose another output") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"refinery run, pid {os.getpid()}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (read from /proc; empty where there is none)."""
-    children: dict[int, list[int]] = {}
-    try:
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
-                        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-                    children.setdefault(ppid, []).append(int(name))
-    except OSError:
-        return []
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: bool, files: list,

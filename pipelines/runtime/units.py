@@ -15,20 +15,20 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from .classify import Scorer
-from .config.curate import CurateConfig
-from .decisions import DATA, NAMESPACE, UnitInfo
-from .dedup import sketch, url_date, url_key
-from .extract import HtmlExtractor, extract_doc
-from .filters import Filters
-from .optout import Optout
-from .pdf import PdfExtractor
-from .progress import Progress
-from .readers import brief, read_file
-from .sandbox import Interrupted
-from .schema import Row, is_rejected, new_doc, reject, strict_fields
-from .splits import Unit
-from .staging import finished_ids, is_done, mark_done, read_staged, unit_folder, write_piece
+from pipelines.filter.classify import Scorer
+from pipelines.config.curate import CurateConfig
+from pipelines.runtime.decisions import DATA, NAMESPACE, UnitInfo
+from pipelines.dedup.dedup import sketch, url_date, url_key
+from pipelines.extract.extract import HtmlExtractor, extract_doc
+from pipelines.filter.filters import Filters
+from pipelines.filter.optout import Optout
+from pipelines.extract.pdf import PdfExtractor
+from pipelines.runtime.progress import Progress
+from pipelines.read.readers import brief, read_file
+from pipelines.extract.sandbox import Interrupted
+from pipelines.schema import Row, is_rejected, new_doc, reject, strict_fields
+from pipelines.read.splits import Unit
+from pipelines.runtime.staging import finished_ids, is_done, mark_done, read_staged, unit_folder, write_piece
 
 
 def guarded(rows: Iterator[Row], source: Any, uri: str, unit: Unit) -> Iterator[Row]:

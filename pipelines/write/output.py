@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from .config.curate import WriteSettings
-from .decisions import NAMESPACE, Decision, Shuffle
-from .dedup import normalize_url
-from .files import atomic_path, sha256_file
-from .schema import KEPT_SCHEMA, REJECTED_SCHEMA
-from .staging import read_staged, staged_pieces
+from pipelines.config.curate import WriteSettings
+from pipelines.runtime.decisions import NAMESPACE, Decision, Shuffle
+from pipelines.dedup.dedup import normalize_url
+from pipelines.runtime.files import atomic_path, sha256_file
+from pipelines.schema import KEPT_SCHEMA, REJECTED_SCHEMA
+from pipelines.runtime.staging import read_staged, staged_pieces
 
 KINDS = ("kept", "rejected")
 ROW_OVERHEAD = 512

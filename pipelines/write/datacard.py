@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .files import atomic_open, write_json
+from pipelines.runtime.files import atomic_open, write_json
 
 
 def _plt():

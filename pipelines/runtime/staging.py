@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .files import atomic_open, atomic_path
-from .schema import STAGED_SCHEMA, Row, to_table
+from pipelines.runtime.files import atomic_open, atomic_path
+from pipelines.schema import STAGED_SCHEMA, Row, to_table
 
 DONE = "done.json"
 

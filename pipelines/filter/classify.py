@@ -13,10 +13,10 @@ import apache_beam as beam
 
 from classifiers.fasttext_model import Classifier
 
-from .config.curate import ClassifierSettings, QualityModel
-from .decisions import Decision
-from .schema import Row, scores_of
-from .staging import read_staged
+from pipelines.config.curate import ClassifierSettings, QualityModel
+from pipelines.runtime.decisions import Decision
+from pipelines.schema import Row, scores_of
+from pipelines.runtime.staging import read_staged
 
 QUANTILES = 1000
 

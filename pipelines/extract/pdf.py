@@ -12,8 +12,8 @@ import unicodedata
 from importlib.metadata import version
 from typing import Any, Callable
 
-from .config.curate import PdfSettings
-from .ocr import OcrEngine, get_engine
+from pipelines.config.curate import PdfSettings
+from pipelines.extract.ocr import OcrEngine, get_engine
 
 # Hebrew, Arabic, Syriac, Thaana, NKo... and the Arabic presentation forms; with combining marks in between
 _RTL = "\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff"
@@ -175,7 +175,7 @@ class PdfExtractor:
 
     def __init__(self, settings: PdfSettings, on_page: Callable[[Any], None] | None = None,
                  memory_mb: int | None = None) -> None:
-        from .sandbox import Sandbox
+        from pipelines.extract.sandbox import Sandbox
 
         self.sandbox = Sandbox(pdf_setup, _pdf_job, settings, settings.timeout_s, on_progress=on_page,
                                memory_mb=memory_mb)

@@ -9,10 +9,10 @@ from proxies.data import load_pool, tokenize_pool
 from proxies.evals import build_suite
 from proxies.model import GPTConfig
 from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
-from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
+from proxies.tokenizer import load_or_train
 
-from .config.swarm import SwarmConfig
-from .files import atomic_open, write_json
+from pipelines.config.swarm import SwarmConfig
+from pipelines.runtime.files import write_json
 
 
 def expand_mixtures(specs: tuple[Any, ...], names: list[str], prior: list[float]) -> list[dict[str, float]]:
@@ -30,23 +30,10 @@ def expand_mixtures(specs: tuple[Any, ...], names: list[str], prior: list[float]
     return out
 
 
-def get_tokenizer(cfg: SwarmConfig, train_texts: list[str]) -> Tokenizer:
-    if cfg.tokenizer.kind == "bytes":
-        return ByteTokenizer()
-    path = os.path.join(cfg.output, f"tokenizer-bpe-{cfg.tokenizer.vocab_size}.json")
-    if os.path.exists(path):
-        with open(path) as fh:
-            return BpeTokenizer.from_json(fh.read())
-    tok = BpeTokenizer.train(train_texts, cfg.tokenizer.vocab_size)
-    os.makedirs(cfg.output, exist_ok=True)
-    with atomic_open(path) as fh:
-        fh.write(tok.to_json())
-    return tok
-
-
 def run_swarm(cfg: SwarmConfig) -> dict[str, Any]:
     pool = load_pool(cfg.pool, cfg.domain_column, cfg.heldout_fraction, list(cfg.domains) or None)
-    tokenizer = get_tokenizer(cfg, [t for d in pool.domains for t in d.train_texts])
+    tokenizer = load_or_train(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.output,
+                              [t for d in pool.domains for t in d.train_texts])
     tokenize_pool(pool, tokenizer)
     suite = build_suite(list(cfg.eval_sets), cfg.base_dir, pool, cfg.eval_max_bytes)
     model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.proxy.model_dump())

@@ -8,12 +8,12 @@ from typing import Any
 
 from classifiers.langid import identify
 
-from .config.curate import CurateConfig
-from .decontam import build_index, find_overlap
-from .extract import annotate
-from .pii import mask_pii
-from .rules import C4_LINE_FILTER, RULES_BY_NAME, Doc, c4_clean, check
-from .schema import reject
+from pipelines.config.curate import CurateConfig
+from pipelines.filter.decontam import build_index, find_overlap
+from pipelines.extract.extract import annotate
+from pipelines.filter.pii import mask_pii
+from pipelines.filter.rules import C4_LINE_FILTER, RULES_BY_NAME, Doc, c4_clean, check
+from pipelines.schema import reject
 
 Row = dict[str, Any]
 

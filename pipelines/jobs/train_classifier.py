@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 
 from classifiers.fasttext_model import train_classifier
 
-from .config.classifier import ClassifierTrainConfig
-from .files import read_texts
+from pipelines.config.classifier import ClassifierTrainConfig
+from pipelines.runtime.files import read_texts
 
 
 def _pool_texts(pool: str, sources: list[str] | None, sample: int | None) -> list[str]:

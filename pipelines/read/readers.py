@@ -16,9 +16,9 @@ from typing import Any, BinaryIO, Iterator
 
 import pyarrow.parquet as pq
 
-from .config.curate import ExtractSettings, Source
-from .schema import has_surrogate, new_doc, reject
-from .splits import gzip_record_at, is_multimember_gzip, line_start, skip_line, warc_start
+from pipelines.config.curate import ExtractSettings, Source
+from pipelines.schema import has_surrogate, new_doc, reject
+from pipelines.read.splits import gzip_record_at, is_multimember_gzip, line_start, skip_line, warc_start
 
 Row = dict[str, Any]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import page_region
-from .config.curate import ExtractSettings, HtmlSettings
-from .sandbox import Sandbox
-from .schema import reject
-from .text import content_hash, words
+from pipelines.extract import page_region
+from pipelines.config.curate import ExtractSettings, HtmlSettings
+from pipelines.extract.sandbox import Sandbox
+from pipelines.schema import reject
+from pipelines.text import content_hash, words
 
 Row = dict[str, Any]
 

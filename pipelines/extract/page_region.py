@@ -14,7 +14,7 @@ import re
 import lxml.html
 from lxml import etree
 
-from .text import shingles
+from pipelines.text import shingles
 
 VERSION = "region 1"
 

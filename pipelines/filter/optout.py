@@ -5,8 +5,8 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config.curate import OptoutSettings
-from .schema import reject
+from pipelines.config.curate import OptoutSettings
+from pipelines.schema import reject
 
 
 def _lines(path: str) -> list[str]:

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from .files import write_json
+from pipelines.runtime.files import write_json
 
 
 class Progress:

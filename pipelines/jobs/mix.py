@@ -17,10 +17,10 @@ from proxies.data import load_pool, tokenize_pool
 from proxies.evals import build_suite, paired_eval_se
 from proxies.model import GPTConfig
 from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
+from proxies.tokenizer import load_or_train
 
-from .config.swarm import SwarmConfig
-from .files import atomic_open, write_json
-from .swarm import get_tokenizer
+from pipelines.config.swarm import SwarmConfig
+from pipelines.runtime.files import atomic_open, write_json
 
 
 def _log(msg: str) -> None:
@@ -87,7 +87,8 @@ def noise_split(swarm: Swarm, suite: list, swarm_runs: list[Run], floor: dict[st
 def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
     ms = cfg.mix
     pool = load_pool(cfg.pool, cfg.domain_column, cfg.heldout_fraction, list(cfg.domains) or None)
-    tokenizer = get_tokenizer(cfg, [t for d in pool.domains for t in d.train_texts])
+    tokenizer = load_or_train(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.output,
+                              [t for d in pool.domains for t in d.train_texts])
     tokenize_pool(pool, tokenizer)
     suite = build_suite(list(cfg.eval_sets), cfg.base_dir, pool, cfg.eval_max_bytes)
     names = pool.names

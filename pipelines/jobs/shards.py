@@ -27,12 +27,12 @@ import pyarrow.parquet as pq
 from proxies.data import is_heldout
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
-from .config.shards import Profile, ShardsConfig, ShardsTokenizer
-from .curate import make_runner, pipeline_options
-from .datacard import shards_card
-from .files import atomic_path, sha256_file, write_json
-from .output import publish
-from .schema import SCORES, score_entries, scores_of
+from pipelines.config.shards import Profile, ShardsConfig, ShardsTokenizer
+from pipelines.runtime.runner import make_runner, pipeline_options
+from pipelines.write.datacard import shards_card
+from pipelines.runtime.files import atomic_path, sha256_file, write_json
+from pipelines.write.output import publish
+from pipelines.schema import SCORES, score_entries, scores_of
 
 Row = dict[str, Any]
 FOLDERS = ("parquet", "tokens", "provenance")

@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 from datasketch import MinHash
 
-from .text import normalize, words
+from pipelines.text import normalize, words
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _ROLL = np.uint64(1_000_003)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .files import read_texts
-from .text import normalize, words
+from pipelines.runtime.files import read_texts
+from pipelines.text import normalize, words
 
 
 def ngram_hashes(text: str, n: int) -> list[tuple[int, int]]:

@@ -1,0 +1,1 @@
+"""Deduplication: exact, URL and MinHash near-duplicates, decided on small records."""

@@ -1,0 +1,1 @@
+"""Filtering: opt-outs, PII masking, language ID, heuristic rules, decontamination, quality classifiers."""

@@ -1,0 +1,1 @@
+"""The jobs a user runs: each builds its pipeline from the stage libraries beside this package."""

@@ -1,0 +1,1 @@
+"""Reading inputs: work units (files or byte ranges) and the readers of every format."""

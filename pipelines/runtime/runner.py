@@ -1,0 +1,123 @@
+"""The Beam runner of a local run, and the guards of a job's driver process: interrupts, the output's lock."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from typing import Any, Iterator
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.config.base import ConfigError
+
+
+def _names_runner(beam_args: list[str]) -> bool:
+    return any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+
+
+def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
+    """Standard Beam options pass through untouched; without --runner, `workers` local processes."""
+    args = list(beam_args)
+    if not _names_runner(args):
+        args = [f"--direct_num_workers={workers}"] + args
+    return PipelineOptions(args)
+
+
+def make_runner(workers: int, beam_args: list[str]) -> Any:
+    """Beam's in-process FnApiRunner, with `workers` worker processes, unless the options name a runner."""
+    if _names_runner(beam_args):
+        return None  # Beam picks the runner named in the options
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    if workers == 1:
+        return FnApiRunner()
+    # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
+    command = f"{sys.executable} -m pipelines.runtime.worker"
+    logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").setLevel(logging.ERROR)
+    return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[None]:
+    """SIGINT or SIGTERM to the driver ends the run at once (exit 130): the runner would otherwise go on, or
+    turn the interrupt into a verdict on the document in hand. Every finished document is in a checkpoint
+    already; the runner's workers and the extractor children end when the driver goes."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        print("\nrefinery: interrupted; run the same command again to resume", file=sys.stderr, flush=True)
+        for pid in _descendants(os.getpid()):  # the runner's workers would print their lost connections
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        os._exit(130)
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+MARKER = ".refinery"
+
+
+@contextlib.contextmanager
+def claim_output(output: str) -> Iterator[None]:
+    """Hold the output folder for one run: it must be new, empty or refinery's own (its `.refinery` marker, or
+    the manifest.json of an earlier version), and no other run may hold it (an exclusive lock on the marker)."""
+    import fcntl
+
+    marker = os.path.join(output, MARKER)
+    if os.path.isdir(output) and os.listdir(output) and not any(
+            os.path.exists(os.path.join(output, n)) for n in (MARKER, "manifest.json", ".staging", ".work")):
+        raise ConfigError(f"output: {output} is not empty and was not written by refinery; choose a new or empty "
+                          "folder (refinery replaces kept/ and rejected/ in it)")
+    try:
+        os.makedirs(output, exist_ok=True)
+        fh = open(marker, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"output: cannot write to {output}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise ConfigError(f"output: {output} is being written by another refinery run ({holder}); wait for it "
+                              "or choose another output") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"refinery run, pid {os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (read from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
+                        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                    children.setdefault(ppid, []).append(int(name))
+    except OSError:
+        return []
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

@@ -1,0 +1,1 @@
+"""Writing: the final Parquet shards, publishing, and the data card."""
