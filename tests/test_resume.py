@@ -64,9 +64,14 @@ def checkpointed_ids(output: Path) -> set[str]:
     return ids
 
 
-def kill_part_way(base: Path, config: dict, min_done: int = 6) -> set[str]:
+def staged_units(output: Path) -> set[str]:
+    """Keys of the units staged whole."""
+    return {Path(p).parent.name for p in glob.glob(str(output / ".work" / "*" / "*" / "done.json"))}
+
+
+def kill_part_way(base: Path, config: dict, min_done: int = 6, min_units: int = 0) -> set[str]:
     """Start `refinery curate` in its own process group; SIGKILL the group once `min_done` documents are
-    checkpointed. Returns the checkpointed ids."""
+    checkpointed (and `min_units` units staged whole). Returns the checkpointed ids."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "curate.yaml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"),
@@ -74,7 +79,8 @@ def kill_part_way(base: Path, config: dict, min_done: int = 6) -> set[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     output = base / "out"
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and len(checkpointed_ids(output)) < min_done:
+    while time.time() < deadline and proc.poll() is None and (
+            len(checkpointed_ids(output)) < min_done or len(staged_units(output)) < min_units):
         time.sleep(0.05)
     assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
     os.killpg(proc.pid, signal.SIGKILL)
@@ -101,6 +107,37 @@ def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
     assert resumed.stats["resumed"] == len(done) < total
     assert shard_digests(resumed.output) == clean
     assert not os.path.exists(base / "out" / ".work") and not os.path.exists(base / "out" / ".staging")
+
+
+def test_a_rerun_reads_only_the_units_not_staged_yet(data):
+    """Killed after some units were staged whole: the rerun takes their rows from their pieces and never opens
+    their input files. Here those files are overwritten with zeros of the same size and modification time (the
+    unit's key is unchanged): reading any of them again would change the output."""
+    from pipelines.config.curate import parse_config
+    from pipelines.jobs.curate import list_inputs, range_bytes
+    from pipelines.read.splits import plan_units
+
+    shutil.copytree(data / "data", data / "units-data")
+    config = crash_config()
+    for source in config["sources"]:
+        source["paths"] = [p.replace("../data/", "../units-data/") for p in source["paths"]]
+    clean_run = curate(data / "units-clean", config)
+    base = data / "units"
+    kill_part_way(base, config, min_units=8)
+    cfg = parse_config(config, str(base))
+    files = list_inputs(cfg)
+    units = plan_units(files, {s.name: s.format for s in cfg.sources}, range_bytes(files, cfg.extract.split_bytes))
+    done = staged_units(base / "out")
+    assert 8 <= len(done) < len(units)
+    for unit in units:
+        if unit.key() in done:
+            assert unit.whole  # a range of a file would share the file with ranges still to read
+            st = os.stat(unit.path)
+            Path(unit.path).write_bytes(bytes(st.st_size))
+            os.utime(unit.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    resumed = curate(base, config)
+    assert resumed.stats["units_resumed"] == len(done)
+    assert shard_digests(resumed.output) == shard_digests(clean_run.output)
 
 
 def test_sigkill_inside_one_unsplittable_file(data, truth):

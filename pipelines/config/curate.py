@@ -107,7 +107,8 @@ class ExtractSettings(Section):
     max_doc_bytes: int = Field(20_000_000, ge=0)
     max_decompressed_bytes: int = Field(2_000_000_000, ge=0)
     binary_ratio: float = Field(0.02, ge=0)
-    split_bytes: int = Field(64_000_000, ge=4096, description="larger JSONL/WARC.gz files are read in ranges")
+    split_bytes: int = Field(64_000_000, ge=4096, description="larger JSONL/WARC.gz files are read in ranges "
+                             "(smaller ranges, not under 8 MiB, when the inputs would give fewer than 16 units)")
     max_memory_mb: int = Field(2048, ge=0, description="address-space cap of each extractor child (0: none)")
     html: HtmlSettings = HtmlSettings()
     pdf: PdfSettings = PdfSettings()
@@ -290,10 +291,10 @@ class WriteSettings(Section):
 
 
 class ResumeSettings(Section):
-    """Checkpoints of finished documents under OUTPUT/.work/, so a rerun after a crash skips them."""
+    """Units are staged under OUTPUT/.work/ in pieces; a rerun after a crash skips what is staged."""
 
-    enabled: bool = True
-    every_docs: int = Field(500, ge=1, description="a worker writes a checkpoint after this many documents...")
+    enabled: bool = Field(True, description="false: a rerun stages every unit again")
+    every_docs: int = Field(500, ge=1, description="a worker stages a piece of its unit after this many documents...")
     every_s: float = Field(30.0, ge=0, description="...or after this many seconds, whichever comes first")
 
 

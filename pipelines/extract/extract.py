@@ -11,10 +11,9 @@ from typing import Any
 from pipelines.extract import page_region
 from pipelines.config.curate import ExtractSettings, HtmlSettings
 from pipelines.extract.sandbox import Sandbox
-from pipelines.schema import reject
+from pipelines.schema import Row, reject
 from pipelines.text import content_hash, words
 
-Row = dict[str, Any]
 
 METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
 

@@ -32,9 +32,8 @@ from pipelines.runtime.runner import make_runner, pipeline_options
 from pipelines.write.datacard import shards_card
 from pipelines.runtime.files import atomic_path, sha256_file, write_json
 from pipelines.write.output import publish
-from pipelines.schema import SCORES, score_entries, scores_of
+from pipelines.schema import Row, SCORES, score_entries, scores_of
 
-Row = dict[str, Any]
 FOLDERS = ("parquet", "tokens", "provenance")
 SHARD_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False), pa.field("repeat", pa.int32(), nullable=False),

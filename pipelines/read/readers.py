@@ -17,10 +17,9 @@ from typing import Any, BinaryIO, Iterator
 import pyarrow.parquet as pq
 
 from pipelines.config.curate import ExtractSettings, Source
-from pipelines.schema import has_surrogate, new_doc, reject
+from pipelines.schema import Row, has_surrogate, new_doc, reject
 from pipelines.read.splits import gzip_record_at, is_multimember_gzip, line_start, skip_line, warc_start
 
-Row = dict[str, Any]
 
 GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)

@@ -54,7 +54,7 @@ class StageUnit(beam.DoFn):
         cfg = self.cfg
         self.sources = {s.name: s for s in cfg.sources}
         self.optout = Optout(cfg.optout)
-        self.filters = Filters(cfg)
+        self.filters = Filters(cfg.filters, cfg.pii, cfg.decontam, [s.name for s in cfg.sources])
         self.scorer = Scorer(cfg.classifiers) if cfg.classifiers.enabled else None
         self.minhash = cfg.dedup.minhash if cfg.dedup.enabled and cfg.dedup.minhash.enabled else None
         self.extractor: HtmlExtractor | None = None
