@@ -103,8 +103,8 @@ def build(folder: Path, n: int, seed: int = 0) -> dict[str, int]:
     return planted
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants."""
+def tree_rss(pid: int) -> tuple[int, int]:
+    """Resident bytes of a process and all its descendants, and of the process alone."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for name in os.listdir("/proc"):
@@ -122,7 +122,7 @@ def tree_rss(pid: int) -> int:
         p = todo.pop()
         total += rss.get(p, 0)
         todo.extend(children.get(p, []))
-    return total
+    return total, rss.get(pid, 0)
 
 
 def run(code: Path, base: Path, data: Path, workers: int) -> dict:
@@ -137,12 +137,13 @@ def run(code: Path, base: Path, data: Path, workers: int) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"), "--workers",
                              str(workers), "--quiet"], cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            tree, driver = tree_rss(proc.pid)
+            peak[0], peak[1] = max(peak[0], tree), max(peak[1], driver)
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
@@ -153,7 +154,7 @@ def run(code: Path, base: Path, data: Path, workers: int) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"curate failed ({proc.returncode}):\n{err[-3000:]}")
     stats = json.loads((out / "stats.json").read_text())
-    return {"wall": wall, "peak": peak[0], "stats": stats}
+    return {"wall": wall, "peak": peak[0], "driver": peak[1], "stats": stats}
 
 
 def line(label: str, n: int, r: dict) -> str:
@@ -164,8 +165,11 @@ def line(label: str, n: int, r: dict) -> str:
              if shuffled is not None and text else "shuffled bytes not counted")
     t = r["stats"]["totals"]
     return (f"{label:<9} N={n:>9,}  wall {r['wall']:8.1f} s  {n / r['wall']:7.0f} docs/s  peak RSS "
-            f"{r['peak'] / 2**30:5.2f} GiB ({r['peak'] / n / 1024:6.2f} KiB/doc)  {moved}  kept {t['kept']:,} "
-            f"rejected {t['rejected']:,}")
+            f"{r['peak'] / 2**30:5.2f} GiB ({r['peak'] / n / 1024:6.2f} KiB/doc; driver {r['driver'] / 2**30:4.2f} GiB)  "
+            f"{moved}  kept {t['kept']:,} rejected {t['rejected']:,}"
+            + (f"\n{'':<9} shuffled by step (bytes/doc): " + ", ".join(
+                f"{k} {v / n:.1f}" for k, v in sorted(move["shuffled_by_step"].items(), key=lambda kv: -kv[1]))
+               if move.get("shuffled_by_step") else ""))
 
 
 def main() -> None:

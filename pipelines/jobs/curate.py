@@ -150,18 +150,20 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
     for kind in KINDS:
         folder = os.path.join(staging, kind)
         for name in sorted(os.listdir(folder)):
-            cols = ["source", "n_chars"] + (["reason"] if kind == "rejected" else [])
-            table = pq.read_table(os.path.join(folder, name), columns=cols).to_pydict()
-            for i, src in enumerate(table["source"]):
-                s = sources[src]
+            keys = ["source"] + (["reason"] if kind == "rejected" else [])
+            table = pq.read_table(os.path.join(folder, name), columns=keys + ["n_chars"])
+            # counted by Arrow, one row per (source, reason): no Python object per document
+            for group in table.group_by(keys).aggregate([("n_chars", "count"), ("n_chars", "sum")]).to_pylist():
+                s = sources[group["source"]]
+                n, chars = group["n_chars_count"], group["n_chars_sum"] or 0
                 if kind == "kept":
-                    s["kept"] += 1
-                    s["chars_kept"] += table["n_chars"][i]
+                    s["kept"] += n
+                    s["chars_kept"] += chars
                 else:
-                    reason = table["reason"][i]
-                    s["rejected"] += 1
-                    s["rejected_by_reason"][reason] = s["rejected_by_reason"].get(reason, 0) + 1
-                    rejected_chars[(src, reason)] = rejected_chars.get((src, reason), 0) + table["n_chars"][i]
+                    reason = group["reason"]
+                    s["rejected"] += n
+                    s["rejected_by_reason"][reason] = s["rejected_by_reason"].get(reason, 0) + n
+                    rejected_chars[(group["source"], reason)] = rejected_chars.get((group["source"], reason), 0) + chars
     problems = []
     for name, s in sources.items():
         if s["kept"] + s["rejected"] != s["read"]:
