@@ -1,13 +1,15 @@
 """End-to-end curation, refinery against datatrove, on the same WARC input, the same steps and the same cores.
 
     python benchmarks/bench_curate_vs_datatrove.py --datatrove-python /tmp/dt/bin/python [--copies 8] [--repeats 3]
+        [--pages ../shared/data/modern]   # another folder of pages: html/*.html.gz and ground-truth.json
 
 datatrove runs from its own virtual environment (it pins other versions of trafilatura and fastText):
 
     python3 -m venv /tmp/dt && /tmp/dt/bin/pip install "datatrove[processing]==0.10.1" aiohttp spacy \
         faust-cchardet python-magic warcio orjson lxml_html_clean pyarrow
 
-Input: the 61 real pages of examples/data/web, `--copies` times each with a varied URL, in eight WARC files.
+Input: the 61 real pages of examples/data/web (or the pages of `--pages`), `--copies` times each with a varied URL,
+in eight WARC files. Both tools run as their own processes; peak memory is summed over each one's process tree.
 Steps on both sides: trafilatura extraction (no trafilatura-level dedup, 20 s limit), fastText lid.176 language ID
 (keep English at 0.65), the Gopher quality filter, MinHash dedup (5-grams, 14 bands x 8 rows), Parquet output;
 two worker processes. datatrove's language model is seeded from the lid.176 file refinery already has, so
@@ -19,12 +21,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,10 +39,12 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from classifiers.langid import lid176_path  # noqa: E402
 from pipelines.config.curate import parse_config  # noqa: E402
-from pipelines.jobs.curate import run_curate  # noqa: E402
 from pipelines.filter.rules import RULES  # noqa: E402
 from pipelines.text import shingle_f1 as f1  # noqa: E402
 from pipelines.read.warcpack import write_warc  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_scale import tree_rss  # noqa: E402
 
 WEB = ROOT / "examples" / "data" / "web"
 GOPHER_QUALITY = [r.name for r in RULES if r.name.startswith("gopher_") and "dup" not in r.name and "top" not in r.name]
@@ -93,9 +99,12 @@ if __name__ == "__main__":  # datatrove starts worker processes with forkserver
 '''
 
 
-def build_input(folder: Path, copies: int) -> tuple[int, dict[str, str]]:
-    truth = json.loads((WEB / "ground-truth.json").read_text())
-    pages = [(truth[n]["url"], gzip.open(WEB / f"{n}.html.gz").read()) for n in sorted(truth)]
+def build_input(folder: Path, copies: int, pages_dir: Path | None = None) -> tuple[int, dict[str, str]]:
+    root = pages_dir or WEB
+    html = root / "html" if (root / "html").is_dir() else root
+    truth = json.loads((root / "ground-truth.json").read_text())
+    pages = [(truth[n]["url"], gzip.open(html / f"{n}.html.gz").read()) for n in sorted(truth)
+             if (html / f"{n}.html.gz").exists()]
     records = [(f"{url}{'&' if '?' in url else '?'}copy={c}", body) for c in range(copies) for url, body in pages]
     folder.mkdir(parents=True)
     parts = 8  # a crawl comes in many files: both tools parallelise over them
@@ -108,34 +117,54 @@ def gold_of(url: str, gold: dict[str, str]) -> str | None:
     return gold.get(re.sub(r"[?&]copy=\d+$", "", url))
 
 
-def run_refinery(inp: Path, out: Path) -> tuple[float, list[dict]]:
+def timed(command: list[str], env: dict | None = None) -> tuple[float, int]:
+    """Wall seconds and peak resident bytes of the command's whole process tree."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], tree_rss(proc.pid)[0])
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    _, err = proc.communicate()
+    done.set()
+    watcher.join()
+    if proc.returncode:
+        raise SystemExit(f"{command[:3]} failed:\n{err[-3000:]}")
+    return time.perf_counter() - t, peak[0]
+
+
+def run_refinery(inp: Path, out: Path) -> tuple[float, int, list[dict]]:
     rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
-    cfg = parse_config({
+    config = {
         "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
         "output": str(out),
         "extract": {"timeout_s": 20, "html": {"metadata": False}},  # datatrove extracts no page metadata
         "filters": {"language": {"engine": "fasttext", "keep": ["en"], "min_score": 0.65}, "rules": rules},
         "pii": {"enabled": False},
         "dedup": {"exact": False, "url": False, "minhash": {"bands": 14, "rows": 8, "ngram": 5}},
-    }, str(out.parent))
-    t = time.perf_counter()
-    run_curate(cfg, workers=2, show_progress=False)
-    elapsed = time.perf_counter() - t
+    }
+    parse_config(config, str(out.parent))  # a mistake here is one line, before anything runs
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(json.dumps(config))
+    elapsed, peak = timed([sys.executable, "-m", "pipelines.cli", "curate", str(path), "--workers", "2", "--quiet"],
+                          {**os.environ, "PYTHONPATH": str(ROOT)})
     rows = [r for p in sorted((out / "kept").glob("*.parquet")) for r in pq.read_table(p, columns=["url", "text"]).to_pylist()]
-    return elapsed, rows
+    return elapsed, peak, rows
 
 
-def run_datatrove(python: str, inp: Path, out: Path, script: Path) -> tuple[float, list[dict]]:
-    t = time.perf_counter()
-    subprocess.run([python, str(script), str(inp), str(out), lid176_path()], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - t
+def run_datatrove(python: str, inp: Path, out: Path, script: Path) -> tuple[float, int, list[dict]]:
+    elapsed, peak = timed([python, str(script), str(inp), str(out), lid176_path()])
     rows = []
     for p in sorted((out / "parquet").glob("*.parquet")):
         for r in pq.read_table(p).to_pylist():
             meta = r.get("metadata") or {}
             rows.append({"url": meta.get("url"), "text": r["text"]})
-    return elapsed, rows
+    return elapsed, peak, rows
 
 
 def quality(rows: list[dict], gold: dict[str, str]) -> tuple[int, float]:
@@ -148,23 +177,29 @@ def main() -> None:
     ap.add_argument("--datatrove-python", required=True)
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pages", type=Path, help="a folder with html/*.html.gz and ground-truth.json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="refinery-bench-"))
     try:
-        n, gold = build_input(work / "input", args.copies)
+        n, gold = build_input(work / "input", args.copies, args.pages)
         script = work / "datatrove_job.py"
         script.write_text(DATATROVE_SCRIPT)
-        ours, theirs = [], []
+        ours, theirs, our_peak, their_peak = [], [], [], []
         for i in range(args.repeats):
-            t, r_rows = run_refinery(work / "input", work / f"refinery-{i}")
+            t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}")
             ours.append(t)
-            t, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
+            our_peak.append(peak)
+            t, peak, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
             theirs.append(t)
+            their_peak.append(peak)
         mo, mt = statistics.median(ours), statistics.median(theirs)
-        print(f"input: {n} WARC records ({args.copies} copies of 61 real pages), 2 worker processes, "
+        pages = n // args.copies
+        print(f"input: {n} WARC records ({args.copies} copies of {pages} real pages), 2 worker processes, "
               f"median of {args.repeats}")
-        print(f"  refinery  : {mo:7.2f} s  {n / mo:7.1f} records/s   runs {[round(x, 1) for x in ours]}")
-        print(f"  datatrove : {mt:7.2f} s  {n / mt:7.1f} records/s   runs {[round(x, 1) for x in theirs]}")
+        print(f"  refinery  : {mo:7.2f} s  {n / mo:7.1f} records/s   runs {[round(x, 1) for x in ours]}   "
+              f"peak RSS {max(our_peak) / 2**30:.2f} GiB")
+        print(f"  datatrove : {mt:7.2f} s  {n / mt:7.1f} records/s   runs {[round(x, 1) for x in theirs]}   "
+              f"peak RSS {max(their_peak) / 2**30:.2f} GiB")
         print(f"  ratio     : refinery {mt / mo:.2f}x datatrove's throughput")
         for name, rows in (("refinery", r_rows), ("datatrove", d_rows)):
             kept, score = quality(rows, gold)
