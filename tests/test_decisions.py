@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.dedup.dedup import KEYED, _choose, _pack, _repeated, _unpack
-from pipelines.runtime.decisions import Decision, merge, offsets, unit_of, UnitInfo
+import pickle
+
+from pipelines.runtime.decisions import Decision, Decisions, UnitInfo, merge, offsets, unit_of
 
 units = st.lists(st.lists(st.integers(0, 2**64 - 1), max_size=40), min_size=1, max_size=6)
 
@@ -79,3 +81,17 @@ def test_a_later_decision_replaces_an_earlier_one():
     first = [Decision(3, None, None, "c", 2), Decision(1, "dedup:exact", "s", "c", 2)]
     later = [Decision(3, "dedup:minhash", "t", "m", 4)]
     assert merge(first, later) == [first[1], later[0]]
+
+
+ids = st.one_of(st.none(), st.text("0123456789abcdef", min_size=32, max_size=32).filter(lambda h: h != "0" * 32),
+                st.text(max_size=20))
+decision = st.builds(Decision, st.integers(0, 2**32 - 1), st.one_of(st.none(), st.sampled_from(
+    ["dedup:exact", "dedup:url", "dedup:minhash", "classify:quality_web"])), ids, ids,
+    st.one_of(st.none(), st.integers(1, 10**6)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(decision, max_size=30))
+def test_decisions_travel_packed_and_come_back_whole(decisions):
+    packed = Decisions(decisions)
+    assert list(pickle.loads(pickle.dumps(packed))) == decisions

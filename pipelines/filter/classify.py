@@ -14,7 +14,7 @@ import apache_beam as beam
 from classifiers.fasttext_model import Classifier
 
 from pipelines.config.curate import ClassifierSettings, QualityModel
-from pipelines.runtime.decisions import Decision
+from pipelines.runtime.decisions import Decision, Decisions
 from pipelines.schema import Row, scores_of
 from pipelines.runtime.staging import read_staged
 
@@ -87,7 +87,7 @@ class Classify(beam.PTransform):
         def decide(item: tuple[int, list[Decision]], limits: dict[str, float]) -> tuple[int, list[Decision]]:
             index, decisions = item
             table = read_staged(folders[index], ["reason", "scores"])
-            out = list(decisions)
+            out = Decisions(decisions)
             rows = table.column("row").to_pylist()
             for row, reason, scores in zip(rows, table.column("reason").to_pylist(), table.column("scores").to_pylist()):
                 if reason is not None:

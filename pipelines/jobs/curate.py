@@ -30,7 +30,7 @@ from pipelines.filter.classify import Classify
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import CurateConfig, check_inputs_outside_output
 from pipelines.write.datacard import curate_card
-from pipelines.runtime.decisions import DATA, NAMESPACE, measure, offsets
+from pipelines.runtime.decisions import DATA, NAMESPACE, Decisions, measure, offsets
 from pipelines.dedup.dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, WriteShards, list_shards, publish
@@ -54,7 +54,7 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], stagi
         | "Stage" >> beam.ParDo(StageUnit(cfg, work, progress_dir))
     )
     starts = infos | "Infos" >> beam.combiners.ToList() | "Starts" >> beam.Map(offsets, len(units))
-    decided = infos | "Nothing" >> beam.MapTuple(lambda index, info: (index, []))
+    decided = infos | "Nothing" >> beam.MapTuple(lambda index, info: (index, Decisions()))
     if cfg.classifiers.enabled:
         classified = decided | "Classify" >> Classify(cfg.classifiers, folders)
         decided = classified["decided"]

@@ -9,6 +9,7 @@ noted. Every unit travels as `(index, [Decision, ...])`; a later step's decision
 from __future__ import annotations
 
 import pickle
+import re
 from typing import Any, Iterable, NamedTuple
 
 import apache_beam as beam
@@ -35,13 +36,55 @@ class UnitInfo(NamedTuple):
     text_bytes: int
 
 
-def merge(*lists: Iterable[Decision]) -> list[Decision]:
+_HEX = re.compile(r"[0-9a-f]{32}")
+PACKED = np.dtype([("row", "<u4"), ("reason", "u1"), ("survivor", "V16"), ("cluster", "V16"), ("size", "<i4")])
+
+
+class Decisions(list):
+    """A list of Decision that travels packed: 41 bytes a decision (ids as raw bytes), free-text details aside."""
+
+    def __reduce__(self) -> tuple:
+        return _unpack, _pack(self)
+
+
+def _pack(decisions: list[Decision]) -> tuple[bytes, list[str | None], list[tuple | None]]:
+    a = np.zeros(len(decisions), dtype=PACKED)
+    reasons: list[str | None] = [None]
+    texts: list[tuple | None] = []  # (detail, cluster) where they are not ids
+    for i, d in enumerate(decisions):
+        if d.reason not in reasons:
+            reasons.append(d.reason)
+        a[i]["row"], a[i]["reason"], a[i]["size"] = d.row, reasons.index(d.reason), d.size or 0
+        if all(v is None or _HEX.fullmatch(v) for v in (d.detail, d.cluster)):  # ids: 16 raw bytes each
+            for field, value in (("survivor", d.detail), ("cluster", d.cluster)):
+                if value is not None:
+                    a[i][field] = bytes.fromhex(value)
+            texts.append(None)
+        else:
+            texts.append((d.detail, d.cluster))
+    return a.tobytes(), reasons, texts if any(t is not None for t in texts) else []
+
+
+def _unpack(raw: bytes, reasons: list[str | None], texts: list[tuple | None]) -> Decisions:
+    a = np.frombuffer(raw, dtype=PACKED)
+    out = Decisions()
+    for i, rec in enumerate(a):
+        if texts and texts[i] is not None:
+            detail, cluster = texts[i]
+        else:
+            detail = bytes(rec["survivor"]).hex() if any(bytes(rec["survivor"])) else None
+            cluster = bytes(rec["cluster"]).hex() if any(bytes(rec["cluster"])) else None
+        out.append(Decision(int(rec["row"]), reasons[rec["reason"]], detail, cluster, int(rec["size"]) or None))
+    return out
+
+
+def merge(*lists: Iterable[Decision]) -> Decisions:
     """One decision per row, the last one given winning, in row order."""
     out: dict[int, Decision] = {}
     for decisions in lists:
         for d in decisions:
             out[d.row] = d
-    return [out[r] for r in sorted(out)]
+    return Decisions(out[r] for r in sorted(out))
 
 
 def offsets(infos: list[tuple[int, UnitInfo]], n_units: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from pipelines.config.curate import WriteSettings
-from pipelines.runtime.decisions import NAMESPACE, Decision, Shuffle
+from pipelines.runtime.decisions import NAMESPACE, Decision, Decisions, Shuffle
 from pipelines.dedup.dedup import normalize_url
 from pipelines.runtime.files import atomic_path, sha256_file
 from pipelines.schema import KEPT_SCHEMA, REJECTED_SCHEMA
@@ -171,9 +171,9 @@ class WriteShards(beam.PTransform):
         def route(item: tuple[int, list[Decision]], plan: dict) -> Iterator[tuple[tuple[str, int], Any]]:
             index, decisions = item
             # a kept shard needs the rows to leave out and the clusters of its rows; a rejected one, the verdicts
-            for_kind = {"kept": [d if d.reason is None else Decision(d.row, d.reason, None, None, None)
-                                 for d in decisions],
-                        "rejected": [d for d in decisions if d.reason is not None]}
+            for_kind = {"kept": Decisions(d if d.reason is None else Decision(d.row, d.reason, None, None, None)
+                                          for d in decisions),
+                        "rejected": Decisions(d for d in decisions if d.reason is not None)}
             for kind in KINDS:
                 start = plan[kind]["starts"][index]
                 end = plan[kind]["starts"].get(index + 1, plan[kind]["total"])
