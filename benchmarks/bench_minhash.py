@@ -77,21 +77,23 @@ def timed(fn, docs, repeats: int) -> float:
 
 
 def stage_run(n: int) -> None:
-    """Child process: the MinHash dedup stage alone on n documents; prints docs/s and peak RSS."""
-    import apache_beam as beam
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    """Child process: a curate run whose only stage is MinHash dedup, on n documents (one JSONL file, one
+    in-process worker); prints docs/s and peak RSS."""
+    import tempfile
 
-    from pipelines.config.curate import DedupSettings
-    from pipelines.dedup.dedup import MinHashDedup
-    from pipelines.extract.extract import annotate
+    from pipelines.config.curate import parse_config
+    from pipelines.jobs.curate import run_curate
 
-    docs = [annotate({"id": f"{i:08x}" + "0" * 24, "text": t, "source": "bench", "dup_cluster_size": 1})
-            for i, t in enumerate(real_documents(n))]
-    t = time.perf_counter()
-    with beam.Pipeline(runner=FnApiRunner()) as p:
-        out = p | beam.Create(docs) | MinHashDedup(DedupSettings())
-        out["kept"] | "CountKept" >> beam.combiners.Count.Globally() | beam.Map(lambda c: print("kept", c))
-    elapsed = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(f"{tmp}/docs.jsonl", "w", encoding="utf-8") as fh:
+            for text in real_documents(n):
+                fh.write(json.dumps({"text": text}) + "\n")
+        cfg = parse_config({"sources": [{"name": "bench", "format": "jsonl", "paths": ["docs.jsonl"]}],
+                            "output": "out", "filters": {"enabled": False}, "pii": {"enabled": False},
+                            "dedup": {"exact": False, "url": False}}, tmp)
+        t = time.perf_counter()
+        run_curate(cfg, workers=1, show_progress=False)
+        elapsed = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"docs": n, "seconds": round(elapsed, 2), "docs_per_s": round(n / elapsed, 1),
                       "peak_rss_mb": round(peak_mb, 1)}))
@@ -115,7 +117,7 @@ def main() -> None:
     print(f"  refinery shingles + bulk       : {ours:7.3f} s  ({len(docs) / ours:8.0f} docs/s)")
     print(f"  ratio                          : {base / ours:7.2f}x faster")
 
-    print("\nwhole MinHash stage (Beam, in-process runner, one worker), each size in a fresh process:")
+    print("\ncurate with MinHash as its only stage (Beam, in-process runner, one worker), each size in a fresh process:")
     results = []
     for n in (args.docs, 2 * args.docs):
         out = subprocess.run([sys.executable, __file__, "--stage-child", str(n)], capture_output=True, text=True,
