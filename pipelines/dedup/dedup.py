@@ -215,7 +215,10 @@ def _repeated(parts: Iterable[tuple]) -> Iterator[tuple[int, np.ndarray]]:
 
 class _KeyedDedup(beam.PTransform):
     """One survivor per key. First every row's key alone is shuffled, packed; then only the rows whose key is
-    shared send what picks the survivor (full hash, quality, length, id)."""
+    shared send what picks the survivor (full hash, quality, length, id).
+
+    A subclass names its columns and gives `keys(values)` (positions of the rows that have a key, their 64-bit
+    keys) and `records(index, cols)` (the packed records of the rows whose key is shared)."""
 
     what = ""
     reason = ""
@@ -226,13 +229,6 @@ class _KeyedDedup(beam.PTransform):
         super().__init__()
         self.score_name, self.newest = settings.quality_score, settings.url_keep == "newest"
         self.folders, self.partitions = folders, partitions
-
-    def keys(self, values: list) -> tuple[np.ndarray, np.ndarray]:
-        """(positions of the rows that have a key, their 64-bit keys)."""
-        raise NotImplementedError
-
-    def records(self, index: int, cols: dict[str, Any]) -> np.ndarray:
-        raise NotImplementedError
 
     def expand(self, decided: Any) -> Any:
         folders, partitions = self.folders, self.partitions
