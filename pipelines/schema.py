@@ -59,6 +59,7 @@ STAGED_SCHEMA = pa.schema(
         pa.field("url_key", pa.uint64()),  # a hash of the normalised URL
         pa.field("date", pa.string()),  # the date URL dedup compares (WARC date, else the page's date)
         pa.field("bands", pa.binary()),  # MinHash band keys, 8 bytes each
+        pa.field("sig", pa.binary()),  # the MinHash signature, 16 bits of each value
     ]
 )
 

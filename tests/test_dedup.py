@@ -236,8 +236,8 @@ def test_bucket_pairs_and_survivor_key():
     assert list(bucket_pairs(["c", "a", "b", "a"], 10)) == [("a", "b"), ("a", "c"), ("b", "c")]
     capped = list(bucket_pairs([f"{i:03d}" for i in range(100)], 10))
     assert len(capped) == 99 + 98  # each with the first, and each with its predecessor
-    hi = {"id": "b", "text": "short", "scores": {"quality_web": 0.9}}
-    lo = {"id": "a", "text": "a much longer text", "scores": {"quality_web": 0.1}}
+    hi = {"id": "b", "n_chars": 5, "scores": {"quality_web": 0.9}}
+    lo = {"id": "a", "n_chars": 18, "scores": {"quality_web": 0.1}}
     assert min([hi, lo], key=lambda d: survivor_key(d, None))["id"] == "b"  # quality first
     assert min([hi, lo], key=lambda d: survivor_key(d, "missing"))["id"] == "a"  # then length
     assert shingle_hashes("a b", 5).shape == (1,) and shingle_hashes("a b", 5)[0] != shingle_hashes("a c", 5)[0]

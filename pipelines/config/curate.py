@@ -216,6 +216,9 @@ class MinHashSettings(Section):
     rows: int = Field(8, ge=1, description="14 x 8 = 112 hash functions: Jaccard 0.8 is a candidate with p = 0.92")
     threshold: float = Field(0.8, gt=0.0, le=1.0, description="a candidate is a duplicate at this shingle Jaccard")
     seed: int = Field(42, ge=0)
+    exact_margin: float = Field(
+        2.5, ge=0.0, description="candidate pairs whose signature estimate lies within this many standard errors "
+        "of the threshold get the exact shingle Jaccard; the others are decided on the estimate")
     max_bucket: int = Field(64, ge=2, description="larger LSH buckets give O(size) pairs instead of all pairs")
     cc_rounds: int = Field(4, ge=0, description="large-star/small-star rounds before the rest is resolved")
 

@@ -3,9 +3,10 @@
 The worker that stages a unit computes what dedup needs of each row (content hash, URL key, MinHash band keys);
 the stages here read those columns back from the staged units and shuffle only packed numpy records: hashes,
 ranks and row numbers, never text. Exact and URL dedup group records by key, one survivor per group. MinHash
-groups band keys into LSH buckets, reads the shingles of the candidate rows only (from the staged text) to check
-each candidate pair's exact Jaccard, and finds clusters as connected components by large-star/small-star rounds,
-with the few edges that have not settled after the last round resolved together.
+groups band keys into LSH buckets and checks each candidate pair on the rows' staged signatures: a pair whose
+estimate lies clearly above or below the threshold is decided on it, and only the pairs near it read their rows'
+shingles (from the staged text) for the exact Jaccard. Clusters are connected components, found by
+large-star/small-star rounds, with the few edges that have not settled after the last round resolved together.
 
 The survivor of a group is the row with the highest quality score (when classifiers ran), then the longest
 text, then the smallest id. Each stage takes and returns `(unit index, [Decision, ...])` for every unit.
@@ -39,8 +40,8 @@ def quality(doc: Row, score_name: str | None) -> float:
 
 
 def survivor_key(doc: Row, score_name: str | None) -> tuple[float, int, str]:
-    """Smaller is better: highest quality, then longest text, then smallest id."""
-    return (-quality(doc, score_name), -len(doc["text"]), doc["id"])
+    """Smaller is better: highest quality, then longest text (`n_chars`), then smallest id."""
+    return (-quality(doc, score_name), -doc["n_chars"], doc["id"])
 
 
 def _hex(hi: int, lo: int) -> str:
@@ -83,13 +84,15 @@ def url_date(doc: Row) -> str:
 
 
 def sketch(rows: list[Row], s: MinHashSettings) -> None:
-    """Set `bands` (8 bytes per band key) on rows that passed so far; rows without a word keep None."""
+    """Set `bands` (8 bytes per band key) and `sig` (the low 16 bits of each signature value) on rows that passed
+    so far; rows without a word keep None."""
     todo = [r for r in rows if "reason" not in r]
     shingles = [shingle_hashes(r["text"], s.ngram) for r in todo]
     have = [i for i, sh in enumerate(shingles) if len(sh)]
     sigs = signatures([shingles[i] for i in have], s.bands * s.rows, s.seed)
     for i, sig in zip(have, sigs):
         todo[i]["bands"] = b"".join(k[1:9] for k in band_keys(sig, s.bands, s.rows))
+        todo[i]["sig"] = (sig & np.uint64(0xFFFF)).astype("<u2").tobytes()
     Metrics.counter(NAMESPACE, "dedup/no_shingles").inc(len(todo) - len(have))
 
 
@@ -332,18 +335,30 @@ def _by_unit_of(pairs: np.ndarray, side: str, starts: np.ndarray) -> Iterator[tu
         yield int(i), pairs[index == i]
 
 
-class _Texts(beam.DoFn):
-    """Shingles and survivor ranks of some rows of a unit, read from its staged text."""
+class _Rows(beam.DoFn):
+    """What a pair check needs of some rows of a unit, read from its staged pieces: their survivor rank, and
+    their MinHash signature (the estimate round) or their shingles (the exact round)."""
 
-    def __init__(self, s: MinHashSettings, score_name: str | None, folders: list[str]) -> None:
-        self.s, self.score_name, self.folders = s, score_name, folders
+    def __init__(self, s: MinHashSettings, score_name: str | None, folders: list[str], exact: bool) -> None:
+        self.s, self.score_name, self.folders, self.exact = s, score_name, folders, exact
 
     def read(self, index: int, nodes: np.ndarray, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray, tuple]]:
         base = int(starts[index])
-        table = read_staged(self.folders[index], ["text", "id", "scores"], rows=(np.unique(nodes) - base).tolist())
-        for row, text, doc_id, scores in zip(*(table.column(c).to_pylist() for c in ("row", "text", "id", "scores"))):
-            yield base + row, shingle_hashes(text, self.s.ngram), survivor_key(
-                {"id": doc_id, "text": text, "scores": scores}, self.score_name)
+        value = "text" if self.exact else "sig"
+        table = read_staged(self.folders[index], [value, "n_chars", "id", "scores"],
+                            rows=(np.unique(nodes) - base).tolist())
+        columns = (table.column(c).to_pylist() for c in ("row", value, "n_chars", "id", "scores"))
+        for row, v, n, doc_id, scores in zip(*columns):
+            payload = shingle_hashes(v, self.s.ngram) if self.exact else np.frombuffer(v, dtype="<u2")
+            yield base + row, payload, survivor_key({"id": doc_id, "n_chars": n, "scores": scores}, self.score_name)
+
+    def pack(self, payload: np.ndarray) -> bytes:
+        return _compact(payload) if self.exact else payload.tobytes()
+
+    def similarity(self, packed: bytes, payload: np.ndarray) -> float:
+        if self.exact:
+            return jaccard(_expand(packed), payload)
+        return float(np.mean(np.frombuffer(packed, dtype="<u2") == payload))
 
 
 def _compact(shingles: np.ndarray) -> bytes:
@@ -355,40 +370,77 @@ def _expand(packed: bytes) -> np.ndarray:
     return np.cumsum(np.frombuffer(zlib.decompress(packed), dtype="<u4"), dtype=np.uint64).astype(np.uint32)
 
 
-class _Send(_Texts):
-    """At the unit of each pair's first row: its shingles and rank, sent once to every unit holding a partner."""
+class _Send(_Rows):
+    """At the unit of each pair's first row: its signature or shingles and its rank, sent once to every unit
+    holding a partner."""
 
     def process(self, item: tuple[int, Iterable[np.ndarray]], starts: np.ndarray) -> Iterator[Any]:
         index, parts = item
         pairs = np.concatenate(list(parts))
         partner_unit, _ = unit_of(pairs["b"], starts)
-        for node, shingles, rank in self.read(index, pairs["a"], starts):
-            packed = _compact(shingles)
+        for node, payload, rank in self.read(index, pairs["a"], starts):
+            packed = self.pack(payload)
             for dest in np.unique(partner_unit[pairs["a"] == node]):
                 yield int(dest), (node, packed, rank)
 
 
-class _Verify(_Texts):
-    """At the unit of each pair's second row: the exact Jaccard of the pair; the ranks of the rows of pairs that
-    pass the threshold (what the clusters are decided on)."""
+class _Verify(_Rows):
+    """At the unit of each pair's second row: the pair's similarity, and the ranks of the rows of pairs at or
+    above the threshold (what the clusters are decided on).
+
+    The exact round scores each pair by the Jaccard of its shingles. The estimate round scores it by the share of
+    equal signature values and decides it when that lies more than `exact_margin` standard errors from the
+    threshold; the pairs in between go out as `unsure`, for the exact round."""
 
     def process(self, item: tuple[int, dict[str, list]], starts: np.ndarray) -> Iterator[Any]:
         index, g = item
         if not g["pairs"]:
             return
         pairs = np.concatenate(g["pairs"])
-        sent = {node: (packed, rank) for node, packed, rank in g["shingles"]}
+        sent = {node: (packed, rank) for node, packed, rank in g["sent"]}
+        t = self.s.threshold
+        margin = self.s.exact_margin * (t * (1 - t) / (self.s.bands * self.s.rows)) ** 0.5
         ranked: set[int] = set()
-        for node, shingles, rank in self.read(index, pairs["b"], starts):
+        unsure: list[tuple[int, int]] = []
+        for node, payload, rank in self.read(index, pairs["b"], starts):
             for a in pairs["a"][pairs["b"] == node].tolist():
                 packed, rank_a = sent[a]
-                similarity = jaccard(_expand(packed), shingles)
+                similarity = self.similarity(packed, payload)
+                if not self.exact and abs(similarity - t) <= margin:
+                    unsure.append((a, node))
+                    continue
                 yield a, node, similarity
-                if similarity >= self.s.threshold:
+                if similarity >= t:
                     for n, r in ((a, rank_a), (node, rank)):
                         if n not in ranked:
                             ranked.add(n)
                             yield beam.pvalue.TaggedOutput("ranks", (n, r))
+        if unsure:
+            yield beam.pvalue.TaggedOutput("unsure", np.array(unsure, dtype=PAIR))
+
+
+class _Check(beam.PTransform):
+    """One round of pair checks: each pair's first row sends what the round compares to its partner's unit."""
+
+    def __init__(self, s: MinHashSettings, score_name: str | None, folders: list[str], exact: bool,
+                 starts: Any) -> None:
+        super().__init__()
+        self.args, self.starts = (s, score_name, folders, exact), starts
+        self.what = "minhash_shingles" if exact else "minhash_signatures"
+
+    def expand(self, pairs: Any) -> Any:
+        starts = self.starts
+        sent = (
+            pairs
+            | "ByFirst" >> beam.FlatMap(_by_unit_of, "a", starts)
+            | "ToFirst" >> Shuffle("minhash_pairs")
+            | "Send" >> beam.ParDo(_Send(*self.args), starts)
+        )
+        return (
+            {"pairs": pairs | "BySecond" >> beam.FlatMap(_by_unit_of, "b", starts), "sent": sent}
+            | "ToSecond" >> CoGroup(self.what)
+            | "Verify" >> beam.ParDo(_Verify(*self.args), starts).with_outputs("ranks", "unsure", main="scored")
+        )
 
 
 class MinHashDedup(beam.PTransform):
@@ -419,18 +471,10 @@ class MinHashDedup(beam.PTransform):
             | "PairParts" >> Shuffle("minhash_pairs")
             | "Distinct" >> beam.MapTuple(lambda _, parts: np.unique(np.concatenate(list(parts))))
         )
-        sent = (
-            pairs
-            | "ByFirst" >> beam.FlatMap(_by_unit_of, "a", starts)
-            | "ToFirst" >> Shuffle("minhash_pairs")
-            | "Send" >> beam.ParDo(_Send(s, self.score_name, folders), starts)
-        )
-        checked = (
-            {"pairs": pairs | "BySecond" >> beam.FlatMap(_by_unit_of, "b", starts), "shingles": sent}
-            | "ToSecond" >> CoGroup("minhash_shingles")
-            | "Verify" >> beam.ParDo(_Verify(s, self.score_name, folders), starts).with_outputs("ranks", main="scored")
-        )
-        scored, ranks = checked.scored, checked.ranks
+        estimated = pairs | "Estimate" >> _Check(s, self.score_name, folders, False, starts)
+        checked = estimated.unsure | "Exact" >> _Check(s, self.score_name, folders, True, starts)
+        scored = (estimated.scored, checked.scored) | "Scored" >> beam.Flatten()
+        ranks = (estimated.ranks, checked.ranks) | "Ranks" >> beam.Flatten()
         candidates = pairs | "CandidateCount" >> beam.Map(len)
         verified = scored | "Threshold" >> beam.Filter(lambda p: p[2] >= s.threshold)
         cc = verified | "Edges" >> beam.Map(lambda p: (p[0], p[1])) | "Components" >> ConnectedComponents(s.cc_rounds)
@@ -468,6 +512,7 @@ class MinHashDedup(beam.PTransform):
         count = beam.combiners.Count.Globally
         n_candidates = candidates | "CountCandidates" >> beam.CombineGlobally(sum)
         n_verified = verified | "CountVerified" >> count()
+        n_exact = checked.scored | "CountExact" >> count()
         jaccard_bins = (
             scored
             | "Bin" >> beam.Map(lambda p: f"{min(int(p[2] * 10), 9) / 10:.1f}")
@@ -485,9 +530,9 @@ class MinHashDedup(beam.PTransform):
         audit = (
             n_candidates
             | "Audit" >> beam.Map(
-                lambda cand, ver, bins, sizes, residual: {
+                lambda cand, ver, exact, bins, sizes, residual: {
                     "settings": {"ngram": s.ngram, "bands": s.bands, "rows": s.rows, "threshold": s.threshold,
-                                 "seed": s.seed, "cc_rounds": s.cc_rounds, "max_bucket": s.max_bucket},
+                                 "seed": s.seed, "exact_margin": s.exact_margin, "cc_rounds": s.cc_rounds, "max_bucket": s.max_bucket},
                     "s_curve_threshold": round(s_curve_threshold(s.bands, s.rows), 4),
                     "catch_probability": {f"{x:.2f}": round(catch_probability(x, s.bands, s.rows), 4)
                                           for x in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)},
@@ -495,11 +540,12 @@ class MinHashDedup(beam.PTransform):
                     "verified_pairs": ver,
                     "candidate_precision": round(ver / cand, 4) if cand else None,
                     "candidate_jaccard_histogram": dict(sorted(bins.items())),
+                    "checked_exactly": exact,
                     "clusters": sum(sizes.values()),
                     "cluster_sizes": dict(sorted(sizes.items())),
                     "unsettled_edges_after_rounds": residual,
                 },
-                ver=side(n_verified), bins=side(jaccard_bins), sizes=side(cluster_sizes),
+                ver=side(n_verified), exact=side(n_exact), bins=side(jaccard_bins), sizes=side(cluster_sizes),
                 residual=side(cc["residual_edges"]))
         )
         return {"decided": decided | "Then" >> Then(new, "decisions"), "audit": audit}
