@@ -64,3 +64,31 @@ def test_warc_skips_non_documents_and_rejects_non_html(tmp_path, truth):
     assert s["read"] == 3  # the warcinfo record is not a document
     assert s["kept"] == 1
     assert s["rejected_by_reason"] == {"read:unsupported_content_type": 1, "read:http_status": 1}
+
+
+def test_repeated_payloads_are_extracted_once_with_the_same_rows(tmp_path, truth):
+    names = sorted(truth)[:5]
+    records = []
+    for n in names:  # each page, then the same page crawled again, then under another URL
+        url = truth[n]["url"]
+        other = url + ("&" if "?" in url else "?") + "ref=feed"
+        records += [(url, page_bytes(n)), (url, page_bytes(n)), (other, page_bytes(n))]
+    write_warc(records, str(tmp_path / "crawl.warc.gz"))
+
+    def run(name: str, memory: int, metadata: bool) -> tuple[list[tuple], int]:
+        result = curate(tmp_path, {
+            "sources": [{"name": "crawl", "format": "warc", "paths": ["crawl.warc.gz"]}],
+            "output": name,
+            "extract": {"repeat_memory": memory, "html": {"metadata": metadata}},
+            "filters": {"enabled": False},
+            "dedup": {"enabled": False},
+        })
+        rows = sorted((r["locator"], r["url"], r["text"], r["metadata"]) for r in read_rows(result.output, "kept"))
+        assert len(rows) == 15
+        return rows, result.stats["repeated_pages"]
+
+    for metadata, repeats in ((True, 5), (False, 10)):  # the host name comes from the URL: with metadata, same URL
+        fresh, none = run(f"fresh-{metadata}", 0, metadata)
+        remembered, counted = run(f"remembered-{metadata}", 64, metadata)
+        assert none == 0 and counted == repeats
+        assert remembered == fresh  # the same text and metadata, row by row

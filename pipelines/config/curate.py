@@ -110,6 +110,9 @@ class ExtractSettings(Section):
     split_bytes: int = Field(64_000_000, ge=4096, description="larger JSONL/WARC.gz files are read in ranges "
                              "(smaller ranges, not under 8 MiB, when the inputs would give fewer than 16 units)")
     max_memory_mb: int = Field(2048, ge=0, description="address-space cap of each extractor child (0: none)")
+    repeat_memory: int = Field(2048, ge=0, description="each worker remembers the extraction of this many recent "
+                               "HTML pages: a byte-identical payload (a page crawled again, or under another URL) "
+                               "is not extracted twice (0: off)")
     html: HtmlSettings = HtmlSettings()
     pdf: PdfSettings = PdfSettings()
 

@@ -2,10 +2,15 @@
 it (page_region.py), in a sandboxed child process with a deadline.
 
 A page that runs past `extract.timeout_s` becomes `extract:timeout`; a child that dies (out of memory, a crash
-in lxml) makes the page `extract:error`; the next page gets a fresh child.
+in lxml) makes the page `extract:error`; the next page gets a fresh child. A crawl holds many byte-identical
+payloads (a page fetched again, the same page under several URLs): the extractor remembers the outcome of its
+last `extract.repeat_memory` pages by a hash of the page (and its URL, when metadata is on, since trafilatura
+reads the host name from it), and a repeat takes the remembered outcome instead of a second extraction.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 from pipelines.extract import page_region
@@ -87,12 +92,30 @@ class HtmlExtractor:
         self.version = extractor_version(settings.html)
         self.sandbox = Sandbox(_html_setup, _html_job, settings.html, settings.timeout_s,
                                memory_mb=settings.max_memory_mb)
+        self.keep, self.with_url = settings.repeat_memory, settings.html.metadata
+        self.recent: OrderedDict[bytes, tuple[str, Any]] = OrderedDict()
+        self.repeats = 0
 
     def close(self) -> None:
         self.sandbox.close()
 
     def __call__(self, html: str, url: str | None) -> tuple[str, Any]:
-        return self.sandbox((html, url))
+        """("ok", {"text": ..., metadata...}) | ("timeout", seconds) | ("error", message); a fresh dict each call."""
+        if not self.keep:
+            return self.sandbox((html, url))
+        h = hashlib.blake2b(html.encode("utf-8", "surrogatepass"), digest_size=16)
+        if self.with_url:
+            h.update(b"\0" + (url or "").encode("utf-8", "surrogatepass"))
+        key = h.digest()
+        if key in self.recent:
+            self.recent.move_to_end(key)
+            self.repeats += 1
+        else:
+            self.recent[key] = self.sandbox((html, url))
+            if len(self.recent) > self.keep:
+                self.recent.popitem(last=False)
+        status, body = self.recent[key]
+        return status, dict(body) if isinstance(body, dict) else body
 
 
 def annotate(doc: Row) -> Row:

@@ -327,6 +327,7 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     stats["input_units"] = len(units)
     stats["resumed"] = sum(c.get("resumed", 0) for c in counters.values())
     stats["units_resumed"] = sum(c.get("units_resumed", 0) for c in counters.values())
+    stats["repeated_pages"] = sum(c.get("repeated_pages", 0) for c in counters.values())
     stats["data_movement"] = data_movement(result)
     manifest = {
         "config_hash": cfg.hash,

@@ -118,8 +118,11 @@ class StageUnit(beam.DoFn):
         if "_pdf" in row and self.pdf_extractor is None:
             self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page,
                                               memory_mb=self.cfg.extract.max_memory_mb)
+        repeats = self.extractor.repeats if self.extractor is not None else 0
         try:
             out = extract_doc(row, self.extractor, self.pdf_extractor)
+            if self.extractor is not None and self.extractor.repeats > repeats:
+                Metrics.counter(NAMESPACE, f"{source.name}/repeated_pages").inc()
             if not is_rejected(out):
                 out = self.filters(out)
         except Interrupted:
