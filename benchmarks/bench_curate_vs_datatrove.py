@@ -9,7 +9,8 @@ datatrove runs from its own virtual environment (it pins other versions of trafi
         faust-cchardet python-magic warcio orjson lxml_html_clean pyarrow
 
 Input: the 61 real pages of examples/data/web (or the pages of `--pages`), `--copies` times each with a varied URL,
-in eight WARC files. Both tools run as their own processes; peak memory is summed over each one's process tree.
+in eight WARC files. The copies are byte-identical payloads, which refinery extracts once per worker
+(`extract.repeat_memory`); `--repeat-memory 0` makes it extract every copy, and `--copies 1` gives unique pages. Both tools run as their own processes; peak memory is summed over each one's process tree.
 Steps on both sides: trafilatura extraction (no trafilatura-level dedup, 20 s limit), fastText lid.176 language ID
 (keep English at 0.65), the Gopher quality filter, MinHash dedup (5-grams, 14 bands x 8 rows), Parquet output;
 two worker processes. datatrove's language model is seeded from the lid.176 file refinery already has, so
@@ -138,7 +139,7 @@ def timed(command: list[str], env: dict | None = None) -> tuple[float, int]:
     return time.perf_counter() - t, peak[0]
 
 
-def run_refinery(inp: Path, out: Path) -> tuple[float, int, list[dict]]:
+def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None) -> tuple[float, int, list[dict]]:
     rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
     config = {
         "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
@@ -148,6 +149,8 @@ def run_refinery(inp: Path, out: Path) -> tuple[float, int, list[dict]]:
         "pii": {"enabled": False},
         "dedup": {"exact": False, "url": False, "minhash": {"bands": 14, "rows": 8, "ngram": 5}},
     }
+    if repeat_memory is not None:
+        config["extract"]["repeat_memory"] = repeat_memory
     parse_config(config, str(out.parent))  # a mistake here is one line, before anything runs
     path = out.parent / f"{out.name}.yaml"
     path.write_text(json.dumps(config))
@@ -178,6 +181,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pages", type=Path, help="a folder with html/*.html.gz and ground-truth.json")
+    ap.add_argument("--repeat-memory", type=int, help="refinery's extract.repeat_memory (0: extract every copy)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="refinery-bench-"))
     try:
@@ -186,7 +190,7 @@ def main() -> None:
         script.write_text(DATATROVE_SCRIPT)
         ours, theirs, our_peak, their_peak = [], [], [], []
         for i in range(args.repeats):
-            t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}")
+            t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}", args.repeat_memory)
             ours.append(t)
             our_peak.append(peak)
             t, peak, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
@@ -194,8 +198,9 @@ def main() -> None:
             their_peak.append(peak)
         mo, mt = statistics.median(ours), statistics.median(theirs)
         pages = n // args.copies
+        memory = "" if args.repeat_memory is None else f", refinery extract.repeat_memory={args.repeat_memory}"
         print(f"input: {n} WARC records ({args.copies} copies of {pages} real pages), 2 worker processes, "
-              f"median of {args.repeats}")
+              f"median of {args.repeats}{memory}")
         print(f"  refinery  : {mo:7.2f} s  {n / mo:7.1f} records/s   runs {[round(x, 1) for x in ours]}   "
               f"peak RSS {max(our_peak) / 2**30:.2f} GiB")
         print(f"  datatrove : {mt:7.2f} s  {n / mt:7.1f} records/s   runs {[round(x, 1) for x in theirs]}   "
