@@ -88,8 +88,11 @@ def _remove(el: etree._Element) -> None:
     parent.remove(el)
 
 
+_TEXT = etree.XPath("string()")  # an element's text, its descendants' included
+
+
 def _chrome(el: etree._Element) -> bool:
-    tag = el.tag.lower()
+    tag = el.tag
     if tag in ("header", "footer"):  # an article's own header is content
         return not any(a.tag in ("article", "main") for a in el.iterancestors())
     if tag in _CHROME_TAGS or (el.get("role") or "").lower() in _CHROME_ROLES:
@@ -102,50 +105,45 @@ def _strip(body: etree._Element) -> None:
     for el in [el for el in body.iter() if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS]:
         _remove(el)
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
-    total = len(body.text_content())
+    total = len(_TEXT(body))
     for el in [el for el in body.iter() if _chrome(el)]:
-        if el.getparent() is not None and len(el.text_content()) < _HOLDS_PAGE * total:
+        if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
             _remove(el)
 
 
+def _mark_blocks(root: etree._Element) -> None:
+    """A line break at each end of every block element, in its text and its tail: the element's string value
+    then reads one line per block."""
+    for el in root.iter(*_BLOCK):
+        el.text = "\n" + (el.text or "")
+        el.tail = "\n" + (el.tail or "")
+
+
 def _render(root: etree._Element) -> str:
-    parts: list[str] = []
-
-    def walk(el: etree._Element) -> None:
-        tag = el.tag.lower() if isinstance(el.tag, str) else ""
-        block = tag in _BLOCK
-        if block:
-            parts.append("\n")
-        if el.text:
-            parts.append(el.text)
-        for child in el:
-            walk(child)
-        if block:
-            parts.append("\n")
-        if el.tail:
-            parts.append(el.tail)
-
-    walk(root)
-    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parts).split("\n"))
+    """The text of a marked element (and its tail), spaces collapsed, one line per block, no blank lines."""
+    lines = (line.strip() for line in _SPACES.sub(" ", _TEXT(root) + (root.tail or "")).split("\n"))
     return "\n".join(line for line in lines if line)
 
 
 def region_text(html: str) -> str:
     """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
     try:
-        root = lxml.html.fromstring(_CONTROL.sub("", _XML_DECLARATION.sub("", html, count=1)))
+        # plain elements (lxml.html's own element classes cost a Python call per element)
+        page = _CONTROL.sub("", _XML_DECLARATION.sub("", html, count=1))
+        root = lxml.html.fromstring(page, parser=etree.HTMLParser())
     except (etree.ParserError, ValueError):
         return ""
     body = root.find(".//body")
     if body is None:
         body = root
     _strip(body)
+    _mark_blocks(body)
     mains = body.xpath(".//main|.//*[@role='main']")
     if len(mains) == 1 and len(_render(mains[0])) > _MIN_MAIN_CHARS:
         body = mains[0]
     heading = body.find(".//h1")
     if heading is not None:
-        heading.text = _HEADING_MARK + (heading.text or "")
+        heading.text = "\n" + _HEADING_MARK + heading.text[1:]  # after the line break that starts it
     text = _render(body)
     cut = text.find(_HEADING_MARK)
     if cut < 0:
