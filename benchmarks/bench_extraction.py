@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.config.curate import HtmlSettings  # noqa: E402
-from pipelines.extract.extract import extract_html  # noqa: E402
+from pipelines.extract.html import extract_html  # noqa: E402
 from pipelines.read.readers import decode_html  # noqa: E402
 from pipelines.text import shingle_prf  # noqa: E402
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.extract.extract import page_region
+from pipelines.extract import page_region
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import HtmlSettings, parse_config
-from pipelines.extract.extract import extract_html, extractor_version
+from pipelines.extract.html import extract_html, extractor_version
 from pipelines.read.readers import decode_html
 from pipelines.text import shingle_f1
 

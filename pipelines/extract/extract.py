@@ -13,76 +13,11 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-from pipelines.extract import page_region
-from pipelines.config.curate import ExtractSettings, HtmlSettings
+from pipelines.config.curate import ExtractSettings
+from pipelines.extract.html import extractor_version, html_job, html_setup
 from pipelines.extract.sandbox import Sandbox
 from pipelines.schema import Row, reject
 from pipelines.text import content_hash, words
-
-
-METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
-
-
-def trafilatura_version() -> str:
-    import trafilatura
-
-    return f"trafilatura {trafilatura.__version__}"
-
-
-def extractor_version(settings: HtmlSettings) -> str:
-    """What the `extractor` column says: trafilatura's version, and the region's when it can be chosen."""
-    region_on = settings.region_ratio_article or settings.region_ratio_other or settings.region_ratio_unknown
-    return trafilatura_version() + (f" + {page_region.VERSION}" if region_on else "")
-
-
-def extract_html(html: str, url: str | None, settings: HtmlSettings) -> dict[str, Any]:
-    """Main text and page metadata of one page (in-process, no deadline). `html_text` in the result says which
-    view of the page gave the text (`trafilatura` or `region`), `page_kind` what the page declares itself."""
-    text, out = _trafilatura(html, url, settings)
-    kind = page_region.page_kind(html)
-    ratios = {"article": settings.region_ratio_article, "other": settings.region_ratio_other,
-              "unknown": settings.region_ratio_unknown}
-    out["page_kind"] = kind
-    out["html_text"] = "trafilatura"
-    if ratios[kind]:
-        region = page_region.region_text(html)
-        if page_region.choose(text, region, kind, ratios) is region:
-            text, out["html_text"] = region, "region"
-    out["text"] = text
-    return out
-
-
-def _trafilatura(html: str, url: str | None, settings: HtmlSettings) -> tuple[str, dict[str, Any]]:
-    import trafilatura
-
-    result = trafilatura.bare_extraction(
-        html,
-        url=url,
-        with_metadata=settings.metadata,
-        as_dict=True,
-        deduplicate=False,  # a per-process cache: output would depend on document order (DESIGN.md)
-        include_comments=settings.include_comments,
-        include_tables=settings.include_tables,
-        favor_precision=settings.favor_precision,
-        favor_recall=settings.favor_recall,
-        fast=settings.fast,
-    )
-    if not result:
-        return "", {}
-    out = {key: str(result[key]) for key in METADATA_KEYS if result.get(key)}
-    return result.get("text") or "", out
-
-
-def _html_setup(settings: HtmlSettings) -> HtmlSettings:
-    import lxml.html  # noqa: F401
-    import trafilatura  # noqa: F401  (imported before "ready": the deadline covers extraction only)
-
-    return settings
-
-
-def _html_job(job: tuple[str, str | None], settings: HtmlSettings, report: Any) -> dict[str, Any]:
-    html, url = job
-    return extract_html(html, url, settings)
 
 
 class HtmlExtractor:
@@ -90,7 +25,7 @@ class HtmlExtractor:
 
     def __init__(self, settings: ExtractSettings) -> None:
         self.version = extractor_version(settings.html)
-        self.sandbox = Sandbox(_html_setup, _html_job, settings.html, settings.timeout_s,
+        self.sandbox = Sandbox(html_setup, html_job, settings.html.model_dump(), settings.timeout_s,
                                memory_mb=settings.max_memory_mb)
         self.keep, self.with_url = settings.repeat_memory, settings.html.metadata
         self.recent: OrderedDict[bytes, tuple[str, Any]] = OrderedDict()

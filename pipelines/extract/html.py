@@ -1,0 +1,80 @@
+"""HTML to text, as the extractor child runs it: trafilatura, or the page's main region where trafilatura keeps
+too little of it (page_region.py).
+
+The child imports this module and page_region alone (lxml, trafilatura): no Arrow, no config models, so each
+worker's extractor process stays small.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from pipelines.extract import page_region
+
+if TYPE_CHECKING:
+    from pipelines.config.curate import HtmlSettings
+
+METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
+
+
+def trafilatura_version() -> str:
+    import trafilatura
+
+    return f"trafilatura {trafilatura.__version__}"
+
+
+def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
+    """What the `extractor` column says: trafilatura's version, and the region's when it can be chosen."""
+    region_on = settings.region_ratio_article or settings.region_ratio_other or settings.region_ratio_unknown
+    return trafilatura_version() + (f" + {page_region.VERSION}" if region_on else "")
+
+
+def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
+    """Main text and page metadata of one page (in-process, no deadline). `html_text` in the result says which
+    view of the page gave the text (`trafilatura` or `region`), `page_kind` what the page declares itself."""
+    text, out = _trafilatura(html, url, settings)
+    kind = page_region.page_kind(html)
+    ratios = {"article": settings.region_ratio_article, "other": settings.region_ratio_other,
+              "unknown": settings.region_ratio_unknown}
+    out["page_kind"] = kind
+    out["html_text"] = "trafilatura"
+    if ratios[kind]:
+        region = page_region.region_text(html)
+        if page_region.choose(text, region, kind, ratios) is region:
+            text, out["html_text"] = region, "region"
+    out["text"] = text
+    return out
+
+
+def _trafilatura(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> tuple[str, dict[str, Any]]:
+    import trafilatura
+
+    result = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=settings.metadata,
+        as_dict=True,
+        deduplicate=False,  # a per-process cache: output would depend on document order (DESIGN.md)
+        include_comments=settings.include_comments,
+        include_tables=settings.include_tables,
+        favor_precision=settings.favor_precision,
+        favor_recall=settings.favor_recall,
+        fast=settings.fast,
+    )
+    if not result:
+        return "", {}
+    out = {key: str(result[key]) for key in METADATA_KEYS if result.get(key)}
+    return result.get("text") or "", out
+
+
+def html_setup(settings: dict[str, Any]) -> SimpleNamespace:
+    """In the extractor child: the settings (sent as a plain dict, so the child never imports the config
+    models), trafilatura imported before "ready" (the deadline covers extraction only)."""
+    import trafilatura  # noqa: F401
+
+    return SimpleNamespace(**settings)
+
+
+def html_job(job: tuple[str, str | None], settings: SimpleNamespace, report: Any) -> dict[str, Any]:
+    html, url = job
+    return extract_html(html, url, settings)
