@@ -10,7 +10,9 @@ datatrove runs from its own virtual environment (it pins other versions of trafi
 
 Input: the 61 real pages of examples/data/web (or the pages of `--pages`), `--copies` times each with a varied URL,
 in eight WARC files. The copies are byte-identical payloads, which refinery extracts once per worker
-(`extract.repeat_memory`); `--repeat-memory 0` makes it extract every copy, and `--copies 1` gives unique pages. Both tools run as their own processes; peak memory is summed over each one's process tree.
+(`extract.repeat_memory`); `--repeat-memory 0` makes it extract every copy, and `--copies 1` gives unique pages.
+Both tools run as their own processes; peak memory is summed over each one's process tree, as RSS (a shared
+page counted in every process that maps it) and as PSS (a shared page split between them).
 Steps on both sides: trafilatura extraction (no trafilatura-level dedup, 20 s limit), fastText lid.176 language ID
 (keep English at 0.65), the Gopher quality filter, MinHash dedup (5-grams, 14 bands x 8 rows), Parquet output;
 two worker processes. datatrove's language model is seeded from the lid.176 file refinery already has, so
@@ -118,16 +120,42 @@ def gold_of(url: str, gold: dict[str, str]) -> str | None:
     return gold.get(re.sub(r"[?&]copy=\d+$", "", url))
 
 
-def timed(command: list[str], env: dict | None = None) -> tuple[float, int]:
-    """Wall seconds and peak resident bytes of the command's whole process tree."""
+def tree_pss(pid: int) -> int:
+    """Proportional set size of a process and all its descendants: each shared page (libraries, copy-on-write
+    memory after a fork) counted once over the processes that share it, where RSS counts it in each."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
+                    children.setdefault(int(fh.read().rsplit(")", 1)[1].split()[1]), []).append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    total = 0
+    for p in tree:
+        try:
+            with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:")) * 1024
+        except (OSError, StopIteration, ValueError):
+            pass
+    return total
+
+
+def timed(command: list[str], env: dict | None = None) -> tuple[float, int, int]:
+    """Wall seconds, and peak resident and proportional bytes of the command's whole process tree."""
     t = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.1):
             peak[0] = max(peak[0], tree_rss(proc.pid)[0])
+            peak[1] = max(peak[1], tree_pss(proc.pid))
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
@@ -136,10 +164,10 @@ def timed(command: list[str], env: dict | None = None) -> tuple[float, int]:
     watcher.join()
     if proc.returncode:
         raise SystemExit(f"{command[:3]} failed:\n{err[-3000:]}")
-    return time.perf_counter() - t, peak[0]
+    return time.perf_counter() - t, peak[0], peak[1]
 
 
-def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None) -> tuple[float, int, list[dict]]:
+def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None) -> tuple[float, tuple, list[dict]]:
     rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
     config = {
         "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
@@ -154,14 +182,14 @@ def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None) -> tupl
     parse_config(config, str(out.parent))  # a mistake here is one line, before anything runs
     path = out.parent / f"{out.name}.yaml"
     path.write_text(json.dumps(config))
-    elapsed, peak = timed([sys.executable, "-m", "pipelines.cli", "curate", str(path), "--workers", "2", "--quiet"],
+    elapsed, *peak = timed([sys.executable, "-m", "pipelines.cli", "curate", str(path), "--workers", "2", "--quiet"],
                           {**os.environ, "PYTHONPATH": str(ROOT)})
     rows = [r for p in sorted((out / "kept").glob("*.parquet")) for r in pq.read_table(p, columns=["url", "text"]).to_pylist()]
     return elapsed, peak, rows
 
 
-def run_datatrove(python: str, inp: Path, out: Path, script: Path) -> tuple[float, int, list[dict]]:
-    elapsed, peak = timed([python, str(script), str(inp), str(out), lid176_path()])
+def run_datatrove(python: str, inp: Path, out: Path, script: Path) -> tuple[float, tuple, list[dict]]:
+    elapsed, *peak = timed([python, str(script), str(inp), str(out), lid176_path()])
     rows = []
     for p in sorted((out / "parquet").glob("*.parquet")):
         for r in pq.read_table(p).to_pylist():
@@ -201,10 +229,11 @@ def main() -> None:
         memory = "" if args.repeat_memory is None else f", refinery extract.repeat_memory={args.repeat_memory}"
         print(f"input: {n} WARC records ({args.copies} copies of {pages} real pages), 2 worker processes, "
               f"median of {args.repeats}{memory}")
+        gib = 2**30
         print(f"  refinery  : {mo:7.2f} s  {n / mo:7.1f} records/s   runs {[round(x, 1) for x in ours]}   "
-              f"peak RSS {max(our_peak) / 2**30:.2f} GiB")
+              f"peak RSS {max(p[0] for p in our_peak) / gib:.2f} GiB, PSS {max(p[1] for p in our_peak) / gib:.2f} GiB")
         print(f"  datatrove : {mt:7.2f} s  {n / mt:7.1f} records/s   runs {[round(x, 1) for x in theirs]}   "
-              f"peak RSS {max(their_peak) / 2**30:.2f} GiB")
+              f"peak RSS {max(p[0] for p in their_peak) / gib:.2f} GiB, PSS {max(p[1] for p in their_peak) / gib:.2f} GiB")
         print(f"  ratio     : refinery {mt / mo:.2f}x datatrove's throughput")
         for name, rows in (("refinery", r_rows), ("datatrove", d_rows)):
             kept, score = quality(rows, gold)
