@@ -18,9 +18,10 @@ METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description
 
 
 def trafilatura_version() -> str:
-    import trafilatura
+    """From the package's metadata: the worker that writes it never imports trafilatura itself (its child does)."""
+    from importlib.metadata import version
 
-    return f"trafilatura {trafilatura.__version__}"
+    return f"trafilatura {version('trafilatura')}"
 
 
 def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
