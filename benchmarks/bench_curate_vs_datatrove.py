@@ -167,7 +167,8 @@ def timed(command: list[str], env: dict | None = None) -> tuple[float, int, int]
     return time.perf_counter() - t, peak[0], peak[1]
 
 
-def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None) -> tuple[float, tuple, list[dict]]:
+def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None,
+                 threads: bool = False) -> tuple[float, tuple, list[dict]]:
     rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
     config = {
         "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
@@ -182,7 +183,8 @@ def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None) -> tupl
     parse_config(config, str(out.parent))  # a mistake here is one line, before anything runs
     path = out.parent / f"{out.name}.yaml"
     path.write_text(json.dumps(config))
-    elapsed, *peak = timed([sys.executable, "-m", "pipelines.cli", "curate", str(path), "--workers", "2", "--quiet"],
+    command = [sys.executable, "-m", "pipelines.cli", "curate", str(path), "--workers", "2", "--quiet"]
+    elapsed, *peak = timed(command + (["--threads"] if threads else []),
                           {**os.environ, "PYTHONPATH": str(ROOT)})
     rows = [r for p in sorted((out / "kept").glob("*.parquet")) for r in pq.read_table(p, columns=["url", "text"]).to_pylist()]
     return elapsed, peak, rows
@@ -210,6 +212,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pages", type=Path, help="a folder with html/*.html.gz and ground-truth.json")
     ap.add_argument("--repeat-memory", type=int, help="refinery's extract.repeat_memory (0: extract every copy)")
+    ap.add_argument("--threads", action="store_true", help="refinery's workers as threads (curate --threads)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="refinery-bench-"))
     try:
@@ -218,7 +221,8 @@ def main() -> None:
         script.write_text(DATATROVE_SCRIPT)
         ours, theirs, our_peak, their_peak = [], [], [], []
         for i in range(args.repeats):
-            t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}", args.repeat_memory)
+            t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}", args.repeat_memory,
+                                           args.threads)
             ours.append(t)
             our_peak.append(peak)
             t, peak, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
@@ -227,6 +231,7 @@ def main() -> None:
         mo, mt = statistics.median(ours), statistics.median(theirs)
         pages = n // args.copies
         memory = "" if args.repeat_memory is None else f", refinery extract.repeat_memory={args.repeat_memory}"
+        memory += ", refinery --threads" if args.threads else ""
         print(f"input: {n} WARC records ({args.copies} copies of {pages} real pages), 2 worker processes, "
               f"median of {args.repeats}{memory}")
         gib = 2**30

@@ -19,7 +19,8 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.jobs.curate import run_curate, summary_table
 
     cfg = load_config(args.config)
-    result = run_curate(cfg, workers=args.workers, beam_args=beam_args, show_progress=not args.quiet)
+    result = run_curate(cfg, workers=args.workers, beam_args=beam_args, show_progress=not args.quiet,
+                        threads=getattr(args, "threads", False))
     print(summary_table(result.stats))
     for warning in result.stats["warnings"]:
         bar = "!" * 100
@@ -189,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     curate.add_argument("config", help="curate config (YAML)")
     curate.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes for the local runner (default: the core count)")
+    curate.add_argument("--threads", action="store_true",
+                        help="run the workers as threads of one process: less memory where the inputs are HTML, "
+                             "WARC or PDF (extraction runs in its own processes); slower on JSONL and Parquet")
     curate.add_argument("--quiet", action="store_true", help="no progress lines")
     curate.set_defaults(func=_curate)
 

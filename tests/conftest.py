@@ -27,12 +27,12 @@ def page_bytes(name: str) -> bytes:
     return gzip.open(WEB / f"{name}.html.gz").read()
 
 
-def curate(base: Path, config: dict[str, Any], workers: int = 1) -> CurateResult:
+def curate(base: Path, config: dict[str, Any], workers: int = 1, threads: bool = False) -> CurateResult:
     """Write `config` to base/curate.yaml and run the real Beam pipeline on it."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "curate.yaml").write_text(yaml.safe_dump(config))
     cfg = parse_config(config, str(base))
-    return run_curate(cfg, workers=workers, show_progress=False)
+    return run_curate(cfg, workers=workers, show_progress=False, threads=threads)
 
 
 def line_numbers(path: str | Path) -> dict[str, int]:

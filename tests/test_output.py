@@ -120,6 +120,12 @@ def test_two_worker_processes_give_the_same_bytes(first, tmp_path):
     assert shard_digests(multi.output) == shard_digests(first.output)
 
 
+def test_two_worker_threads_give_the_same_bytes(first, tmp_path):
+    threads = curate(tmp_path, small_config("out"), workers=2, threads=True)
+    assert threads.stats["workers"] == 2 and threads.stats["threads"] is True
+    assert shard_digests(threads.output) == shard_digests(first.output)
+
+
 def test_stage_switches(tmp_path):
     result = curate(tmp_path, small_config("out", dedup={"enabled": False}, pii={"enabled": False}))
     for s in result.stats["sources"].values():

@@ -260,11 +260,12 @@ def _finish(cfg: CurateConfig, staging: str, work_root: str, ready: dict[str, An
 
 
 def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[str] | None = None,
-               show_progress: bool = True) -> CurateResult:
+               show_progress: bool = True, threads: bool = False) -> CurateResult:
     """Run the curate pipeline and publish OUTPUT/{kept,rejected}/, stats.json and manifest.json.
 
     After a crash, the same command resumes: documents checkpointed under OUTPUT/.work/ are not extracted
-    again, and an output that was staged and checked but not yet published is published as it is.
+    again, and an output that was staged and checked but not yet published is published as it is. `threads`
+    runs the local workers as threads of this process (runtime/runner.py says when that pays).
     """
     workers = workers or os.cpu_count() or 1
     beam_args = beam_args or []
@@ -272,11 +273,11 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
     units = plan_units(files, {s.name: s.format for s in cfg.sources}, range_bytes(files, cfg.extract.split_bytes))
     key = _run_key(cfg, units)
     with claim_output(cfg.output), stop_on_interrupt():
-        return _run(cfg, workers, beam_args, show_progress, files, units, key)
+        return _run(cfg, workers, beam_args, show_progress, files, units, key, threads)
 
 
 def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: bool, files: list,
-         units: list[Unit], key: str) -> CurateResult:
+         units: list[Unit], key: str, threads: bool) -> CurateResult:
     staging = os.path.join(cfg.output, ".staging")
     work_root = os.path.join(cfg.output, ".work")
     ready_path = os.path.join(staging, "ready.json")
@@ -306,7 +307,8 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
         watcher = threading.Thread(target=watch, args=(progress_dir, len(units), stop), daemon=True)
         watcher.start()
     try:
-        with beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args)) as p:
+        runner = make_runner(workers, beam_args, threads)
+        with beam.Pipeline(runner=runner, options=pipeline_options(workers, beam_args)) as p:
             build_pipeline(p, cfg, units, staging, work, progress_dir, dedup_partitions(units))
         result = p.result
     finally:
@@ -323,6 +325,7 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
                 stats[field] = json.load(fh)
     stats["elapsed_s"] = round(time.time() - started, 2)
     stats["workers"] = workers
+    stats["threads"] = threads and workers > 1
     stats["input_files"] = len(files)
     stats["input_units"] = len(units)
     stats["resumed"] = sum(c.get("resumed", 0) for c in counters.values())

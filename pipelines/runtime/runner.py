@@ -25,15 +25,22 @@ def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
-def make_runner(workers: int, beam_args: list[str]) -> Any:
-    """Beam's in-process FnApiRunner, with `workers` worker processes, unless the options name a runner."""
+def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> Any:
+    """Beam's in-process FnApiRunner, with `workers` worker processes (or threads of this process), unless the
+    options name a runner.
+
+    Threads suit inputs whose work is extraction (HTML, WARC, PDF): it runs in each worker's extractor child
+    process anyway, and one process holds Beam and the libraries once instead of once per worker. Work done in
+    Python by the workers themselves (JSONL and Parquet inputs) shares one core's worth of the interpreter."""
     if _names_runner(beam_args):
         return None  # Beam picks the runner named in the options
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+    from apache_beam.transforms.environments import EmbeddedPythonGrpcEnvironment, SubprocessSDKEnvironment
 
     if workers == 1:
         return FnApiRunner()
+    if threads:
+        return FnApiRunner(default_environment=EmbeddedPythonGrpcEnvironment.default())
     # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
     command = f"{sys.executable} -m pipelines.runtime.worker"
     logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").setLevel(logging.ERROR)
