@@ -92,3 +92,24 @@ def test_repeated_payloads_are_extracted_once_with_the_same_rows(tmp_path, truth
         remembered, counted = run(f"remembered-{metadata}", 64, metadata)
         assert none == 0 and counted == repeats
         assert remembered == fresh  # the same text and metadata, row by row
+
+
+def test_remembered_pages_are_bounded_by_count_and_text(truth, monkeypatch):
+    from pipelines.config.curate import ExtractSettings
+    from pipelines.extract import extract
+
+    pages = [(truth[n]["url"], page_bytes(n).decode("utf-8", "replace")) for n in sorted(truth)[:3]]
+    extractor = extract.HtmlExtractor(ExtractSettings(repeat_memory=2))
+    try:
+        for url, html in pages:
+            assert extractor(html, url)[0] == "ok"
+        assert len(extractor.recent) == 2  # the oldest page forgotten
+        extractor(*pages[0])
+        assert extractor.repeats == 0
+        extractor(*pages[0])
+        assert extractor.repeats == 1
+        monkeypatch.setattr(extract, "MEMORY_CHARS", 1)  # past the text bound only the newest page stays
+        extractor(*pages[1])
+        assert len(extractor.recent) == 1 and extractor.held == len(extractor(*pages[1])[1]["text"])
+    finally:
+        extractor.close()

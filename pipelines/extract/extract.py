@@ -20,6 +20,13 @@ from pipelines.schema import Row, reject
 from pipelines.text import content_hash, words
 
 
+MEMORY_CHARS = 32 << 20  # at most this much remembered text per worker, however long its pages
+
+
+def _size(outcome: tuple[str, Any]) -> int:
+    return len(outcome[1].get("text") or "") if isinstance(outcome[1], dict) else 0
+
+
 class HtmlExtractor:
     """trafilatura behind a deadline. Not thread-safe: one instance per DoFn instance."""
 
@@ -29,6 +36,7 @@ class HtmlExtractor:
                                memory_mb=settings.max_memory_mb)
         self.keep, self.with_url = settings.repeat_memory, settings.html.metadata
         self.recent: OrderedDict[bytes, tuple[str, Any]] = OrderedDict()
+        self.held = 0  # characters of text remembered
         self.repeats = 0
 
     def close(self) -> None:
@@ -46,9 +54,10 @@ class HtmlExtractor:
             self.recent.move_to_end(key)
             self.repeats += 1
         else:
-            self.recent[key] = self.sandbox((html, url))
-            if len(self.recent) > self.keep:
-                self.recent.popitem(last=False)
+            self.recent[key] = outcome = self.sandbox((html, url))
+            self.held += _size(outcome)
+            while len(self.recent) > self.keep or (self.held > MEMORY_CHARS and len(self.recent) > 1):
+                self.held -= _size(self.recent.popitem(last=False)[1])
         status, body = self.recent[key]
         return status, dict(body) if isinstance(body, dict) else body
 
