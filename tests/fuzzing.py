@@ -126,7 +126,7 @@ def check_file(fmt: str, path: str) -> list[dict]:
     reading the file in byte ranges gives the same rows as reading it whole."""
     import os
 
-    from pipelines.extract.extract import page_region
+    from pipelines.extract import page_region
     from pipelines.config.curate import ExtractSettings, Source
     from pipelines.read.readers import read_file
     from pipelines.schema import STAGES, has_surrogate, strict_fields, to_table
