@@ -20,7 +20,7 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     cfg = load_config(args.config)
     result = run_curate(cfg, workers=args.workers, beam_args=beam_args, show_progress=not args.quiet,
-                        threads=getattr(args, "threads", False))
+                        threads=args.threads)
     print(summary_table(result.stats))
     for warning in result.stats["warnings"]:
         bar = "!" * 100
@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     cfg = validate(RunConfig, *load_yaml(args.config))
     for name, path in cfg.steps():
         print(f"\n=== refinery {name if name != 'classifier' else 'classifier train'} {path}", flush=True)
-        sub = argparse.Namespace(config=path, workers=args.workers, quiet=args.quiet)
+        sub = argparse.Namespace(config=path, workers=args.workers, quiet=args.quiet, threads=False)
         func = {"curate": _curate, "classifier": _classifier_train, "mix": _mix, "shards": _shards}[name]
         code = func(sub, beam_args if name in ("curate", "shards") else [])
         if code:

@@ -532,7 +532,8 @@ class MinHashDedup(beam.PTransform):
             | "Audit" >> beam.Map(
                 lambda cand, ver, exact, bins, sizes, residual: {
                     "settings": {"ngram": s.ngram, "bands": s.bands, "rows": s.rows, "threshold": s.threshold,
-                                 "seed": s.seed, "exact_margin": s.exact_margin, "cc_rounds": s.cc_rounds, "max_bucket": s.max_bucket},
+                                 "seed": s.seed, "exact_margin": s.exact_margin, "cc_rounds": s.cc_rounds,
+                                 "max_bucket": s.max_bucket},
                     "s_curve_threshold": round(s_curve_threshold(s.bands, s.rows), 4),
                     "catch_probability": {f"{x:.2f}": round(catch_probability(x, s.bands, s.rows), 4)
                                           for x in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)},

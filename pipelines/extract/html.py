@@ -47,7 +47,8 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
     return out
 
 
-def _trafilatura(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> tuple[str, dict[str, Any]]:
+def _trafilatura(html: str, url: str | None,
+                 settings: HtmlSettings | SimpleNamespace) -> tuple[str, dict[str, Any]]:
     import trafilatura
 
     result = trafilatura.bare_extraction(
