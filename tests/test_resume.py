@@ -192,3 +192,106 @@ def test_changed_config_starts_over(data, clean):
     again = curate(base, crash_config())
     assert again.stats["resumed"] == 0
     assert shard_digests(again.output) == clean
+
+
+# ---- damaged staged pieces: the unit is staged again ------------------------------------------------
+
+def _done_pieces(output: Path) -> list[Path]:
+    """Pieces of units staged whole, in a fixed order."""
+    return sorted(Path(p) for p in glob.glob(str(output / ".work" / "*" / "*" / "piece-*.parquet"))
+                  if (Path(p).parent / "done.json").exists())
+
+
+@pytest.fixture(scope="module")
+def foreign_piece(data) -> bytes:
+    """A staged piece written by another run (another config) over the same inputs."""
+    base = data / "foreign"
+    kill_part_way(base, crash_config(filters={"rules": {"gopher_min_words": 30}}), min_units=1)
+    return _done_pieces(base / "out")[0].read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "another run"])
+def test_a_damaged_piece_is_staged_again(data, clean, foreign_piece, damage):
+    """Killed after some units were staged whole; one piece of such a unit is damaged the way a power loss, a
+    full disk or a careless copy leaves it; the same command run again stages that unit again, says so, and
+    publishes the clean run's bytes."""
+    base = data / f"damaged-{damage.replace(' ', '-')}"
+    kill_part_way(base, crash_config(), min_units=3)
+    piece = _done_pieces(base / "out")[1]
+    body = piece.read_bytes()
+    if damage == "empty":
+        piece.write_bytes(b"")
+    elif damage == "truncated":
+        piece.write_bytes(body[: len(body) // 2])
+    else:
+        assert foreign_piece != body
+        piece.write_bytes(foreign_piece)
+    rerun = subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"),
+                            "--workers", "1", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Traceback" not in rerun.stderr
+    assert "1 staged unit(s) had damaged pieces and were staged again" in rerun.stderr
+    stats = json.loads((base / "out" / "stats.json").read_text())
+    assert stats["units_restaged"] == 1
+    [note] = stats["restaged_units"]
+    assert note["unit"] == piece.parent.name and note["problems"][0].startswith(piece.name + ": ")
+    expected = {"empty": "cannot be read", "truncated": "cannot be read", "another run": "written by another run"}
+    assert expected[damage] in note["problems"][0]
+    assert stats["units_resumed"] >= 2  # the sound units were taken as they were
+    assert shard_digests(base / "out") == clean
+
+
+def test_a_done_unit_missing_a_piece_or_holding_an_extra_one(tmp_path):
+    """done.json lists the pieces and their rows: a piece removed, one added, or one of another length is found."""
+    from pipelines.runtime import staging
+    from pipelines.schema import new_doc
+
+    folder = str(tmp_path / "run" / "unit")
+    rows = [dict(new_doc(source="s", source_uri="f", locator=f"offset:{i}", fmt="jsonl", text=t), row=i,
+                 text_bytes=1) for i, t in enumerate("abcd")]
+    first = staging.write_piece(folder, rows[:2])
+    second = staging.write_piece(folder, rows[2:])
+    staging.mark_done(folder, 4)
+    assert staging.damage(folder) == []
+    body = open(second, "rb").read()
+    os.remove(second)
+    assert staging.damage(folder) == ["piece-0000000002.parquet: missing"]
+    staging.write_piece(folder, rows[2:3])  # the same name, one row fewer
+    assert staging.damage(folder) == ["piece-0000000002.parquet: holds 1 rows, done.json records 2"]
+    open(second, "wb").write(body)
+    extra = staging.write_piece(folder, [dict(rows[0], row=9)])
+    assert staging.damage(folder) == ["piece-0000000009.parquet: not listed in done.json"]
+    staging.discard(folder, staging.damage(folder))
+    assert not staging.is_done(folder) and not os.path.exists(extra) and os.path.exists(first)
+    assert staging.finished_ids(folder) == {r["id"] for r in rows}
+
+
+def test_a_damaged_unit_whose_input_is_gone_is_one_line(tmp_path):
+    """Its pieces cannot be used and its input cannot be read again: one clear line naming the unit and what to
+    delete, through the CLI's handling of user errors (exit 2, no traceback)."""
+    from pipelines.cli import user_error
+    from pipelines.config.curate import parse_config
+    from pipelines.jobs.curate import list_inputs
+    from pipelines.read.splits import plan_units
+    from pipelines.runtime.staging import CheckpointError, unit_folder
+    from pipelines.runtime.units import StageUnit
+
+    (tmp_path / "wiki.jsonl").write_bytes(gzip.open(DATA / "wiki" / "wiki.jsonl.gz").read())
+    cfg = parse_config(crash_config(sources=[{"name": "wiki", "format": "jsonl", "paths": ["wiki.jsonl"]}]),
+                       str(tmp_path))
+    [unit] = plan_units(list_inputs(cfg), {"wiki": "jsonl"}, 1 << 30)
+    keys, work = [unit.key()], str(tmp_path / "work")
+    stage = StageUnit(cfg, work, keys, None)
+    stage.setup()
+    [(_, info)] = list(stage.process((0, unit)))
+    assert info.rows > 0
+    pieces = sorted(Path(unit_folder(work, keys[0])).glob("piece-*.parquet"))
+    pieces[0].write_bytes(b"")
+    os.remove(unit.path)
+    with pytest.raises(CheckpointError) as caught:
+        list(stage.process((0, unit)))
+    line = user_error(RuntimeError(f"CheckpointError: {caught.value} [while running 'Stage']"))
+    assert line is not None and "\n" not in line
+    assert keys[0] in line and "is gone or changed" in line and f"delete {work}" in line
+    assert f"{pieces[0].name}: cannot be read" in line
+    stage.teardown()

@@ -103,7 +103,7 @@ def test_two_workers_share_one_file(inputs, tmp_path):
 
     with beam.Pipeline(runner=make_runner(2, []), options=pipeline_options(2, [])) as p:
         (p | beam.Create(list(enumerate(units))) | beam.Reshuffle()
-         | beam.ParDo(StageUnit(cfg, work, None)) | beam.Map(note_worker, str(log)))
+         | beam.ParDo(StageUnit(cfg, work, [u.key() for u in units], None)) | beam.Map(note_worker, str(log)))
     by_worker = {name: open(log / name).read().split() for name in os.listdir(log)}
     assert sum(1 for sources in by_worker.values() if "wiki" in sources) == 2  # both read part of wiki.jsonl
     every = [i for u in units for i in read_staged(unit_folder(work, u.key()), ["id"]).column("id").to_pylist()]

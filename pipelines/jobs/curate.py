@@ -30,7 +30,7 @@ from pipelines.filter.classify import Classify
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import CurateConfig, check_inputs_outside_output
 from pipelines.write.datacard import curate_card
-from pipelines.runtime.decisions import DATA, NAMESPACE, Decisions, measure, offsets
+from pipelines.runtime.decisions import DATA, NAMESPACE, Decisions, data_movement, measure, offsets
 from pipelines.dedup.dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, WriteShards, list_shards, publish
@@ -39,19 +39,20 @@ from pipelines.runtime.runner import claim_output, make_runner, pipeline_options
 from pipelines.schema import STAGES
 from pipelines.read.splits import Unit, plan_units
 from pipelines.runtime.staging import unit_folder
-from pipelines.runtime.units import StageUnit
+from pipelines.runtime.units import StageUnit, restaged_notes
 
 
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], staging: str, work: str,
                    progress_dir: str | None = None, partitions: int = 4) -> None:
     """The whole curate job; `partitions` is how many groups each dedup shuffle spreads its records over."""
-    folders = [unit_folder(work, u.key()) for u in units]
+    keys = [u.key() for u in units]
+    folders = [unit_folder(work, k) for k in keys]
     infos = (
         p
         | "Units" >> beam.Create(list(enumerate(units)))
         | "MeasureUnits" >> beam.Map(measure, "units")
         | "SpreadUnits" >> beam.Reshuffle()
-        | "Stage" >> beam.ParDo(StageUnit(cfg, work, progress_dir))
+        | "Stage" >> beam.ParDo(StageUnit(cfg, work, keys, progress_dir))
     )
     starts = infos | "Infos" >> beam.combiners.ToList() | "Starts" >> beam.Map(offsets, len(units))
     decided = infos | "Nothing" >> beam.MapTuple(lambda index, info: (index, Decisions()))
@@ -101,23 +102,6 @@ def read_counters(result: Any, namespace: str = NAMESPACE) -> dict[str, dict[str
         source, name = c.key.metric.name.split("/", 1)
         out.setdefault(source, {})
         out[source][name] = out[source].get(name, 0) + int(value or 0)
-    return out
-
-
-def data_movement(result: Any) -> dict[str, Any]:
-    """Bytes of text staged, and bytes that went through shuffles (pickled, as the runner moves them)."""
-    out: dict[str, Any] = {"text_bytes": 0, "shuffled_bytes": 0, "shuffled_by_step": {}}
-    for c in result.metrics().query(MetricsFilter().with_namespace(DATA))["counters"]:
-        value = int((c.committed if c.committed is not None else c.attempted) or 0)
-        name = c.key.metric.name
-        if name.startswith("shuffled_bytes."):
-            step = name.split(".", 1)[1]
-            out["shuffled_by_step"][step] = out["shuffled_by_step"].get(step, 0) + value
-            out["shuffled_bytes"] += value
-        else:
-            out[name] = out.get(name, 0) + value
-    out["shuffled_by_step"] = dict(sorted(out["shuffled_by_step"].items()))
-    out["shuffled_per_text_byte"] = round(out["shuffled_bytes"] / out["text_bytes"], 4) if out["text_bytes"] else None
     return out
 
 
@@ -331,6 +315,11 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     stats["resumed"] = sum(c.get("resumed", 0) for c in counters.values())
     stats["units_resumed"] = sum(c.get("units_resumed", 0) for c in counters.values())
     stats["repeated_pages"] = sum(c.get("repeated_pages", 0) for c in counters.values())
+    stats["units_restaged"] = sum(c.get("units_restaged", 0) for c in counters.values())
+    stats["restaged_units"] = restaged_notes(progress_dir)
+    if stats["units_restaged"]:
+        print(f"refinery: {stats['units_restaged']} staged unit(s) had damaged pieces and were staged again from "
+              "their input (stats.json: restaged_units)", file=sys.stderr, flush=True)
     stats["data_movement"] = data_movement(result)
     manifest = {
         "config_hash": cfg.hash,

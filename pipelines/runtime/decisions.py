@@ -143,3 +143,22 @@ class Then(beam.PTransform):
             | "Join" >> CoGroup(self.what)
             | "Merge" >> beam.Map(lambda kv: (kv[0], merge(*kv[1]["before"], *kv[1]["new"])))
         )
+
+
+def data_movement(result: Any) -> dict[str, Any]:
+    """Bytes of text staged, and bytes that went through shuffles (pickled, as the runner moves them)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out: dict[str, Any] = {"text_bytes": 0, "shuffled_bytes": 0, "shuffled_by_step": {}}
+    for c in result.metrics().query(MetricsFilter().with_namespace(DATA))["counters"]:
+        value = int((c.committed if c.committed is not None else c.attempted) or 0)
+        name = c.key.metric.name
+        if name.startswith("shuffled_bytes."):
+            step = name.split(".", 1)[1]
+            out["shuffled_by_step"][step] = out["shuffled_by_step"].get(step, 0) + value
+            out["shuffled_bytes"] += value
+        else:
+            out[name] = out.get(name, 0) + value
+    out["shuffled_by_step"] = dict(sorted(out["shuffled_by_step"].items()))
+    out["shuffled_per_text_byte"] = round(out["shuffled_bytes"] / out["text_bytes"], 4) if out["text_bytes"] else None
+    return out

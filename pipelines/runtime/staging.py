@@ -2,9 +2,15 @@
 
 A unit's rows live in `OUTPUT/.work/<run key>/<unit key>/` as Parquet pieces (`piece-<first row>.parquet`, the
 rows of one flush, written through a temporary name, synced and renamed), then `done.json` once the whole unit
-is staged. The pieces are the unit's checkpoint: a rerun skips a unit with `done.json` without reading its input,
-and in a unit without it skips the records its pieces hold. Later steps read only the columns they need (ids,
-hashes, band keys) and the final write reads the rows once more, in row order.
+is staged (with the row count of every piece). The pieces are the unit's checkpoint: a rerun skips a unit with
+`done.json` without reading its input, and in a unit without it skips the records its pieces hold. Later steps
+read only the columns they need (ids, hashes, band keys) and the final write reads the rows once more, in row
+order.
+
+Every piece names its run and unit in its Parquet metadata. A piece that cannot be used (empty or truncated by a
+power loss or a full disk, of another schema, written by another run, or not holding the rows `done.json`
+records) is found before the unit's rows are trusted; `damage` says what is wrong, `discard` drops the bad pieces
+and the unit is staged again from its input, its sound pieces kept.
 """
 from __future__ import annotations
 
@@ -21,6 +27,21 @@ from pipelines.runtime.files import atomic_open, atomic_path
 from pipelines.schema import STAGED_SCHEMA, Row, to_table
 
 DONE = "done.json"
+OWNER = b"refinery.piece"  # Parquet metadata key: {"run": run key, "unit": unit key}
+
+
+class CheckpointError(RuntimeError):
+    """A staged unit that can neither be used nor staged again (its input is gone): one line for the user."""
+
+
+def _brief(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _owner(folder: str) -> bytes:
+    folder = os.path.normpath(folder)
+    return json.dumps({"run": os.path.basename(os.path.dirname(folder)), "unit": os.path.basename(folder)},
+                      sort_keys=True).encode()
 
 
 def unit_folder(work: str, unit_key: str) -> str:
@@ -31,8 +52,9 @@ def write_piece(folder: str, rows: list[Row]) -> str:
     """Stage a flush of rows (each with its `row` number) as one piece; returns its path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"piece-{min(r['row'] for r in rows):010d}.parquet")
+    table = to_table(rows, True, STAGED_SCHEMA).replace_schema_metadata({OWNER: _owner(folder)})
     with atomic_path(path, sync=True) as tmp:  # on disk before the rename that makes it part of the unit
-        pq.write_table(to_table(rows, True, STAGED_SCHEMA), tmp, compression="zstd", compression_level=1)
+        pq.write_table(table, tmp, compression="zstd", compression_level=1)
     return path
 
 
@@ -45,25 +67,96 @@ def pieces(folder: str) -> list[str]:
 
 
 def mark_done(folder: str, rows: int) -> None:
+    """The unit is staged: `rows` records, in the pieces there now (each checked, with its row count)."""
     os.makedirs(folder, exist_ok=True)
+    counts = {}
+    for path in pieces(folder):
+        why = check_piece(path, folder)
+        if why is not None:  # written a moment ago: the disk is failing under us
+            raise OSError(f"staged piece {path} is damaged right after it was written: {why}")
+        counts[os.path.basename(path)] = pq.ParquetFile(path).metadata.num_rows
+    if sum(counts.values()) != rows:
+        raise OSError(f"{folder}: the pieces hold {sum(counts.values())} rows, the unit has {rows}")
     with atomic_open(os.path.join(folder, DONE), sync=True) as fh:
-        json.dump({"rows": rows}, fh)
+        json.dump({"rows": rows, "pieces": counts}, fh)
 
 
 def is_done(folder: str) -> bool:
     return os.path.exists(os.path.join(folder, DONE))
 
 
-def finished_ids(folder: str) -> set[str]:
-    """Ids of the rows the unit's pieces hold. A piece that cannot be read (a power loss can leave a renamed file
-    empty) is deleted: its records are done again."""
+def check_piece(path: str, folder: str) -> str | None:
+    """Why the piece cannot be used as a piece of the unit staged in `folder`, or None when it can."""
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except (OSError, pa.ArrowException) as exc:
+        return f"cannot be read ({_brief(exc)})"
+    owner = (schema.metadata or {}).get(OWNER)
+    if owner is None:
+        return "not a refinery staged piece"
+    if owner != _owner(folder):
+        return f"written by another run or unit ({owner.decode(errors='replace')})"
+    if not schema.remove_metadata().equals(STAGED_SCHEMA):
+        return "not the staged schema"
+    return None
+
+
+def damage(folder: str) -> list[str]:
+    """What is wrong with a unit marked staged, one line per problem; empty when every piece is sound and the
+    pieces are the ones `done.json` lists, with its row counts."""
+    try:
+        with open(os.path.join(folder, DONE), encoding="utf-8") as fh:
+            listed = json.load(fh)["pieces"]
+        assert isinstance(listed, dict)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        return [f"{DONE} cannot be read"]
+    problems, found = [], set()
+    for path in pieces(folder):
+        name = os.path.basename(path)
+        found.add(name)
+        why = check_piece(path, folder)
+        if why is None and name not in listed:
+            why = f"not listed in {DONE}"
+        if why is None:
+            try:  # the footer may be sound over damaged pages: read a column through
+                n = pq.read_table(path, columns=["row"]).num_rows
+                if n != listed[name]:
+                    why = f"holds {n} rows, {DONE} records {listed[name]}"
+            except (OSError, pa.ArrowException) as exc:
+                why = f"cannot be read ({_brief(exc)})"
+        if why is not None:
+            problems.append(f"{name}: {why}")
+    problems += [f"{name}: missing" for name in sorted(set(listed) - found)]
+    return problems
+
+
+def discard(folder: str, problems: list[str]) -> None:
+    """Make a damaged unit a partly staged one: drop `done.json` and every piece a problem names."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(folder, DONE))
+    for problem in problems:
+        name = problem.split(":", 1)[0]
+        if name.startswith("piece-"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, name))
+
+
+def finished_ids(folder: str, problems: list[str] | None = None) -> set[str]:
+    """Ids of the rows the unit's pieces hold. A piece that cannot be used (a power loss can leave a renamed file
+    empty; see `check_piece`) is deleted, and its problem added to `problems`: its records are done again."""
     out: set[str] = set()
     for path in pieces(folder):
-        try:
-            out.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        except (OSError, pa.ArrowInvalid):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+        why = check_piece(path, folder)
+        if why is None:
+            try:
+                out.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+                continue
+            except (OSError, pa.ArrowException) as exc:
+                why = f"cannot be read ({_brief(exc)})"
+        if problems is not None:
+            problems.append(f"{os.path.basename(path)}: {why}")
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
     return out
 
 
@@ -81,7 +174,13 @@ def read_staged(folder: str, columns: list[str], rows: Any = None) -> pa.Table:
 
 
 def staged_pieces(folder: str, columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """The unit's pieces one at a time, in row order (pieces hold disjoint, ascending runs of rows)."""
+    """The unit's pieces one at a time, in row order (pieces hold disjoint, ascending runs of rows). A piece that
+    went bad after its unit was checked is one line for the user: the next run stages its unit again."""
     for path in pieces(folder):
-        table = pq.read_table(path, columns=columns)
+        try:
+            table = pq.read_table(path, columns=columns).replace_schema_metadata(None)
+        except (OSError, pa.ArrowException) as exc:
+            raise CheckpointError(f"staged piece {path} became unreadable during the run "
+                                  f"({_brief(exc)}); run the same "
+                                  "command again: its unit is staged again from its input") from None
         yield table.sort_by("row") if table.num_rows > 1 else table

@@ -5,10 +5,13 @@ dedup needs (content hash, URL key, MinHash band keys), then stages every row, k
 pieces of `resume.every_docs` rows (or `resume.every_s` seconds). The text is written here and nowhere else
 until the final write reads it back. A unit already staged by an earlier run of the same config is not read
 again; one staged in part is read again, its staged records skipped. What leaves the worker is one small
-`UnitInfo` per unit.
+`UnitInfo` per unit. A unit whose staged pieces are damaged is staged again from its input, its sound pieces
+kept, and said so (the `units_restaged` counter, and a note the driver puts in stats.json).
 """
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import Any, Iterator
 
@@ -28,7 +31,21 @@ from pipelines.read.readers import brief, read_file
 from pipelines.extract.sandbox import Interrupted
 from pipelines.schema import Row, is_rejected, new_doc, reject, strict_fields
 from pipelines.read.splits import Unit
-from pipelines.runtime.staging import finished_ids, is_done, mark_done, read_staged, unit_folder, write_piece
+from pipelines.runtime.files import write_json
+from pipelines.runtime.staging import (CheckpointError, damage, discard, finished_ids, is_done, mark_done, read_staged,
+                                       unit_folder, write_piece)
+
+RESTAGED = "restaged"  # the folder, under the progress folder, of one note per unit staged again
+
+
+def restaged_notes(progress_dir: str) -> list[dict[str, Any]]:
+    """The notes of the units this run staged again, in unit order."""
+    folder = os.path.join(progress_dir, RESTAGED)
+    notes = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        with open(os.path.join(folder, name), encoding="utf-8") as fh:
+            notes.append(json.load(fh))
+    return sorted(notes, key=lambda n: n["index"])
 
 
 def guarded(rows: Iterator[Row], source: Any, uri: str, unit: Unit) -> Iterator[Row]:
@@ -45,10 +62,11 @@ def guarded(rows: Iterator[Row], source: Any, uri: str, unit: Unit) -> Iterator[
 
 
 class StageUnit(beam.DoFn):
-    """(unit index, Unit) in, (unit index, UnitInfo) out; the unit's rows staged under `work`."""
+    """(unit index, Unit) in, (unit index, UnitInfo) out; the unit's rows staged under `work`, in the folder named
+    by `keys[index]` (the unit's key when the driver planned the run)."""
 
-    def __init__(self, cfg: CurateConfig, work: str, progress_dir: str | None) -> None:
-        self.cfg, self.work, self.progress_dir = cfg, work, progress_dir
+    def __init__(self, cfg: CurateConfig, work: str, keys: list[str], progress_dir: str | None) -> None:
+        self.cfg, self.work, self.keys, self.progress_dir = cfg, work, keys, progress_dir
 
     def setup(self) -> None:
         cfg = self.cfg
@@ -63,10 +81,18 @@ class StageUnit(beam.DoFn):
 
     def process(self, item: tuple[int, Unit]) -> Iterator[tuple[int, UnitInfo]]:
         index, unit = item
-        folder = unit_folder(self.work, unit.key())
+        key = self.keys[index]
+        folder = unit_folder(self.work, key)
+        problems: list[str] = []
+        if is_done(folder):
+            problems = damage(folder)
+            if problems:
+                discard(folder, problems)
         resumed = is_done(folder)
         if not resumed:
-            self._stage(unit, folder)
+            self._stage(unit, key, folder, problems)
+        if problems:
+            self._restaged(index, unit, key, problems)
         table = read_staged(folder, ["text_bytes"])
         rows = table.num_rows
         if resumed:  # read from its pieces alone
@@ -77,9 +103,15 @@ class StageUnit(beam.DoFn):
         Metrics.counter(DATA, "text_bytes").inc(text_bytes)
         yield index, UnitInfo(unit.source, rows, text_bytes)
 
-    def _stage(self, unit: Unit, folder: str) -> None:
+    def _stage(self, unit: Unit, key: str, folder: str, problems: list[str]) -> None:
         source = self.sources[unit.source]
-        done = finished_ids(folder)
+        done = finished_ids(folder, problems)
+        if unit.key() != key:  # the input was deleted or rewritten after the driver planned the run
+            span = "" if unit.whole else f", bytes {unit.start}-{unit.end if unit.end is not None else 'end'}"
+            damaged = f"; its staged pieces are damaged ({problems[0]})" if problems else ""
+            raise CheckpointError(f"{unit.path}: the input of unit {key} ({unit.source}{span}) is gone or changed "
+                                  f"since the run was planned{damaged}; restore the input, or delete {self.work} and "
+                                  "run again to start over")
         settings = self.cfg.resume
         buffer: list[Row] = []
         last = time.monotonic()
@@ -147,6 +179,14 @@ class StageUnit(beam.DoFn):
                 r["url_key"] = url_key(r.get("url"))
                 r["date"] = url_date(r)
         write_piece(folder, rows)
+
+    def _restaged(self, index: int, unit: Unit, key: str, problems: list[str]) -> None:
+        Metrics.counter(NAMESPACE, f"{unit.source}/units_restaged").inc()
+        if self.progress_dir is not None:
+            note = {"index": index, "unit": key, "source": unit.source, "path": unit.path, "start": unit.start,
+                    "end": unit.end, "problems": problems}
+            os.makedirs(os.path.join(self.progress_dir, RESTAGED), exist_ok=True)
+            write_json(os.path.join(self.progress_dir, RESTAGED, f"{key}.json"), note)
 
     def _on_page(self, page: dict) -> None:
         self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
