@@ -97,7 +97,7 @@ def _shards(args: argparse.Namespace, beam_args: list[str]) -> int:
     cfg = load_shards_config(args.config)
     manifest = run_shards(cfg, workers=args.workers, beam_args=beam_args)
     print(shards_table(manifest))
-    print(f"\nwrote {cfg.output}: {len(manifest['files']['parquet'])} shards, {manifest['achieved_tokens']:,} tokens")
+    print(f"\nwrote {cfg.output}: {len(manifest['files']['provenance'])} shards, {manifest['achieved_tokens']:,} tokens")
     return 0
 
 

@@ -16,18 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.parquet as pq
 
+from pipelines.read.pool import is_heldout, split_value  # noqa: F401  (the one held-out split)
 from pipelines.runtime.files import sha256_file
 
 from .tokenizer import Tokenizer
-
-
-def split_value(doc_id: str) -> float:
-    """A uniform number in [0, 1) from a document id: held out when below the held-out fraction."""
-    return int(hashlib.sha256(doc_id.encode()).hexdigest()[:8], 16) / 2**32
-
-
-def is_heldout(doc_id: str, fraction: float) -> bool:
-    return split_value(doc_id) < fraction
 
 
 @dataclass

@@ -61,13 +61,13 @@ def test_shares_caps_and_repeats(shards):
 
 
 def test_repeat_by_value_order():
-    items = [("a", 100, 0.9), ("b", 100, 0.1), ("c", 100, 0.5)]
-    picks, report = plan_domain(items, target=500, max_epochs=4, seed=0)
-    second = [doc for doc, r in picks if r == 1]
-    assert second == ["a", "c"]  # the best first, stopping once the target is met
+    order, n, value = np.array([7, 3, 5], np.uint64), np.array([100, 100, 100]), np.array([0.9, 0.1, 0.5])
+    docs, reps, report = plan_domain(order, n, value, target=500, max_epochs=4)
+    assert list(docs[reps == 0]) == [1, 2, 0]  # every document once, in the seeded order
+    assert list(docs[reps == 1]) == [0, 2]  # then the best first, stopping once the target is met
     assert report["achieved_tokens"] == 500 and not report["capped"]
-    picks, report = plan_domain(items, target=10_000, max_epochs=2, seed=0)
-    assert report["capped"] and report["achieved_tokens"] == 600 and max(r for _, r in picks) == 1
+    docs, reps, report = plan_domain(order, n, value, target=10_000, max_epochs=2)
+    assert report["capped"] and report["achieved_tokens"] == 600 and reps.max() == 1
 
 
 def test_same_seed_same_bytes(pool, shards, tmp_path):
@@ -142,8 +142,9 @@ def test_config_errors(pool, tmp_path):
         parse_shards_config({"pool": str(pool), "output": "o", "budget_tokens": 10}, str(tmp_path))
     with pytest.raises(ConfigError, match="mix: file not found"):
         parse_shards_config({"pool": str(pool), "output": "o", "mix": "nope.yaml"}, str(tmp_path))
-    with pytest.raises(ValueError, match="no documents in the pool"):
+    with pytest.raises(ConfigError, match="weights: the pool's 'source' column has no domain poetry"):
         run_shards(make(pool, tmp_path / "x", weights={"books": 1, "poetry": 1}), workers=1)
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_share_of_zero_is_not_capped(pool, tmp_path):
@@ -154,3 +155,144 @@ def test_a_share_of_zero_is_not_capped(pool, tmp_path):
     assert wiki["requested_tokens"] == 0 and wiki["achieved_tokens"] == 0 and not wiki["capped"]
     assert not any(r["capped"] for r in manifest["domains"].values())
     assert "CAPPED" not in shards_table(manifest)
+
+
+# ---- resume, Megatron files, rehydration, bad input -------------------------------------------------
+
+def test_a_killed_run_rerun_writes_only_the_missing_shards(pool, shards, tmp_path, monkeypatch):
+    """The writer dies after two shards are finished; the rerun writes the others only, and the output is
+    byte-identical to a clean run."""
+    import pipelines.jobs.shards as shards_module
+
+    clean_out, clean = shards
+    real = shards_module.write_shard
+    written: list[str] = []
+
+    def write_two_then_die(folder, name, *args, **kwargs):
+        if len(written) == 2:
+            raise RuntimeError("killed while writing")
+        written.append(name)
+        return real(folder, name, *args, **kwargs)
+
+    monkeypatch.setattr(shards_module, "write_shard", write_two_then_die)
+    out = tmp_path / "killed"
+    with pytest.raises(Exception, match="killed while writing"):
+        run_shards(make(pool, out), workers=1)
+    assert sorted(p.stem for p in (out / ".staging" / "done").iterdir()) == sorted(written)
+    assert not (out / "parquet").exists()  # nothing published
+    again: list[str] = []
+    monkeypatch.setattr(shards_module, "write_shard", lambda folder, name, *a, **k: again.append(name) or
+                        real(folder, name, *a, **k))
+    manifest = run_shards(make(pool, out), workers=1)
+    assert manifest["shards_resumed"] == 2 and not set(again) & set(written)
+    assert len(again) + 2 == len(clean["files"]["parquet"])
+    assert digests(out) == digests(clean_out)
+    assert not (out / ".work").exists() and not (out / ".staging").exists()
+
+
+def read_megatron(prefix: Path) -> list[np.ndarray]:
+    """Megatron-LM's indexed dataset, read from its specification (not from refinery's writer): the `.idx`
+    header, sequence lengths and pointers, document indices; each document's ids from the `.bin`."""
+    import struct
+
+    idx = prefix.with_suffix(".idx").read_bytes()
+    assert idx[:9] == b"MMIDIDX\x00\x00"
+    version, code, sequences, doc_count = struct.unpack("<QBQQ", idx[9:34])
+    assert version == 1
+    dtype = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float64, 7: np.float32,
+             8: np.uint16}[code]
+    at = 34
+    lengths = np.frombuffer(idx, np.int32, sequences, at)
+    at += 4 * sequences
+    pointers = np.frombuffer(idx, np.int64, sequences, at)
+    at += 8 * sequences
+    doc_index = np.frombuffer(idx, np.int64, doc_count, at)
+    assert at + 8 * doc_count == len(idx)
+    data = np.memmap(prefix.with_suffix(".bin"), dtype=dtype, mode="r")
+    out = []
+    for d in range(doc_count - 1):
+        seqs = [data[pointers[s] // np.dtype(dtype).itemsize:][: lengths[s]] for s in
+                range(doc_index[d], doc_index[d + 1])]
+        out.append(np.concatenate(seqs))
+    return out
+
+
+def test_megatron_files_read_back_token_identical(pool, tmp_path):
+    out = tmp_path / "megatron"
+    manifest = run_shards(make(pool, out, formats=["parquet", "tokens", "megatron"]), workers=1)
+    assert manifest["megatron_dtype"] == "uint16" and manifest["files"]["megatron"]
+    eot = manifest["tokenizer"]["eot"]
+    for p in sorted((out / "parquet").iterdir()):
+        rows = pq.read_table(p, columns=["text", "n_tokens"]).to_pylist()
+        docs = read_megatron(out / "megatron" / p.stem)
+        assert len(docs) == len(rows)
+        ours = documents(str(out), p.stem)
+        for row, doc, own in zip(rows, docs, ours):
+            assert len(doc) == row["n_tokens"] and doc[-1] == eot
+            assert np.array_equal(doc[:-1], own)
+            assert bytes(doc[:-1].astype(np.uint8)).decode("utf-8") == row["text"]
+
+
+def test_megatron_only_leaves_out_the_other_formats(pool, tmp_path):
+    out = tmp_path / "only"
+    manifest = run_shards(make(pool, out, formats=["megatron"]), workers=1)
+    assert set(manifest["files"]) == {"provenance", "megatron"}
+    assert not (out / "parquet").exists() and not (out / "tokens").exists()
+    total = sum(len(d) for p in sorted((out / "megatron").glob("*.idx")) for d in read_megatron(p.with_suffix("")))
+    assert total == manifest["achieved_tokens"]
+
+
+def test_rehydration_copies_from_cluster_size_and_value():
+    from pipelines.write.plan import rehydrated_copies
+
+    sizes = np.array([0, 1, 2, 4, 5, 99, 100, 5000])
+    value = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1])
+    table = {1: 1, 2: 2, 5: 3, 100: 4}
+    assert list(rehydrated_copies(sizes, value, table, 0.0, 4)) == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert list(rehydrated_copies(sizes, value, table, 0.5, 4)) == [1, 1, 2, 2, 3, 3, 4, 1]  # poor: one copy
+    assert list(rehydrated_copies(sizes, value, table, 0.0, 2.5)) == [1, 1, 2, 2, 2, 2, 2, 2]  # max_epochs caps
+    order, n = np.arange(8, dtype=np.uint64), np.full(8, 10)
+    copies = rehydrated_copies(sizes, value, table, 0.0, 4)
+    docs, reps, report = plan_domain(order, n, value, target=1000, max_epochs=4, copies=copies)
+    for doc in range(8):  # every copy a repeat index, 0..k-1, and no more than max_epochs in all
+        got = sorted(reps[docs == doc])
+        assert got == list(range(len(got))) and copies[doc] <= len(got) <= 4
+
+
+def test_rehydration_end_to_end(pool, tmp_path):
+    out = tmp_path / "rehydrated"
+    manifest = run_shards(make(pool, out, rehydrate={"enabled": True, "copies": {1: 2}}, budget_tokens=400_000),
+                          workers=1)
+    assert manifest["rehydrate"]["copies"] == {"1": 2}
+    rows = [r for p in sorted((out / "parquet").iterdir()) for r in pq.read_table(p, columns=["id", "repeat"]).to_pylist()]
+    repeats: dict[str, list[int]] = {}
+    for r in rows:
+        repeats.setdefault(r["id"], []).append(r["repeat"])
+    assert all(sorted(v) == [0, 1] for v in repeats.values())  # each document taken with both its copies
+    assert all(d["rehydrated_documents"] == d["documents"] for d in manifest["domains"].values() if d["documents"])
+
+
+def test_bad_input_is_one_line_and_writes_nothing(pool, tmp_path):
+    import shutil
+
+    from pipelines.cli import main
+
+    def fails(message: str, **kw) -> None:
+        out = tmp_path / "bad"
+        with pytest.raises(ConfigError, match=message):
+            run_shards(make(kw.pop("pool", pool), out, **kw), workers=1)
+        assert not out.exists()
+
+    fails("budget_tokens: 1,000,000,000 tokens cannot be met", budget_tokens=1e9)
+    fails("domain_column: the pool has no column 'topic'", domain_column="topic")
+    not_ours = tmp_path / "not-a-pool"
+    (not_ours / "kept").mkdir(parents=True)
+    shutil.copy(next((pool / "kept").iterdir()), not_ours / "kept" / "x.parquet")
+    fails("pool: .* is not a curated pool", pool=not_ours)
+    (not_ours / "manifest.json").write_text("[1, 2]")
+    fails("pool: .* is not the manifest of a refinery curate output", pool=not_ours)
+    config = tmp_path / "shards.yaml"
+    config.write_text(json.dumps({"pool": str(pool), "output": str(tmp_path / "bad"), "weights": {"wiki": 1},
+                                  "budget_tokens": 1e9}))
+    assert main(["shards", str(config), "--workers", "1"]) == 2
+    assert not (tmp_path / "bad").exists()

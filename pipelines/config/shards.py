@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pipelines.config.base import Job, KeyedError, Section, Strings, load_yaml, resolve, validate
+from pipelines.config.base import Items, Job, KeyedError, Section, Strings, load_yaml, resolve, validate
 
 
 class ShardsTokenizer(Section):
@@ -37,6 +37,17 @@ class Profile(Section):
         return {k: sorted(v) for k, v in self.model_dump(exclude_none=True).items()}
 
 
+class Rehydrate(Section):
+    """Repeats from duplicate clusters: a survivor of deduplication stands for its cluster (FineWeb-2's
+    rehydration). A document whose `dup_cluster_size` reaches a threshold of `copies` gets that many copies (the
+    largest threshold reached), if its value is at least `min_value`; never more than `max_epochs`."""
+
+    enabled: bool = False
+    copies: dict[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: {1: 1, 2: 2, 5: 3, 100: 4}, description="cluster size at least -> copies")
+    min_value: float = Field(0.0, description="documents valued below this keep one copy")
+
+
 class ShardsConfig(Job):
     """`refinery shards`: a curated pool sampled by mixture weights into token files and Parquet shards.
 
@@ -57,6 +68,9 @@ class ShardsConfig(Job):
                                                    description="documents the proxies held out (default: mix.yaml's)")
     score: str | None = Field(None, description="the score that orders repeats; default: the highest quality_*")
     profile: Profile = Profile()
+    formats: Annotated[Items[Literal["parquet", "tokens", "megatron"]], Field(min_length=1)] = Field(
+        ("parquet", "tokens"), description="parquet rows, token files, Megatron-LM indexed dataset (.bin/.idx)")
+    rehydrate: Rehydrate = Rehydrate()
 
     @field_validator("pool", "output", "mix")
     @classmethod

@@ -1,15 +1,20 @@
-"""The shards job: the chosen mixture materialised from the curated pool for a trainer, as a Beam pipeline.
+"""The shards job: the chosen mixture materialised from the curated pool for a trainer, as two Beam pipelines.
 
-Per domain, documents are taken in a seeded random order until the domain's share of the token budget is met.
-A domain with fewer tokens than its share is taken whole and then repeated **by value** (the highest-scored
-documents first), never beyond `max_epochs` passes; each row records its `repeat` index. Documents the proxies
-held out for evaluation never enter. Rows are shuffled by a seeded hash and written as Parquet shards, token
-files (a flat array of token ids, each document followed by the end-of-text token, and an index of document
-starts), and provenance (shard, position, document id, repeat, source file and locator).
+1. **Measure and plan.** A worker per pool piece (a Parquet row group) reads its documents, sets aside those the
+   mixture, the proxies' held-out split or the licence profile exclude, tokenizes the rest once (the ids are
+   kept in the work folder, so the writers do not tokenize again) and sends slim records (location, tokens,
+   value, cluster size, two id hashes: 48 bytes a document) to one planner per domain (pipelines/write/plan.py).
+   The plan (which documents, how many repeats) is saved in the work folder.
+2. **Write.** Each pick gets its shard and position from a seeded hash; picks are routed to the piece that holds
+   their document (small records again); the piece's worker reads its text back by location with its cached
+   token ids and writes one bucket per shard; one writer per shard reads its buckets, orders them and writes its
+   Parquet, token, Megatron and provenance files. Nothing holds more than one row group or one shard.
+
+A shard is finished when its marker is written, after its files; a killed run rerun with the same config and
+pool writes only the shards that are missing, byte-identical to a clean run.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import math
@@ -22,29 +27,31 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
 
-from proxies.data import is_heldout
+from pipelines import __version__
+from pipelines.config.base import ConfigError
+from pipelines.config.shards import ShardsConfig, ShardsTokenizer
+from pipelines.read.pool import CuratedPool, id_hash, split_values
+from pipelines.runtime.decisions import DATA, data_movement, measure
+from pipelines.runtime.files import atomic_path, sha256_file, write_json
+from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt
+from pipelines.schema import scores_of
+from pipelines.write.datacard import shards_card
+from pipelines.write.output import publish
+from pipelines.write.plan import plan_domain, profile_reason, rehydrated_copies, value_of
+from pipelines.write.trainer_files import (FORMATS, PROVENANCE_SCHEMA, SHARD_SCHEMA, megatron_dtype, shard_name, token_dtype,
+                                           write_shard)
 from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
-from pipelines.config.shards import Profile, ShardsConfig, ShardsTokenizer
-from pipelines.runtime.runner import make_runner, pipeline_options
-from pipelines.write.datacard import shards_card
-from pipelines.runtime.files import atomic_path, sha256_file, write_json
-from pipelines.write.output import publish
-from pipelines.schema import Row, SCORES, score_entries, scores_of
-
-FOLDERS = ("parquet", "tokens", "provenance")
-SHARD_SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False), pa.field("repeat", pa.int32(), nullable=False),
-    pa.field("text", pa.string()), pa.field("source", pa.string()), pa.field("domain", pa.string()),
-    pa.field("scores", SCORES), pa.field("n_tokens", pa.int64(), nullable=False),
-    pa.field("license", pa.string()), pa.field("consent", pa.string()),
-])
-PROVENANCE_SCHEMA = pa.schema([
-    pa.field("shard", pa.string()), pa.field("position", pa.int64()), pa.field("id", pa.string()),
-    pa.field("repeat", pa.int32()), pa.field("source_uri", pa.string()), pa.field("locator", pa.string()),
-])
+SLIM = np.dtype([("file", "<i4"), ("row", "<i8"), ("n", "<i8"), ("value", "<f8"), ("cluster", "<i4"),
+                 ("take", "<u8"), ("order", "<u8")])  # what a planner gets of a document
+PICK = np.dtype([("file", "<i4"), ("row", "<i8"), ("repeat", "<i4"), ("n", "<i8"), ("h", "<u8"),
+                 ("shard", "<i4")])  # one row of the shards
+READ_COLUMNS = ["id", "source", "scores", "license", "consent", "dup_cluster_size"]
+ROW_COLUMNS = ["id", "text", "source", "scores", "license", "consent", "source_uri", "locator"]
 
 
 def load_tokenizer(spec: ShardsTokenizer) -> Tokenizer:
@@ -54,261 +61,355 @@ def load_tokenizer(spec: ShardsTokenizer) -> Tokenizer:
         return BpeTokenizer.from_json(fh.read())
 
 
-def _hash(seed: int, *parts: Any) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}:{':'.join(map(str, parts))}".encode(), digest_size=8).digest(),
-                          "little")
+def row_hash(order: np.ndarray, repeat: np.ndarray) -> np.ndarray:
+    """The seeded position of each (document, repeat): a 64-bit mix of the document's order hash and the repeat."""
+    with np.errstate(over="ignore"):
+        z = order.astype(np.uint64) + (repeat.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
-def value_of(scores: dict | None, score: str | None) -> float:
-    scores = scores or {}
-    if score:
-        return float(scores.get(score, 0.0))
-    return max((v for k, v in scores.items() if k.startswith("quality")), default=0.0)
+# ---- 1. measure and plan ----------------------------------------------------------------------------
 
+class Measure(beam.DoFn):
+    """(piece index, (file, group)) in; (domain, slim records as bytes) out, and ("excluded", counts)."""
 
-def _fill(candidates: list[tuple[str, int, float]], got: int, target: float, tol: float
-          ) -> tuple[list[str], int]:
-    """Take candidates in order while they fit under target + tol; then, if still short by more than tol,
-    the one remaining candidate that lands closest to the target. Returns the ids taken and the new total."""
-    taken, rest = [], []
-    for doc_id, n, _ in candidates:
-        if got >= target - tol:
-            rest.append((doc_id, n))
-        elif got + n <= target + tol:
-            taken.append(doc_id)
-            got += n
-        else:
-            rest.append((doc_id, n))
-    if got < target - tol and rest:
-        doc_id, n = min(rest, key=lambda c: abs(got + c[1] - target))
-        if abs(got + n - target) < abs(got - target):
-            taken.append(doc_id)
-            rest.remove((doc_id, n))
-            got += n
-    return _swap_closer(taken, rest, {doc_id: n for doc_id, n, _ in candidates}, got, target, tol)
-
-
-def _swap_closer(taken: list[str], rest: list[tuple[str, int]], size: dict[str, int], got: int, target: float,
-                 tol: float, limit: int = 2000) -> tuple[list[str], int]:
-    """When whole documents leave the total off by more than tol (large documents), move one document in, out,
-    or swap a pair, while that brings the total closer. Bounded: the first `limit` of each side."""
-    for _ in range(len(taken) + len(rest) + 1):
-        if abs(got - target) <= tol:
-            break
-        best: tuple | None = None
-        outs = [(i, size[t]) for i, t in enumerate(taken[:limit])] + [(None, 0)]
-        ins = [(j, n) for j, (_, n) in enumerate(rest[:limit])] + [(None, 0)]
-        for i, n_out in outs:
-            for j, n_in in ins:
-                new = got - n_out + n_in
-                if (i is not None or j is not None) and abs(new - target) < abs(got - target) and \
-                        (best is None or abs(new - target) < best[0]):
-                    best = (abs(new - target), i, j, new)
-        if best is None:
-            break
-        _, i, j, got = best
-        out_id = taken.pop(i) if i is not None else None
-        if j is not None:
-            taken.append(rest.pop(j)[0])
-        if out_id is not None:
-            rest.append((out_id, size[out_id]))
-    return taken, got
-
-
-def plan_domain(items: list[tuple[str, int, float]], target: float, max_epochs: float, seed: int,
-                tol: float = 0.0) -> tuple[list[tuple[str, int]], dict]:
-    """(id, repeat) pairs for one domain, and its report. items: (id, tokens, value); tol: tokens of slack.
-
-    Enough tokens: documents in a seeded random order until the target. Too few: every document once, then
-    further passes over the documents by value, best first, up to max_epochs passes in all.
-    """
-    available = sum(n for _, n, _ in items)
-    shuffled = sorted(items, key=lambda it: _hash(seed, it[0]))
-    if available >= target:
-        ids, got = _fill(shuffled, 0, target, tol)
-        picks = [(doc_id, 0) for doc_id in ids]
-    else:
-        picks = [(doc_id, 0) for doc_id, _, _ in shuffled]
-        got = available
-        by_value = sorted(items, key=lambda it: (-it[2], _hash(seed, it[0])))
-        for r in range(1, int(math.floor(max_epochs))):
-            if got >= target - tol:
-                break
-            ids, got = _fill(by_value, got, target, tol)
-            picks += [(doc_id, r) for doc_id in ids]
-    repeats: dict[int, int] = {}
-    for _, r in picks:
-        repeats[r] = repeats.get(r, 0) + 1
-    report = {"requested_tokens": int(round(target)), "available_tokens": int(available), "achieved_tokens": int(got),
-              "documents": len(items), "rows": len(picks), "rows_by_repeat": {str(k): v for k, v in sorted(repeats.items())},
-              "epochs": round(got / available, 4) if available else 0.0,
-              "capped": bool(got < target - max(tol, 0.01 * target))}
-    return picks, report
-
-
-def profile_reason(row: Row, profile: Profile) -> str | None:
-    """Why a licence/consent profile excludes a document, or None."""
-    lic, consent = row.get("license") or "unknown", row.get("consent") or "unknown"
-    if profile.allow_licenses is not None and lic not in profile.allow_licenses:
-        return "profile_license"
-    if lic in (profile.deny_licenses or ()):
-        return "profile_license"
-    if profile.allow_consent is not None and consent not in profile.allow_consent:
-        return "profile_consent"
-    return None
-
-
-def _read_pool(path: str, cfg: ShardsConfig) -> Iterator[Any]:
-    cols = ["id", "text", "source", "source_uri", "locator", "scores", "license", "consent", cfg.domain_column]
-    have = pq.ParquetFile(path).schema_arrow.names
-    table = pq.read_table(path, columns=[c for c in dict.fromkeys(cols) if c in have])
-    for row in table.to_pylist():
-        domain = row[cfg.domain_column]
-        row["domain"] = domain
-        row["scores"] = scores_of(row["scores"])
-        why = None
-        if cfg.weights.get(domain, 0.0) <= 0:
-            why = "not_in_mix"
-        elif cfg.exclude_heldout_fraction > 0 and is_heldout(row["id"], cfg.exclude_heldout_fraction):
-            why = "eval_heldout"
-        else:
-            why = profile_reason(row, cfg.profile)
-        if why:
-            yield beam.pvalue.TaggedOutput("excluded", (domain or "(none)", row["source"], why))
-        else:
-            yield row
-
-
-class _Tokenize(beam.DoFn):
-    def __init__(self, spec: ShardsTokenizer) -> None:
-        self.spec = spec
+    def __init__(self, cfg: ShardsConfig, work: str) -> None:
+        self.cfg, self.work = cfg, work
 
     def setup(self) -> None:
-        self.tok = load_tokenizer(self.spec)
+        self.pool = CuratedPool(self.cfg.pool)
+        self.tokenizer = load_tokenizer(self.cfg.tokenizer)
+        self.dtype = token_dtype(self.tokenizer.vocab_size)
 
-    def process(self, row: Row) -> Iterator[Row]:
-        ids = self.tok.encode(row["text"])
-        row["tokens"] = np.append(ids, self.tok.eot)
-        row["n_tokens"] = len(row["tokens"])
-        yield row
+    def process(self, item: tuple[int, tuple[int, int]]) -> Iterator[Any]:
+        _, (file, group) = item
+        cfg = self.cfg
+        cache = token_cache(self.work, file, group)
+        columns = list(dict.fromkeys(READ_COLUMNS + [cfg.domain_column]))
+        columns = [c for c in columns if c in self.pool.schema.names]
+        if not os.path.exists(cache):
+            columns.append("text")
+        table = self.pool.read_piece(file, group, columns)
+        ids = table.column("id").to_pylist()
+        domains = table.column(cfg.domain_column).to_pylist()
+        scores = [scores_of(s) for s in table.column("scores").to_pylist()] if "scores" in columns else [{}] * len(ids)
+        heldout = split_values(ids) < cfg.exclude_heldout_fraction if cfg.exclude_heldout_fraction else None
+        rows = table.column("row").to_numpy()
+        keep, excluded = [], {}
+        licenses = table.column("license").to_pylist() if "license" in columns else [None] * len(ids)
+        consents = table.column("consent").to_pylist() if "consent" in columns else [None] * len(ids)
+        sources = table.column("source").to_pylist()
+        for i, domain in enumerate(domains):
+            if cfg.weights.get(domain, 0.0) <= 0:
+                why = "not_in_mix"
+            elif heldout is not None and heldout[i]:
+                why = "eval_heldout"
+            else:
+                why = profile_reason({"license": licenses[i], "consent": consents[i]}, cfg.profile)
+            if why:
+                key = (domain or "(none)", sources[i], why)
+                excluded[key] = excluded.get(key, 0) + 1
+            else:
+                keep.append(i)
+        for key, n in excluded.items():
+            yield beam.pvalue.TaggedOutput("excluded", (key, n))
+        if os.path.exists(cache):
+            with np.load(cache) as saved:
+                cached_rows, starts = saved["rows"], saved["starts"]
+            counts = dict(zip(cached_rows.tolist(), np.diff(starts).tolist()))
+            n_tokens = np.array([counts[int(rows[i])] for i in keep], dtype=np.int64)
+        else:
+            texts = table.column("text").to_pylist()
+            parts = [np.append(self.tokenizer.encode(texts[i] or ""), self.tokenizer.eot).astype(self.dtype)
+                     for i in keep]
+            Metrics.counter(DATA, "text_bytes").inc(sum(len((texts[i] or "").encode()) for i in keep))
+            n_tokens = np.array([len(t) for t in parts], dtype=np.int64)
+            with atomic_path(cache) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, rows=rows[keep].astype(np.int64),
+                             starts=np.concatenate([[0], np.cumsum(n_tokens)]).astype(np.int64),
+                             tokens=np.concatenate(parts) if parts else np.zeros(0, self.dtype))
+            Metrics.counter(DATA, "tokenized_documents").inc(len(keep))
+        clusters = table.column("dup_cluster_size").to_pylist() if "dup_cluster_size" in columns else [None] * len(ids)
+        by_domain: dict[str, list[tuple]] = {}
+        for j, i in enumerate(keep):
+            by_domain.setdefault(domains[i], []).append((
+                file, int(rows[i]), int(n_tokens[j]), value_of(scores[i], cfg.score), int(clusters[i] or 1),
+                id_hash(ids[i], cfg.seed, "take"), id_hash(ids[i], cfg.seed, "order")))
+        for domain, records in sorted(by_domain.items()):
+            yield measure((domain, np.array(records, dtype=SLIM).tobytes()), "plan_records")
 
 
-def write_shard_files(folder: str, index: int, count: int, rows: list[Row], vocab_size: int) -> dict:
-    """Parquet, token file and index, and provenance of one shard (rows already in shard order)."""
-    name = f"shard-{index:05d}-of-{count:05d}"
-    dtype = np.uint16 if vocab_size <= 65536 else np.uint32
-    tokens = np.concatenate([r["tokens"] for r in rows]).astype(dtype) if rows else np.zeros(0, dtype)
-    starts = np.cumsum([0] + [r["n_tokens"] for r in rows]).astype(np.int64)
-    table = pa.Table.from_pylist([{
-        "id": r["id"], "repeat": r["repeat"], "text": r["text"], "source": r["source"], "domain": r["domain"],
-        "scores": score_entries(r["scores"]), "n_tokens": r["n_tokens"], "license": r.get("license"),
-        "consent": r.get("consent")} for r in rows], schema=SHARD_SCHEMA)
-    prov = pa.Table.from_pylist([{
-        "shard": name, "position": i, "id": r["id"], "repeat": r["repeat"], "source_uri": r["source_uri"],
-        "locator": r["locator"]} for i, r in enumerate(rows)], schema=PROVENANCE_SCHEMA)
-    outputs = [
-        (os.path.join(folder, "parquet", name + ".parquet"), lambda p: pq.write_table(table, p, compression="zstd")),
-        (os.path.join(folder, "tokens", name + ".bin"), lambda p: tokens.tofile(p)),
-        (os.path.join(folder, "tokens", name + ".idx"), lambda p: starts.tofile(p)),
-        (os.path.join(folder, "provenance", name + ".parquet"), lambda p: pq.write_table(prov, p, compression="zstd")),
-    ]
-    for path, write in outputs:
-        with atomic_path(path) as tmp:
-            write(tmp)
-    return {"name": name, "rows": len(rows), "tokens": int(len(tokens))}
+def token_cache(work: str, file: int, group: int) -> str:
+    return os.path.join(work, "tokens", f"f{file:06d}-g{group:06d}.npz")
 
 
-def build_pipeline(p: beam.Pipeline, cfg: ShardsConfig, staging: str, vocab_size: int) -> None:
-    paths = sorted(glob.glob(os.path.join(cfg.pool, "kept", "*.parquet")))
-    read = (p | "Shards" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(_read_pool, cfg).with_outputs("excluded", main="docs"))
-    (read.excluded | "CountExcluded" >> beam.combiners.Count.PerElement()
-     | "ExcludedDict" >> beam.combiners.ToList()
+def plan_one(domain: str, parts: Iterable[bytes], cfg: ShardsConfig, work: str) -> tuple[str, dict]:
+    """Plan one domain from its slim records; the picks go to the work folder, the report comes back."""
+    records = np.sort(np.frombuffer(b"".join(parts), dtype=SLIM), order=["file", "row"])
+    copies = None
+    if cfg.rehydrate.enabled:
+        r = cfg.rehydrate
+        copies = rehydrated_copies(records["cluster"], records["value"], r.copies, r.min_value, cfg.max_epochs)
+    docs, reps, report = plan_domain(records["take"], records["n"], records["value"],
+                                     cfg.weights[domain] * cfg.budget_tokens, cfg.max_epochs,
+                                     tol=0.004 * cfg.budget_tokens, copies=copies)
+    picks = np.zeros(len(docs), dtype=PICK)
+    for name in ("file", "row", "n"):
+        picks[name] = records[name][docs]
+    picks["repeat"] = reps
+    picks["h"] = row_hash(records["order"][docs], reps)
+    if copies is not None:
+        report["rehydrated_documents"] = int((copies > 1).sum())
+    path = os.path.join(work, "plan", hashlib.sha256(domain.encode()).hexdigest()[:16] + ".npy")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, picks)
+    report["plan_file"] = os.path.basename(path)
+    return domain, report
+
+
+def build_plan(p: beam.Pipeline, cfg: ShardsConfig, pool: CuratedPool, work: str) -> None:
+    measured = (p | "Pieces" >> beam.Create(list(enumerate(pool.pieces()))) | "SpreadPieces" >> beam.Reshuffle()
+                | "Measure" >> beam.ParDo(Measure(cfg, work)).with_outputs("excluded", main="slim"))
+    (measured.excluded | "SumExcluded" >> beam.CombinePerKey(sum) | "ExcludedList" >> beam.combiners.ToList()
      | "WriteExcluded" >> beam.Map(lambda items: write_json(
-         os.path.join(staging, "excluded.json"), [[d, src, why, n] for (d, src, why), n in sorted(items)])))
-    docs = read.docs | "Tokenize" >> beam.ParDo(_Tokenize(cfg.tokenizer))
+         os.path.join(work, "excluded.json"), sorted([[d, src, why, n] for (d, src, why), n in items]))))
+    (measured.slim | "ByDomain" >> beam.GroupByKey() | "Plan" >> beam.Map(lambda kv: plan_one(kv[0], kv[1], cfg, work))
+     | "Reports" >> beam.combiners.ToDict()
+     | "WriteReports" >> beam.Map(lambda r: write_json(os.path.join(work, "domains.json"), r)))
 
-    def plan(domain: str, items: Iterable[tuple[str, int, float]]) -> Iterator[Any]:
-        picks, report = plan_domain(sorted(items), cfg.weights[domain] * cfg.budget_tokens, cfg.max_epochs, cfg.seed,
-                                    tol=0.004 * cfg.budget_tokens)
-        yield beam.pvalue.TaggedOutput("report", (domain, report))
-        by_id: dict[str, list[int]] = {}
-        for doc_id, r in picks:
-            by_id.setdefault(doc_id, []).append(r)
-        yield from by_id.items()
 
-    planned = (docs
-               | "Slim" >> beam.Map(lambda d: (d["domain"], (d["id"], d["n_tokens"], value_of(d["scores"], cfg.score))))
-               | "ByDomain" >> beam.GroupByKey()
-               | "Plan" >> beam.FlatMapTuple(plan).with_outputs("report", main="picks"))
-    (planned.report | "Reports" >> beam.combiners.ToDict()
-     | "WriteReports" >> beam.Map(lambda r: write_json(os.path.join(staging, "domains.json"), r)))
+# ---- 2. write ---------------------------------------------------------------------------------------
 
-    def expand(item: tuple[str, dict[str, list]]) -> Iterator[Row]:
-        _, g = item
-        for doc in g["doc"]:
-            for repeats in g["picks"]:
-                for r in repeats:
-                    row = dict(doc)
-                    row["repeat"] = r
-                    yield row
+class Route(beam.DoFn):
+    """A domain's plan file in; (piece, picks as bytes) out, for the shards not finished yet."""
 
-    rows = ({"doc": docs | "ById" >> beam.Map(lambda d: (d["id"], d)), "picks": planned.picks}
-            | "Join" >> beam.CoGroupByKey() | "Rows" >> beam.FlatMap(expand))
-    count = (rows | "Tokens" >> beam.Map(lambda r: r["n_tokens"]) | "Total" >> beam.CombineGlobally(sum)
-             | "Count" >> beam.Map(lambda t: max(1, math.ceil(t / cfg.shard_tokens))))
+    def __init__(self, pool_folder: str, work: str, count: int, done: set[int]) -> None:
+        self.pool_folder, self.work, self.count, self.done = pool_folder, work, count, done
 
-    def key(row: Row, n: int) -> tuple[tuple[int, int], tuple[int, Row]]:
-        h = _hash(cfg.seed, "order", row["id"], row["repeat"])
-        return (h % n, n), (h, row)
+    def setup(self) -> None:
+        self.pool = CuratedPool(self.pool_folder)
 
-    def write(item: tuple[tuple[int, int], Iterable[tuple[int, Row]]]) -> dict:
-        (index, n), group = item
-        ordered = [r for _, r in sorted(group, key=lambda hr: (hr[0], hr[1]["id"], hr[1]["repeat"]))]
-        return write_shard_files(staging, index, n, ordered, vocab_size)
+    def process(self, name: str) -> Iterator[tuple[tuple[int, int], bytes]]:
+        picks = np.load(os.path.join(self.work, "plan", name))
+        picks["shard"] = (picks["h"] % np.uint64(self.count)).astype(np.int32)
+        picks = picks[~np.isin(picks["shard"], list(self.done))]
+        for file in np.unique(picks["file"]):
+            of_file = picks[picks["file"] == file]
+            groups = self.pool.group_of(int(file), of_file["row"])
+            for group in np.unique(groups):
+                yield measure(((int(file), int(group)), of_file[groups == group].tobytes()), "picks")
 
-    (rows | "Key" >> beam.Map(key, n=beam.pvalue.AsSingleton(count)) | "Group" >> beam.GroupByKey()
-     | "Write" >> beam.Map(write))
+
+class Scatter(beam.DoFn):
+    """(piece, picks) in: the piece's text read back by location, with its cached token ids, written as one
+    bucket per shard; (shard, rows) out."""
+
+    def __init__(self, cfg: ShardsConfig, work: str, count: int) -> None:
+        self.cfg, self.work, self.count = cfg, work, count
+
+    def setup(self) -> None:
+        self.pool = CuratedPool(self.cfg.pool)
+
+    def process(self, item: tuple[tuple[int, int], Iterable[bytes]]) -> Iterator[tuple[int, int]]:
+        (file, group), parts = item
+        picks = np.sort(np.frombuffer(b"".join(parts), dtype=PICK), order=["shard", "row", "repeat"])
+        with np.load(token_cache(self.work, file, group)) as saved:
+            cached_rows, starts, tokens = saved["rows"], saved["starts"], saved["tokens"]
+        rows = np.unique(picks["row"])
+        columns = [c for c in dict.fromkeys(ROW_COLUMNS + [self.cfg.domain_column]) if c in self.pool.schema.names]
+        table = self.pool.take(file, group, rows, columns)
+        at = np.searchsorted(rows, picks["row"])  # each pick's row of `table`
+        cached = np.searchsorted(cached_rows, picks["row"])
+        for shard in np.unique(picks["shard"]):
+            mine = picks["shard"] == shard
+            sel = at[mine]
+            ids = [tokens[starts[c]:starts[c + 1]].tobytes() for c in cached[mine]]
+            bucket = pa.table({
+                "h": pa.array(picks["h"][mine]), "file": pa.array(picks["file"][mine]),
+                "row": pa.array(picks["row"][mine]), "repeat": pa.array(picks["repeat"][mine]),
+                **{c: table.column(c).take(pa.array(sel)) for c in columns if c != "row"},
+                "tokens": pa.array(ids, pa.large_binary()),
+            })
+            path = os.path.join(self.work, "buckets", shard_name(int(shard), self.count),
+                                f"f{file:06d}-g{group:06d}.parquet")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with atomic_path(path) as tmp:
+                pq.write_table(bucket, tmp, compression="zstd", compression_level=1)
+            yield int(shard), int(mine.sum())
+
+
+class WriteShard(beam.DoFn):
+    """(shard, counts) in: the shard's buckets read, ordered by position and written as its files; then its
+    marker, which makes it finished."""
+
+    def __init__(self, cfg: ShardsConfig, work: str, staging: str, count: int, vocab_size: int) -> None:
+        self.cfg, self.work, self.staging, self.count, self.vocab_size = cfg, work, staging, count, vocab_size
+
+    def process(self, item: tuple[int, Iterable[int]]) -> Iterator[str]:
+        shard, counts = item
+        name = shard_name(shard, self.count)
+        folder = os.path.join(self.work, "buckets", name)
+        paths = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        tables = [pq.read_table(os.path.join(folder, p)) for p in paths]
+        if sum(t.num_rows for t in tables) != sum(counts):
+            raise RuntimeError(f"{name}: its buckets hold {sum(t.num_rows for t in tables)} rows, {sum(counts)} "
+                               "were routed to it")
+        domain = self.cfg.domain_column
+        if tables:
+            rows = pa.concat_tables(tables, promote_options="default")
+            rows = rows.take(pc.sort_indices(rows, [(k, "ascending") for k in ("h", "file", "row", "repeat")]))
+        else:
+            rows = None
+        n = 0 if rows is None else rows.num_rows
+
+        def col(name: str, type_: pa.DataType) -> pa.Array:
+            if rows is None or name not in rows.column_names:
+                return pa.nulls(n, type_)
+            return rows.column(name).combine_chunks().cast(type_)
+
+        token_bytes = [] if rows is None else rows.column("tokens").to_pylist()
+        dtype = token_dtype(self.vocab_size)
+        lengths = np.array([len(b) // dtype.itemsize for b in token_bytes], dtype=np.int64)
+        tokens = np.frombuffer(b"".join(token_bytes), dtype=dtype)
+        out = pa.table({
+            "id": col("id", pa.string()), "repeat": col("repeat", pa.int32()), "text": col("text", pa.string()),
+            "source": col("source", pa.string()), "domain": col(domain, pa.string()),
+            "scores": col("scores", SHARD_SCHEMA.field("scores").type), "n_tokens": pa.array(lengths, pa.int64()),
+            "license": col("license", pa.string()), "consent": col("consent", pa.string())}, schema=SHARD_SCHEMA)
+        prov = pa.table({
+            "shard": pa.array([name] * n, pa.string()), "position": pa.array(np.arange(n, dtype=np.int64)),
+            "id": col("id", pa.string()), "repeat": col("repeat", pa.int32()),
+            "source_uri": col("source_uri", pa.string()), "locator": col("locator", pa.string())},
+            schema=PROVENANCE_SCHEMA)
+        files = write_shard(self.staging, name, out, prov, tokens, lengths, self.vocab_size, self.cfg.formats)
+        write_json(os.path.join(self.staging, "done", name + ".json"),
+                   {"rows": n, "tokens": int(lengths.sum()), "files": files})
+        shutil.rmtree(folder, ignore_errors=True)
+        Metrics.counter(DATA, "shards_written").inc()
+        yield name
+
+
+def build_write(p: beam.Pipeline, cfg: ShardsConfig, work: str, staging: str, plans: list[str], count: int,
+                done: set[int], vocab_size: int) -> None:
+    routed = (p | "Plans" >> beam.Create(plans) | "Route" >> beam.ParDo(Route(cfg.pool, work, count, done))
+              | "ByPiece" >> beam.GroupByKey() | "Scatter" >> beam.ParDo(Scatter(cfg, work, count)))
+    every = p | "Shards" >> beam.Create([(s, 0) for s in range(count) if s not in done])
+    ((routed, every) | "AllShards" >> beam.Flatten() | "ByShard" >> beam.GroupByKey()
+     | "Write" >> beam.ParDo(WriteShard(cfg, work, staging, count, vocab_size)))
+
+
+# ---- driver -----------------------------------------------------------------------------------------
+
+def _run_key(cfg: ShardsConfig, pool: CuratedPool, tokenizer: Tokenizer) -> str:
+    body = json.dumps([cfg.model_dump(mode="json"), pool.manifest_hash, tokenizer.describe(), __version__],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def check_domains(cfg: ShardsConfig, pool: CuratedPool) -> None:
+    """Every domain the mixture names is in the pool's domain column: one line for the user otherwise."""
+    pool.require(cfg.domain_column, "domain_column")
+    present: set[str] = set()
+    for values in pool.values(cfg.domain_column):
+        present.update(v for v in pc.unique(values).to_pylist() if v is not None)
+    missing = sorted(set(cfg.weights) - present)
+    if missing:
+        raise ConfigError(f"weights: the pool's {cfg.domain_column!r} column has no domain {', '.join(missing)} "
+                          f"(it has: {', '.join(sorted(present)) or 'none'})")
+
+
+def _check_budget(cfg: ShardsConfig, domains: dict[str, dict]) -> None:
+    available = sum(r["available_tokens"] for r in domains.values())
+    if available * math.floor(cfg.max_epochs) < cfg.budget_tokens * 0.99:
+        raise ConfigError(f"budget_tokens: {cfg.budget_tokens:,.0f} tokens cannot be met: the mixture's domains hold "
+                          f"{available:,} tokens after exclusions, {available * math.floor(cfg.max_epochs):,} at "
+                          f"max_epochs {cfg.max_epochs:g}")
+
+
+def _beam(workers: int, beam_args: list[str]) -> beam.Pipeline:
+    return beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args))
 
 
 def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[str] | None = None) -> dict:
+    """Plan and write the shards; publish OUTPUT/{parquet,tokens,megatron,provenance}/, manifest.json, the card.
+    A rerun after a crash reuses the plan and token ids in OUTPUT/.work and the finished shards in .staging."""
     workers = workers or os.cpu_count() or 1
     beam_args = beam_args or []
-    if not glob.glob(os.path.join(cfg.pool, "kept", "*.parquet")):
-        raise FileNotFoundError(f"no curated shards in {cfg.pool}/kept (run `refinery curate` first)")
+    pool = CuratedPool(cfg.pool)
     tokenizer = load_tokenizer(cfg.tokenizer)
-    os.makedirs(cfg.output, exist_ok=True)
-    staging = os.path.join(cfg.output, ".staging")
-    if os.path.exists(staging):
-        shutil.rmtree(staging)
-    for folder in FOLDERS:
-        os.makedirs(os.path.join(staging, folder))
-    started = time.time()
-    print(f"[shards] sampling {cfg.budget_tokens:.3g} tokens from {cfg.pool}", file=sys.stderr, flush=True)
-    with beam.Pipeline(runner=make_runner(workers, beam_args), options=pipeline_options(workers, beam_args)) as p:
-        build_pipeline(p, cfg, staging, tokenizer.vocab_size)
+    check_domains(cfg, pool)
+    key = _run_key(cfg, pool, tokenizer)
+    created = not os.path.exists(cfg.output)
+    with claim_output(cfg.output), stop_on_interrupt():
+        try:
+            return _run(cfg, workers, beam_args, pool, tokenizer, key)
+        except ConfigError:
+            _forget(cfg.output, created)
+            raise
 
-    with open(os.path.join(staging, "domains.json")) as fh:
+
+def _forget(output: str, created: bool) -> None:
+    """After a user error found part-way: nothing of the run stays (the output folder too, if this run made it)."""
+    for name in (".work", ".staging"):
+        shutil.rmtree(os.path.join(output, name), ignore_errors=True)
+    if created and set(os.listdir(output)) <= {".refinery"}:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPool, tokenizer: Tokenizer,
+         key: str) -> dict:
+    staging, work = os.path.join(cfg.output, ".staging"), os.path.join(cfg.output, ".work")
+    key_file = os.path.join(work, "key.json")
+    if not os.path.exists(key_file) or json.load(open(key_file)).get("key") != key:
+        for folder in (staging, work):  # another config or pool: nothing of it can be reused
+            shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(work)
+        write_json(key_file, {"key": key})
+    for folder in (os.path.join(work, "tokens"), os.path.join(work, "plan"), os.path.join(staging, "done")):
+        os.makedirs(folder, exist_ok=True)
+    started = time.time()
+    movement: dict[str, Any] = {}
+    if not os.path.exists(os.path.join(work, "domains.json")):
+        print(f"[shards] measuring and planning {pool.rows:,} documents of {cfg.pool}", file=sys.stderr, flush=True)
+        with _beam(workers, beam_args) as p:
+            build_plan(p, cfg, pool, work)
+        movement["plan"] = data_movement(p.result)
+    with open(os.path.join(work, "domains.json")) as fh:
         domains = json.load(fh)
+    excluded_rows = []
+    if os.path.exists(os.path.join(work, "excluded.json")):
+        with open(os.path.join(work, "excluded.json")) as fh:
+            excluded_rows = json.load(fh)
     excluded: dict[str, dict[str, int]] = {}
     by_source: dict[str, dict[str, int]] = {}
-    if os.path.exists(os.path.join(staging, "excluded.json")):
-        with open(os.path.join(staging, "excluded.json")) as fh:
-            for d, src, why, n in json.load(fh):
-                excluded.setdefault(d, {})[why] = excluded.get(d, {}).get(why, 0) + n
-                by_source.setdefault(src, {})[why] = by_source.get(src, {}).get(why, 0) + n
-    missing = sorted(set(cfg.weights) - set(domains) - set(excluded))
-    if missing:
-        raise ValueError(f"the mixture names domains with no documents in the pool: {missing}")
+    for d, src, why, n in excluded_rows:
+        excluded.setdefault(d, {})[why] = excluded.get(d, {}).get(why, 0) + n
+        by_source.setdefault(src, {})[why] = by_source.get(src, {}).get(why, 0) + n
     for name in sorted(set(cfg.weights) - set(domains)):  # every document excluded (a profile, say): say so
         domains[name] = {"requested_tokens": int(round(cfg.weights[name] * cfg.budget_tokens)), "available_tokens": 0,
                          "achieved_tokens": 0, "documents": 0, "rows": 0, "rows_by_repeat": {}, "epochs": 0.0,
                          "capped": cfg.weights[name] > 0}  # a share of 0 is met by taking nothing
+    _check_budget(cfg, domains)
     total = sum(r["achieved_tokens"] for r in domains.values())
+    count = max(1, math.ceil(total / cfg.shard_tokens))
+    done_folder = os.path.join(staging, "done")
+    done = {i for i in range(count) if os.path.exists(os.path.join(done_folder, shard_name(i, count) + ".json"))}
+    plans = sorted(r.pop("plan_file") for r in domains.values() if "plan_file" in r)
+    if len(done) < count:
+        print(f"[shards] writing {count - len(done)} of {count} shards ({total:,} tokens)", file=sys.stderr, flush=True)
+        with _beam(workers, beam_args) as p:
+            build_write(p, cfg, work, staging, plans, count, done, tokenizer.vocab_size)
+        movement["write"] = data_movement(p.result)
     for name, r in domains.items():
+        r.pop("plan_file", None)
         r["requested_share"] = round(cfg.weights[name], 6)
         r["achieved_share"] = round(r["achieved_tokens"] / total, 6) if total else 0.0
         r["excluded"] = excluded.get(name, {})
+    folders = ["provenance", *cfg.formats]
     pool_manifest = os.path.join(cfg.pool, "manifest.json")
     manifest = {
         "budget_tokens": cfg.budget_tokens,
@@ -316,30 +417,37 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
         "seed": cfg.seed,
         "max_epochs": cfg.max_epochs,
         "tokenizer": tokenizer.describe(),
-        "token_dtype": "uint16" if tokenizer.vocab_size <= 65536 else "uint32",
+        "token_dtype": str(token_dtype(tokenizer.vocab_size)),
+        "megatron_dtype": str(megatron_dtype(tokenizer.vocab_size)) if "megatron" in cfg.formats else None,
+        "formats": list(cfg.formats),
+        "rehydrate": cfg.rehydrate.model_dump(mode="json") if cfg.rehydrate.enabled else None,
         "domains": domains,
         "excluded_not_in_mix": {d: v["not_in_mix"] for d, v in excluded.items() if "not_in_mix" in v},
         "excluded_by_source": by_source,
         "profile": cfg.profile.as_dict() or None,
-        "curated_manifest_sha256": sha256_file(pool_manifest) if os.path.exists(pool_manifest) else None,
+        "curated_manifest_sha256": sha256_file(pool_manifest),
         "mix_file": os.path.relpath(cfg.mix, cfg.output) if cfg.mix else None,
-        "files": {folder: list_shards_any(os.path.join(staging, folder)) for folder in FOLDERS},
+        "files": {folder: list_shards_any(os.path.join(staging, folder) if os.path.isdir(os.path.join(staging, folder))
+                                          else os.path.join(cfg.output, folder)) for folder in folders},
+        "shards_resumed": len(done),
+        "data_movement": movement,
         "elapsed_s": round(time.time() - started, 2),
     }
-    for name in ("domains.json", "excluded.json"):
-        path = os.path.join(staging, name)
-        if os.path.exists(path):
-            os.remove(path)
-    publish(staging, cfg.output, FOLDERS)
-    shutil.rmtree(staging)
+    publish(staging, cfg.output, tuple(folders))
+    for folder in set(FORMATS) - set(folders):  # an earlier run's format that this one does not write
+        shutil.rmtree(os.path.join(cfg.output, folder), ignore_errors=True)
     write_json(os.path.join(cfg.output, "tokenizer.json"), tokenizer.describe())
     write_json(os.path.join(cfg.output, "manifest.json"), manifest)
     shards_card(cfg.output, manifest)
+    shutil.rmtree(staging)
+    shutil.rmtree(work)
     return manifest
 
 
 def list_shards_any(folder: str) -> list[dict]:
     """name, bytes and sha256 of every file in a folder."""
+    if not os.path.isdir(folder):
+        return []
     return [{"path": n, "bytes": os.path.getsize(os.path.join(folder, n)), "sha256": sha256_file(os.path.join(folder, n))}
             for n in sorted(os.listdir(folder))]
 
@@ -351,4 +459,3 @@ def shards_table(manifest: dict) -> str:
                      f"{r['requested_share']:>8.3f}{r['epochs']:>8.2f}  {r['rows_by_repeat']}"
                      + ("  CAPPED: share not met under max_epochs" if r["capped"] else ""))
     return "\n".join(lines)
-
