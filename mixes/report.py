@@ -109,6 +109,9 @@ def write_report(folder: str, summary: dict[str, Any], images: list[tuple[str, s
         for k, c in summary["confirm"].items())
     imgs = "".join(f'<figure><img src="{html.escape(src)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
                    for src, cap in images)
+    seen_rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{s['documents']:,}</td><td>{s['of_documents']:,}</td><td>{s['bytes']:,}</td>"
+        f"<td>{s['of_bytes']:,}</td><td>{s['share']:.2%}</td></tr>" for n, s in summary.get("sample", {}).items())
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>refinery mix report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:8px}}</style></head>
@@ -121,6 +124,9 @@ paired seed noise sd {_num(summary['noise_floor']['objective']['noise_sd'])}. Sw
 {summary['budget_tokens']:.3g} tokens, at most {summary['max_epochs']} epochs per domain; data manifest
 {html.escape(summary['data_manifest'])}.</p>
 <h2>Weights</h2><table><tr><th>domain</th><th>prior</th><th>chosen</th><th>epochs at budget</th></tr>{rows}</table>
+<h2>What the swarm saw</h2><p>The proxies read a sample of each domain, chosen by a hash of document ids; the prior
+and the epoch caps count the whole domain.</p>
+<table><tr><th>domain</th><th>documents</th><th>of</th><th>bytes</th><th>of</th><th>share</th></tr>{seen_rows}</table>
 <p>RegMix-style search over {summary['search']['samples']} sampled mixtures predicts {summary['search']['predicted']:.4f};
 the optimiser's mixture predicts {summary['confirm']['chosen']['predicted']:.4f} (L1 distance between them
 {summary['search']['l1_to_chosen']:.3f}).</p>

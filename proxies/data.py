@@ -1,23 +1,26 @@
-"""Token streams per domain from a curated pool, split into train and held-out by document id.
+"""Token streams per domain from a bounded sample of a curated pool, split into train and held-out by id.
 
 A domain is a value of the pool's `source` column (or `domain`, as configured). A document is held out when a
 hash of its id falls under the held-out fraction, so the split never depends on file order or sharding and a
-held-out id never reaches a training stream. Batches for a mixture draw each sequence's domain by the mixture
-weights, deterministically from a seed and with common random numbers (see MixtureSampler).
+held-out id never reaches a training stream. The swarm needs a bounded number of tokens per domain, not the
+pool: `load_pool` reads the pool's ids, domains and text lengths (one row group at a time), then takes each
+domain's documents in the order of a hash of their id until `sample_bytes` of training text (and `heldout_bytes`
+of held-out text), and reads the text of those documents alone, by location. Each domain's full size is kept
+for the prior and the epoch caps. Batches for a mixture draw each sequence's domain by the mixture weights,
+deterministically from a seed and with common random numbers (see MixtureSampler).
 """
 from __future__ import annotations
 
-import glob
 import hashlib
+import json
 import os
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
-from pipelines.read.pool import is_heldout, split_value  # noqa: F401  (the one held-out split)
-from pipelines.runtime.files import sha256_file
+from pipelines.read.pool import CuratedPool, id_hash, is_heldout, split_value  # noqa: F401  (one held-out split)
 
 from .tokenizer import Tokenizer
 
@@ -29,21 +32,37 @@ class Domain:
     heldout_ids: list[str] = field(default_factory=list)
     train_texts: list[str] = field(default_factory=list)
     heldout_texts: list[str] = field(default_factory=list)
-    train_bytes: int = 0
-    tokens: np.ndarray | None = None  # the train stream, documents separated by the end-of-text token
+    train_bytes: int = 0  # the whole domain's training text (what the prior and the caps count)
+    train_documents: int = 0
+    sample_bytes: int = 0  # the training text sampled (train_texts)
+    tokens: np.ndarray | None = None  # the sampled train stream, documents separated by the end-of-text token
+
+    @property
+    def total_tokens(self) -> float:
+        """Tokens of the whole domain's training text: exact when the sample is the whole domain, else the
+        sample's tokens scaled by bytes."""
+        if self.tokens is None or not self.sample_bytes:
+            return 0.0
+        return len(self.tokens) * self.train_bytes / self.sample_bytes
+
+    def seen(self) -> dict[str, float]:
+        """How much of the domain the swarm saw."""
+        return {"documents": len(self.train_ids), "of_documents": self.train_documents,
+                "bytes": self.sample_bytes, "of_bytes": self.train_bytes,
+                "share": round(self.sample_bytes / self.train_bytes, 6) if self.train_bytes else 0.0}
 
 
 @dataclass
 class Pool:
     domains: list[Domain]
-    manifest_hash: str
+    manifest_hash: str  # names the data: the pool's manifest and the sample taken of it
 
     @property
     def names(self) -> list[str]:
         return [d.name for d in self.domains]
 
     def prior(self) -> np.ndarray:
-        """The natural mixture: each domain's share of the training bytes."""
+        """The natural mixture: each domain's share of the training bytes (of the whole pool, not the sample)."""
         sizes = np.array([d.train_bytes for d in self.domains], dtype=float)
         return sizes / sizes.sum()
 
@@ -58,65 +77,127 @@ class Pool:
 
 
 def pool_manifest_hash(pool_dir: str) -> str:
-    manifest = os.path.join(pool_dir, "manifest.json")
-    h = hashlib.sha256()
-    if os.path.exists(manifest):
-        with open(manifest, "rb") as fh:
-            h.update(fh.read())
-    else:
-        for path in sorted(glob.glob(os.path.join(pool_dir, "kept", "*.parquet"))):
-            h.update(bytes.fromhex(sha256_file(path)))
-    return h.hexdigest()[:16]
+    return CuratedPool(pool_dir).manifest_hash
+
+
+@dataclass
+class _Candidates:
+    """One domain's documents as slim arrays: location, text bytes, sample key, held out or not."""
+
+    file: list[np.ndarray] = field(default_factory=list)
+    row: list[np.ndarray] = field(default_factory=list)
+    size: list[np.ndarray] = field(default_factory=list)
+    key: list[np.ndarray] = field(default_factory=list)
+    split: list[np.ndarray] = field(default_factory=list)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate(getattr(self, k)) for k in ("file", "row", "size", "key", "split")}
+
+
+def _choose(c: dict[str, np.ndarray], where: np.ndarray, budget: int | None) -> np.ndarray:
+    """Indices of the documents under `where`, in sample-key order, until `budget` bytes (None: all)."""
+    idx = np.flatnonzero(where)
+    idx = idx[np.lexsort((c["row"][idx], c["file"][idx], c["key"][idx]))]
+    if budget is None:
+        return idx
+    cum = np.cumsum(c["size"][idx])
+    return idx[: int(np.searchsorted(cum, budget)) + 1]
 
 
 def load_pool(pool_dir: str, domain_column: str = "source", heldout_fraction: float = 0.1,
-              domains: list[str] | None = None) -> Pool:
-    """Read `kept/*.parquet` of a curated pool into per-domain train and held-out documents."""
-    shards = sorted(glob.glob(os.path.join(pool_dir, "kept", "*.parquet")))
-    if not shards:
-        raise FileNotFoundError(f"no curated shards in {pool_dir}/kept (run `refinery curate` first)")
-    by_name: dict[str, Domain] = {}
-    rows: list[tuple[str, str, str]] = []
-    for path in shards:
-        t = pq.read_table(path, columns=["id", "text", domain_column])
-        rows.extend(zip(t.column(domain_column).to_pylist(), t.column("id").to_pylist(), t.column("text").to_pylist()))
-    rows.sort(key=lambda r: (str(r[0]), r[1]))  # by domain, then id: independent of the shard layout
-    for name, doc_id, text in rows:
-        if name is None or not text:
-            continue
-        d = by_name.setdefault(name, Domain(name))
-        if is_heldout(doc_id, heldout_fraction):
-            d.heldout_ids.append(doc_id)
-            d.heldout_texts.append(text)
-        else:
-            d.train_ids.append(doc_id)
-            d.train_texts.append(text)
-            d.train_bytes += len(text.encode("utf-8"))
-    for d in by_name.values():
-        # a small domain may draw no held-out document: hold out its lowest-valued one, still chosen by id
-        if not d.heldout_ids and len(d.train_ids) >= 2:
-            i = min(range(len(d.train_ids)), key=lambda j: split_value(d.train_ids[j]))
-            d.heldout_ids.append(d.train_ids.pop(i))
-            text = d.train_texts.pop(i)
-            d.heldout_texts.append(text)
-            d.train_bytes -= len(text.encode("utf-8"))
-    names = sorted(by_name) if domains is None else list(domains)
-    missing = [n for n in names if n not in by_name]
+              domains: list[str] | None = None, sample_bytes: int | None = None,
+              heldout_bytes: int | None = None) -> Pool:
+    """Per-domain train and held-out documents of a curated pool: every document, or a sample of at least
+    `sample_bytes` (and `heldout_bytes`) per domain. Memory holds one row group plus the slim arrays."""
+    pool = CuratedPool(pool_dir)
+    pool.require(domain_column, "domain_column")
+    found: dict[str, _Candidates] = {}
+    for file, table in pool.scan(["id", domain_column, "text"]):
+        names = table.column(domain_column).to_pylist()
+        ids = table.column("id").to_pylist()
+        sizes = pc.fill_null(pc.binary_length(table.column("text")), 0).to_numpy()
+        rows = table.column("row").to_numpy()
+        per: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            if name is not None and sizes[i] > 0:
+                per.setdefault(name, []).append(i)
+        for name, picked in per.items():
+            c = found.setdefault(name, _Candidates())
+            c.file.append(np.full(len(picked), file, dtype=np.int32))
+            c.row.append(rows[picked].astype(np.int64))
+            c.size.append(sizes[picked].astype(np.int64))
+            c.key.append(np.array([id_hash(ids[i], "sample") for i in picked], dtype=np.uint64))
+            c.split.append(np.array([split_value(ids[i]) for i in picked], dtype=np.float64))
+    names = sorted(found) if domains is None else list(domains)
+    missing = [n for n in names if n not in found]
     if missing:
-        raise ValueError(f"domains not in the pool's {domain_column!r} column: {missing} (found: {sorted(by_name)})")
-    empty = [n for n in names if not by_name[n].train_texts]
-    if empty:
-        raise ValueError(f"domains with no training documents: {empty}")
-    return Pool([by_name[n] for n in names], pool_manifest_hash(pool_dir))
+        raise ValueError(f"domains not in the pool's {domain_column!r} column: {missing} (found: {sorted(found)})")
+    chosen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    built: dict[str, Domain] = {}
+    for name in names:
+        c = found[name].arrays()
+        heldout = c["split"] < heldout_fraction
+        if not heldout.any() and len(heldout) >= 2:  # a small domain: hold out its lowest-valued document
+            heldout[np.argmin(c["split"])] = True
+        train = ~heldout
+        if not train.any():
+            raise ValueError(f"domains with no training documents: {[name]}")
+        d = Domain(name, train_bytes=int(c["size"][train].sum()), train_documents=int(train.sum()))
+        chosen[name] = (c, _choose(c, train, sample_bytes), _choose(c, heldout, heldout_bytes))
+        built[name] = d
+    _read_texts(pool, chosen, built, domain_column)
+    sample = {"sample_bytes": sample_bytes, "heldout_bytes": heldout_bytes, "heldout_fraction": heldout_fraction,
+              "domain_column": domain_column, "documents": {n: len(built[n].train_ids) for n in names}}
+    key = hashlib.sha256(json.dumps([pool.manifest_hash, sample], sort_keys=True).encode()).hexdigest()[:16]
+    return Pool([built[n] for n in names], key)
 
 
-def tokenize_pool(pool: Pool, tokenizer: Tokenizer) -> None:
+def _read_texts(pool: CuratedPool, chosen: dict, built: dict[str, Domain], domain_column: str) -> None:
+    """Read the chosen documents' ids and text by location, piece by piece; each domain's train and held-out
+    documents in id order."""
+    wanted: dict[tuple[int, int], list[tuple[int, str, bool]]] = {}
+    for name, (c, train, heldout) in chosen.items():
+        for idx, is_train in ((train, True), (heldout, False)):
+            for file, row in zip(c["file"][idx].tolist(), c["row"][idx].tolist()):
+                group = int(pool.group_of(file, np.array([row]))[0])
+                wanted.setdefault((file, group), []).append((row, name, is_train))
+    got: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+    for (file, group), entries in sorted(wanted.items()):
+        entries.sort()
+        table = pool.take(file, group, np.array([e[0] for e in entries]), ["id", "text"])
+        for (_, name, is_train), doc_id, text in zip(entries, table.column("id").to_pylist(),
+                                                     table.column("text").to_pylist()):
+            got.setdefault((name, is_train), []).append((doc_id, text))
+    for name, d in built.items():
+        for is_train in (True, False):
+            docs = sorted(got.get((name, is_train), []))
+            ids, texts = [i for i, _ in docs], [t for _, t in docs]
+            if is_train:
+                d.train_ids, d.train_texts = ids, texts
+                d.sample_bytes = sum(len(t.encode("utf-8")) for t in texts)
+            else:
+                d.heldout_ids, d.heldout_texts = ids, texts
+
+
+def tokenize_pool(pool: Pool, tokenizer: Tokenizer, folder: str | None = None) -> None:
+    """Each domain's sampled train stream, tokenized once into the smallest dtype that holds the vocabulary;
+    with `folder`, written there and memory-mapped (the texts are then dropped)."""
+    dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.uint32
     for d in pool.domains:
         parts = []
         for text in d.train_texts:
-            parts.append(tokenizer.encode(text))
-            parts.append(np.array([tokenizer.eot], dtype=np.int64))
-        d.tokens = np.concatenate(parts)
+            parts.append(tokenizer.encode(text).astype(dtype))
+            parts.append(np.array([tokenizer.eot], dtype=dtype))
+        tokens = np.concatenate(parts) if parts else np.zeros(0, dtype)
+        if folder is None:
+            d.tokens = tokens
+            continue
+        path = os.path.join(folder, f"{pool.manifest_hash}-{hashlib.sha256(d.name.encode()).hexdigest()[:12]}.bin")
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        tokens.tofile(tmp)
+        os.replace(tmp, path)
+        d.tokens = np.memmap(path, dtype=dtype, mode="r")
 
 
 @dataclass

@@ -110,7 +110,7 @@ def train_group(pool: Pool, weights: list[np.ndarray], seeds: list[int], config:
         step_fn = torch.compile(functools.partial(model.losses, float_logits=False), mode=COMPILE_MODE)
     samplers = [MixtureSampler(pool, w, seed, config.context) for w, seed in zip(weights, seeds)]
     # the token stream lives on the device; only start offsets travel, a block of steps at a time
-    stream = torch.from_numpy(samplers[0].stream).to(device)
+    stream = torch.from_numpy(samplers[0].stream.astype(np.int64)).to(device)  # ids stored in 16 or 32 bits
     window = torch.arange(config.context + 1, device=device)
     start = time.perf_counter()
     losses = torch.zeros(m)

@@ -73,6 +73,48 @@ def test_heldout_split_is_by_id_and_disjoint(pool):
             assert text.encode()[:2000] not in stream
 
 
+def test_a_bounded_sample_by_id_whatever_the_layout(pool_dir, pool, tmp_path):
+    """`mix` reads a bounded sample per domain: documents by a hash of their id until the byte budget, held-out
+    ids never in training, the same documents however the pool is sharded; the prior counts whole domains; the
+    ids are stored in 16 bits, memory-mapped."""
+    import pyarrow.parquet as pq
+    from pipelines.write.output import list_shards
+
+    budget = 60_000
+    sampled = load_pool(str(pool_dir), heldout_fraction=0.2, sample_bytes=budget, heldout_bytes=10_000)
+    tokenize_pool(sampled, ByteTokenizer(), str(tmp_path / "tokens"))
+    for d, whole in zip(sampled.domains, pool.domains):
+        assert set(d.train_ids) < set(whole.train_ids) and set(d.heldout_ids) <= set(whole.heldout_ids)
+        assert budget <= d.sample_bytes < budget + max(len(t.encode()) for t in whole.train_texts)
+        assert d.train_bytes == whole.train_bytes and d.train_documents == len(whole.train_ids)
+        assert 10_000 <= sum(len(t.encode()) for t in d.heldout_texts)
+        assert isinstance(d.tokens, np.memmap) and d.tokens.dtype == np.uint16
+        assert len(d.tokens) == d.sample_bytes + len(d.train_ids)  # bytes and one end-of-text id each
+        assert abs(d.total_tokens - len(whole.tokens)) < 0.05 * len(whole.tokens)
+        assert d.seen()["share"] < 1
+    assert np.allclose(sampled.prior(), pool.prior())
+    assert sampled.manifest_hash != pool.manifest_hash  # the run cache tells the sample from the whole pool
+
+    # the same pool cut another way: rows reversed, small row groups, two files
+    other = tmp_path / "resharded"
+    (other / "kept").mkdir(parents=True)
+    rows = [r for p in sorted((pool_dir / "kept").glob("*.parquet")) for r in pq.read_table(p).to_pylist()][::-1]
+    schema = pq.read_schema(next((pool_dir / "kept").glob("*.parquet")))
+    half = len(rows) // 2
+    for i, part in enumerate((rows[:half], rows[half:])):
+        pq.write_table(pa_table(part, schema), other / "kept" / f"part-{i}.parquet", row_group_size=7)
+    (other / "manifest.json").write_text(json.dumps({"kept": list_shards(str(other / "kept"))}))
+    again = load_pool(str(other), heldout_fraction=0.2, sample_bytes=budget, heldout_bytes=10_000)
+    for d, e in zip(sampled.domains, again.domains):
+        assert d.train_ids == e.train_ids and d.train_texts == e.train_texts and d.heldout_ids == e.heldout_ids
+
+
+def pa_table(rows, schema):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
 def test_bits_per_byte_fall_with_training(pool):
     suite = suite_for(pool)
     w = [pool.prior()]

@@ -92,6 +92,8 @@ class SwarmConfig(Job):
     mixtures: Annotated[Items[Mixture], Field(min_length=1)] = NAMED_MIXTURES
     seeds: Annotated[Items[int], Field(min_length=1)] = (0,)
     mix: MixSettings = MixSettings()
+    sample_tokens: int = Field(0, ge=0, description="training tokens read per domain (a sample by id hash); 0: "
+                               "4 x what one proxy reads, train.steps x train.batch x (proxy.context + 1)")
 
     @field_validator("pool", "output")
     @classmethod
@@ -105,6 +107,12 @@ class SwarmConfig(Job):
     @property
     def eval_max_bytes(self) -> int:
         return self.eval.max_bytes
+
+    @property
+    def sample_bytes(self) -> int:
+        """Training text read per domain: `sample_tokens` at one byte a token (bytes), four (BPE)."""
+        tokens = self.sample_tokens or 4 * self.train.steps * self.train.batch * (self.proxy.context + 1)
+        return tokens * (1 if self.tokenizer.kind == "bytes" else 4)
 
 
 def parse_swarm_config(raw: Any, base: str) -> SwarmConfig:

@@ -86,14 +86,15 @@ def noise_split(swarm: Swarm, suite: list, swarm_runs: list[Run], floor: dict[st
 
 def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
     ms = cfg.mix
-    pool = load_pool(cfg.pool, cfg.domain_column, cfg.heldout_fraction, list(cfg.domains) or None)
+    pool = load_pool(cfg.pool, cfg.domain_column, cfg.heldout_fraction, list(cfg.domains) or None,
+                     sample_bytes=cfg.sample_bytes, heldout_bytes=cfg.eval_max_bytes)
     tokenizer = load_or_train(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.output,
                               [t for d in pool.domains for t in d.train_texts])
-    tokenize_pool(pool, tokenizer)
+    tokenize_pool(pool, tokenizer, os.path.join(cfg.output, ".tokens"))
     suite = build_suite(list(cfg.eval_sets), cfg.base_dir, pool, cfg.eval_max_bytes)
     names = pool.names
     k = len(names)
-    tokens = np.array([len(d.tokens) for d in pool.domains], dtype=float)
+    tokens = np.array([d.total_tokens for d in pool.domains], dtype=float)  # the whole domains, not the sample
     prior = tokens / tokens.sum()
     caps = epoch_caps(tokens, ms.budget_tokens, ms.max_epochs)
     rng = np.random.default_rng(ms.seed)
@@ -182,6 +183,7 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
         "max_epochs": ms.max_epochs,
         "swarm_runs": len(rows),
         "data_manifest": pool.manifest_hash,
+        "sample": {d.name: d.seen() for d in pool.domains},
         "fit": {**{es.name: fits[es.name].metrics for es in suite}, "objective": obj_fit.metrics},
         "baseline": {**{es.name: fits[es.name].baseline_metrics for es in suite}, "objective": obj_fit.baseline_metrics},
         "noise_floor": {k2.replace("bpb_", ""): v for k2, v in nf.items()},

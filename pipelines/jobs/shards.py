@@ -271,10 +271,14 @@ class WriteShard(beam.DoFn):
                 return pa.nulls(n, type_)
             return rows.column(name).combine_chunks().cast(type_)
 
-        token_bytes = [] if rows is None else rows.column("tokens").to_pylist()
         dtype = token_dtype(self.vocab_size)
-        lengths = np.array([len(b) // dtype.itemsize for b in token_bytes], dtype=np.int64)
-        tokens = np.frombuffer(b"".join(token_bytes), dtype=dtype)
+        tokens, lengths = np.zeros(0, dtype), np.zeros(0, np.int64)
+        if rows is not None:  # the ids straight from Arrow's buffers: no Python object per row
+            ids = rows.column("tokens").combine_chunks()
+            offsets = np.frombuffer(ids.buffers()[1], np.int64)[ids.offset: ids.offset + len(ids) + 1]
+            tokens = np.frombuffer(ids.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].view(dtype)
+            lengths = np.diff(offsets) // dtype.itemsize
+            rows = rows.drop_columns(["tokens"])
         out = pa.table({
             "id": col("id", pa.string()), "repeat": col("repeat", pa.int32()), "text": col("text", pa.string()),
             "source": col("source", pa.string()), "domain": col(domain, pa.string()),

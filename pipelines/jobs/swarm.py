@@ -31,10 +31,11 @@ def expand_mixtures(specs: tuple[Any, ...], names: list[str], prior: list[float]
 
 
 def run_swarm(cfg: SwarmConfig) -> dict[str, Any]:
-    pool = load_pool(cfg.pool, cfg.domain_column, cfg.heldout_fraction, list(cfg.domains) or None)
+    pool = load_pool(cfg.pool, cfg.domain_column, cfg.heldout_fraction, list(cfg.domains) or None,
+                     sample_bytes=cfg.sample_bytes, heldout_bytes=cfg.eval_max_bytes)
     tokenizer = load_or_train(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.output,
                               [t for d in pool.domains for t in d.train_texts])
-    tokenize_pool(pool, tokenizer)
+    tokenize_pool(pool, tokenizer, os.path.join(cfg.output, ".tokens"))
     suite = build_suite(list(cfg.eval_sets), cfg.base_dir, pool, cfg.eval_max_bytes)
     model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.proxy.model_dump())
     swarm = Swarm(pool, suite, tokenizer, model_cfg, cfg.train, cfg.output)
@@ -46,6 +47,7 @@ def run_swarm(cfg: SwarmConfig) -> dict[str, Any]:
         "domains": pool.names,
         "prior": dict(zip(pool.names, pool.prior().tolist())),
         "data_manifest": pool.manifest_hash,
+        "sample": {d.name: d.seen() for d in pool.domains},
         "tokenizer": tokenizer.describe(),
         "model": model_cfg.as_dict(),
         "non_embedding_params": _params(model_cfg),

@@ -1,28 +1,34 @@
 """`refinery classifier train`: gather labelled text (files or a curated pool), train fastText, write a card."""
 from __future__ import annotations
 
-import glob
 import hashlib
+import heapq
 import os
 from typing import Iterator
-
-import pyarrow.parquet as pq
 
 from classifiers.fasttext_model import train_classifier
 
 from pipelines.config.classifier import ClassifierTrainConfig
+from pipelines.read.pool import CuratedPool
 from pipelines.runtime.files import read_texts
 
 
 def _pool_texts(pool: str, sources: list[str] | None, sample: int | None) -> list[str]:
-    rows = []
-    for path in sorted(glob.glob(os.path.join(pool, "kept", "*.parquet"))):
-        t = pq.read_table(path, columns=["id", "text", "source"]).to_pylist()
-        rows.extend(r for r in t if not sources or r["source"] in sources)
-    rows.sort(key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest())  # a deterministic sample
-    if sample:
-        rows = rows[:sample]
-    return [r["text"] for r in rows]
+    """Texts of a curated pool (of `sources`), in the order of a hash of their ids; with `sample`, the first
+    `sample` of that order, kept in a bounded heap while the pool streams by."""
+    chosen: list[tuple[int, str, str]] = []  # (-key, id, text): a max-heap of the smallest keys
+    for _, table in CuratedPool(pool, "labels.pool").scan(["id", "text", "source"]):
+        for doc_id, text, source in zip(*(table.column(c).to_pylist() for c in ("id", "text", "source"))):
+            if (sources and source not in sources) or not text:
+                continue
+            entry = (-int(hashlib.sha256(doc_id.encode()).hexdigest(), 16), doc_id, text)
+            if not sample:
+                chosen.append(entry)
+            elif len(chosen) < sample:
+                heapq.heappush(chosen, entry)
+            elif entry > chosen[0]:
+                heapq.heapreplace(chosen, entry)
+    return [text for _, _, text in sorted(chosen, reverse=True)]
 
 
 def chunks(text: str, size: int) -> Iterator[str]:

@@ -71,11 +71,11 @@ def write_shard(folder: str, name: str, rows: pa.Table, provenance: pa.Table, to
     if "parquet" in formats:
         outputs.append((f"parquet/{name}.parquet", lambda p: pq.write_table(rows, p, compression="zstd")))
     if "tokens" in formats:
-        outputs.append((f"tokens/{name}.bin", lambda p: tokens.astype(token_dtype(vocab_size)).tofile(p)))
+        outputs.append((f"tokens/{name}.bin", lambda p: tokens.astype(token_dtype(vocab_size), copy=False).tofile(p)))
         outputs.append((f"tokens/{name}.idx", lambda p: starts.tofile(p)))
     if "megatron" in formats:
         dtype = megatron_dtype(vocab_size)
-        outputs.append((f"megatron/{name}.bin", lambda p: tokens.astype(dtype).tofile(p)))
+        outputs.append((f"megatron/{name}.bin", lambda p: tokens.astype(dtype, copy=False).tofile(p)))
         outputs.append((f"megatron/{name}.idx", lambda p: _write_bytes(p, megatron_index(lengths, dtype))))
     for relative, write in outputs:
         os.makedirs(os.path.dirname(os.path.join(folder, relative)), exist_ok=True)
