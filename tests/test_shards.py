@@ -296,3 +296,48 @@ def test_bad_input_is_one_line_and_writes_nothing(pool, tmp_path):
                                   "budget_tokens": 1e9}))
     assert main(["shards", str(config), "--workers", "1"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_sigkill_then_rerun_writes_the_clean_bytes(pool, tmp_path):
+    """`refinery shards` killed with SIGKILL once some shards are finished; the same command again writes the
+    rest only, and the output is byte-identical to a clean run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from conftest import ROOT
+
+    config = {"pool": str(pool), "output": "out", "weights": {"books": 0.3, "code": 0.5, "wiki": 0.2},
+              "budget_tokens": 400_000, "max_epochs": 4, "seed": 0, "shard_tokens": 2000,
+              "exclude_heldout_fraction": 0.1}
+
+    def command(base: Path) -> list[str]:
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "shards.yaml").write_text(yaml.safe_dump(config))
+        return [sys.executable, "-m", "pipelines.cli", "shards", str(base / "shards.yaml"), "--workers", "1"]
+
+    clean = tmp_path / "clean"
+    subprocess.run(command(clean), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(command(killed), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    markers = killed / "out" / ".staging" / "done"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and len(list(markers.glob("*.json"))
+                                                                  if markers.exists() else []) < 5:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list(markers.glob("*.json")))
+    assert not (killed / "out" / "manifest.json").exists()
+    rerun = subprocess.run(command(killed), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    manifest = json.loads((killed / "out" / "manifest.json").read_text())
+    assert manifest["shards_resumed"] == finished >= 5
+    assert len(manifest["files"]["parquet"]) > finished
+    assert digests(killed / "out") == digests(clean / "out")

@@ -287,8 +287,9 @@ class WriteShard(beam.DoFn):
         prov = pa.table({
             "shard": pa.array([name] * n, pa.string()), "position": pa.array(np.arange(n, dtype=np.int64)),
             "id": col("id", pa.string()), "repeat": col("repeat", pa.int32()),
-            "source_uri": col("source_uri", pa.string()), "locator": col("locator", pa.string())},
-            schema=PROVENANCE_SCHEMA)
+            "source_uri": col("source_uri", pa.string()), "locator": col("locator", pa.string()),
+            "source": out.column("source"), "domain": out.column("domain"), "license": out.column("license"),
+            "consent": out.column("consent"), "n_tokens": out.column("n_tokens")}, schema=PROVENANCE_SCHEMA)
         files = write_shard(self.staging, name, out, prov, tokens, lengths, self.vocab_size, self.cfg.formats)
         write_json(os.path.join(self.staging, "done", name + ".json"),
                    {"rows": n, "tokens": int(lengths.sum()), "files": files})

@@ -35,6 +35,8 @@ SHARD_SCHEMA = pa.schema([
 PROVENANCE_SCHEMA = pa.schema([
     pa.field("shard", pa.string()), pa.field("position", pa.int64()), pa.field("id", pa.string()),
     pa.field("repeat", pa.int32()), pa.field("source_uri", pa.string()), pa.field("locator", pa.string()),
+    pa.field("source", pa.string()), pa.field("domain", pa.string()), pa.field("license", pa.string()),
+    pa.field("consent", pa.string()), pa.field("n_tokens", pa.int64()),
 ])
 MEGATRON_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
