@@ -92,18 +92,30 @@ def measured(code: Path, args: list[str]) -> dict:
     return {"wall": time.monotonic() - start, "peak": peak[0]}
 
 
-def shards(code: Path, base: Path, pool: Path, budget: int, workers: int) -> dict:
+def bpe_tokenizer(base: Path, pool: Path) -> Path:
+    """A 4,096-id BPE tokenizer trained on 2,000 documents of the pool (as `refinery mix` trains one)."""
+    path = base / "tokenizer-bpe-4096.json"
+    if not path.exists():
+        from proxies.tokenizer import BpeTokenizer
+
+        texts = pq.read_table(sorted((pool / "kept").glob("*.parquet"))[0], columns=["text"]).column("text")
+        path.write_text(BpeTokenizer.train(texts.to_pylist()[:2000], 4096).to_json())
+    return path
+
+
+def shards(code: Path, base: Path, pool: Path, budget: int, workers: int, bpe: bool = False) -> dict:
     out = base / "shards"
     if out.exists():
         shutil.rmtree(out)
     config = {"pool": str(pool), "output": str(out), "weights": {"books": 0.3, "code": 0.3, "wiki": 0.4},
               "budget_tokens": budget, "max_epochs": 4, "seed": 0, "shard_tokens": 50_000_000,
-              "tokenizer": {"kind": "bytes"}}
+              "tokenizer": {"kind": "bpe", "path": str(bpe_tokenizer(base, pool))} if bpe else {"kind": "bytes"}}
     (base / "shards.yaml").write_text(yaml.safe_dump(config))
     r = measured(code, ["shards", str(base / "shards.yaml"), "--workers", str(workers)])
     manifest = json.loads((out / "manifest.json").read_text())
     r["tokens"] = manifest["achieved_tokens"]
     r["movement"] = manifest.get("data_movement") or {}
+    r["rows"] = sum(d["rows"] for d in manifest["domains"].values())
     shutil.rmtree(out)
     return r
 
@@ -141,6 +153,17 @@ def mix(code: Path, base: Path, pool: Path) -> dict:
     return r
 
 
+def tokenize_rate(base: Path, pool: Path, n: int = 5000) -> float:
+    from proxies.tokenizer import BpeTokenizer
+
+    tok = BpeTokenizer.from_json(bpe_tokenizer(base, pool).read_text())
+    texts = pq.read_table(sorted((pool / "kept").glob("*.parquet"))[0], columns=["text"]).column("text").to_pylist()[:n]
+    start = time.perf_counter()
+    for t in texts:
+        tok.encode(t)
+    return len(texts) / (time.perf_counter() - start)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", default="100000,300000,1000000", help="comma-separated pool sizes")
@@ -148,6 +171,7 @@ def main() -> None:
     ap.add_argument("--swarm", action="store_true", help="also `refinery swarm` up to its first proxy")
     ap.add_argument("--mix", action="store_true", help="also the whole `refinery mix` with the demo's settings")
     ap.add_argument("--no-shards", action="store_true", help="only the swarm")
+    ap.add_argument("--bpe", action="store_true", help="shards with a 4,096-id BPE tokenizer instead of bytes")
     ap.add_argument("--baseline", type=Path, help="another refinery checkout to run on the same pool")
     ap.add_argument("--folder", type=Path, help="where to build the pools (default: a temporary folder)")
     args = ap.parse_args()
@@ -164,7 +188,8 @@ def main() -> None:
         print(f"N={n:,}: {text / 1e6:.1f} MB of text", flush=True)
         runs = []
         if not args.no_shards:
-            runs.append(("shards", lambda code: shards(code, base, pool, int(text * 1.05), args.workers)))
+            runs.append(("shards", lambda code: shards(code, base, pool, int(text * (0.3 if args.bpe else 1.05)), args.workers,
+                                                         args.bpe)))
         if args.swarm:
             runs.append(("swarm", lambda code: swarm(code, base, pool)))
         if args.mix:
@@ -181,6 +206,14 @@ def main() -> None:
                      f"{100 * shuffled / text:5.2f}% of the text ("
                      + ", ".join(f"{k} {v / n:.1f} B/doc" for k, v in sorted(by_step.items())) + ")"
                      if "tokens" in r else "") + (f"  verdict: {r['verdict']}" if "verdict" in r else "")
+            if "movement" in r:
+                plan, write = r["movement"].get("plan", {}), r["movement"].get("write", {})
+                print(f"{'':<7} plan {plan.get('wall_s', 0):.1f} s (tokenized {plan.get('tokenized_documents', 0):,} "
+                      f"documents once), write {write.get('wall_s', 0):.1f} s ({r['rows']:,} rows, none tokenized "
+                      "again)", flush=True)
+                if args.bpe:
+                    print(f"{'':<7} {tokenize_rate(base, pool):,.0f} documents/s tokenized by one core with this "
+                          "tokenizer: the cost a second tokenization in the writers would add", flush=True)
             print(f"{name:<7} refinery N={n:>9,}  wall {r['wall']:8.1f} s  peak RSS {r['peak'] / 2**30:5.2f} GiB "
                   f"({r['peak'] / n / 1024:6.2f} KiB/doc){extra}", flush=True)
             if name not in first:

@@ -380,9 +380,10 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
     movement: dict[str, Any] = {}
     if not os.path.exists(os.path.join(work, "domains.json")):
         print(f"[shards] measuring and planning {pool.rows:,} documents of {cfg.pool}", file=sys.stderr, flush=True)
+        began = time.time()
         with _beam(workers, beam_args) as p:
             build_plan(p, cfg, pool, work)
-        movement["plan"] = data_movement(p.result)
+        movement["plan"] = {**data_movement(p.result), "wall_s": round(time.time() - began, 2)}
     with open(os.path.join(work, "domains.json")) as fh:
         domains = json.load(fh)
     excluded_rows = []
@@ -406,9 +407,10 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
     plans = sorted(r.pop("plan_file") for r in domains.values() if "plan_file" in r)
     if len(done) < count:
         print(f"[shards] writing {count - len(done)} of {count} shards ({total:,} tokens)", file=sys.stderr, flush=True)
+        began = time.time()
         with _beam(workers, beam_args) as p:
             build_write(p, cfg, work, staging, plans, count, done, tokenizer.vocab_size)
-        movement["write"] = data_movement(p.result)
+        movement["write"] = {**data_movement(p.result), "wall_s": round(time.time() - began, 2)}
     for name, r in domains.items():
         r.pop("plan_file", None)
         r["requested_share"] = round(cfg.weights[name], 6)
