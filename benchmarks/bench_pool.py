@@ -206,6 +206,8 @@ def main() -> None:
                      f"{100 * shuffled / text:5.2f}% of the text ("
                      + ", ".join(f"{k} {v / n:.1f} B/doc" for k, v in sorted(by_step.items())) + ")"
                      if "tokens" in r else "") + (f"  verdict: {r['verdict']}" if "verdict" in r else "")
+            print(f"{name:<7} refinery N={n:>9,}  wall {r['wall']:8.1f} s  peak RSS {r['peak'] / 2**30:5.2f} GiB "
+                  f"({r['peak'] / n / 1024:6.2f} KiB/doc){extra}", flush=True)
             if "movement" in r:
                 plan, write = r["movement"].get("plan", {}), r["movement"].get("write", {})
                 print(f"{'':<7} plan {plan.get('wall_s', 0):.1f} s (tokenized {plan.get('tokenized_documents', 0):,} "
@@ -214,8 +216,6 @@ def main() -> None:
                 if args.bpe:
                     print(f"{'':<7} {tokenize_rate(base, pool):,.0f} documents/s tokenized by one core with this "
                           "tokenizer: the cost a second tokenization in the writers would add", flush=True)
-            print(f"{name:<7} refinery N={n:>9,}  wall {r['wall']:8.1f} s  peak RSS {r['peak'] / 2**30:5.2f} GiB "
-                  f"({r['peak'] / n / 1024:6.2f} KiB/doc){extra}", flush=True)
             if name not in first:
                 first[name] = (n, r)
             else:
