@@ -203,14 +203,6 @@ def _done_pieces(output: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def foreign_piece(data) -> bytes:
-    """A staged piece written by another run (another config) over the same inputs."""
-    base = data / "foreign"
-    kill_part_way(base, crash_config(filters={"rules": {"gopher_min_words": 30}}), min_units=1)
-    return _done_pieces(base / "out")[0].read_bytes()
-
-
-@pytest.fixture(scope="module")
 def killed(data) -> Path:
     """A run killed after three units were staged whole (each test damages a copy of its output)."""
     base = data / "killed"
@@ -218,8 +210,17 @@ def killed(data) -> Path:
     return base
 
 
+def foreign_piece(piece: Path, tmp: Path) -> bytes:
+    """The same rows staged by another run (another run key) for the same unit, as that run writes them."""
+    from pipelines.runtime import staging
+
+    table = pq.read_table(piece)
+    folder = tmp / "another-run" / piece.parent.name
+    return Path(staging.write_piece(str(folder), table.to_pylist())).read_bytes()
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated", "another run"])
-def test_a_damaged_piece_is_staged_again(data, clean, killed, foreign_piece, damage):
+def test_a_damaged_piece_is_staged_again(data, clean, killed, damage, tmp_path):
     """Killed after some units were staged whole; one piece of such a unit is damaged the way a power loss, a
     full disk or a careless copy leaves it; the same command run again stages that unit again, says so, and
     publishes the clean run's bytes."""
@@ -232,8 +233,9 @@ def test_a_damaged_piece_is_staged_again(data, clean, killed, foreign_piece, dam
     elif damage == "truncated":
         piece.write_bytes(body[: len(body) // 2])
     else:
-        assert foreign_piece != body
-        piece.write_bytes(foreign_piece)
+        foreign = foreign_piece(piece, tmp_path)
+        assert foreign != body
+        piece.write_bytes(foreign)
     rerun = subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", str(base / "curate.yaml"),
                             "--workers", "1", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -365,11 +365,19 @@ def _forget(output: str, created: bool) -> None:
         shutil.rmtree(output, ignore_errors=True)
 
 
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
+
+
 def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPool, tokenizer: Tokenizer,
          key: str) -> dict:
     staging, work = os.path.join(cfg.output, ".staging"), os.path.join(cfg.output, ".work")
     key_file = os.path.join(work, "key.json")
-    if not os.path.exists(key_file) or json.load(open(key_file)).get("key") != key:
+    if _read_json(key_file).get("key") != key:
         for folder in (staging, work):  # another config or pool: nothing of it can be reused
             shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(work)
