@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.compute as pc
 
-from pipelines.read.pool import CuratedPool, id_hash, is_heldout, split_value  # noqa: F401  (one held-out split)
+from pipelines.read.pool import CuratedPool, id_hash, is_heldout, split_value, split_values  # noqa: F401
 
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, id_dtype
 
 
 @dataclass
@@ -76,10 +76,6 @@ class Pool:
         return w / w.sum()
 
 
-def pool_manifest_hash(pool_dir: str) -> str:
-    return CuratedPool(pool_dir).manifest_hash
-
-
 @dataclass
 class _Candidates:
     """One domain's documents as slim arrays: location, text bytes, sample key, held out or not."""
@@ -127,7 +123,7 @@ def load_pool(pool_dir: str, domain_column: str = "source", heldout_fraction: fl
             c.row.append(rows[picked].astype(np.int64))
             c.size.append(sizes[picked].astype(np.int64))
             c.key.append(np.array([id_hash(ids[i], "sample") for i in picked], dtype=np.uint64))
-            c.split.append(np.array([split_value(ids[i]) for i in picked], dtype=np.float64))
+            c.split.append(split_values([ids[i] for i in picked]))
     names = sorted(found) if domains is None else list(domains)
     missing = [n for n in names if n not in found]
     if missing:
@@ -158,9 +154,10 @@ def _read_texts(pool: CuratedPool, chosen: dict, built: dict[str, Domain], domai
     wanted: dict[tuple[int, int], list[tuple[int, str, bool]]] = {}
     for name, (c, train, heldout) in chosen.items():
         for idx, is_train in ((train, True), (heldout, False)):
-            for file, row in zip(c["file"][idx].tolist(), c["row"][idx].tolist()):
-                group = int(pool.group_of(file, np.array([row]))[0])
-                wanted.setdefault((file, group), []).append((row, name, is_train))
+            for file in np.unique(c["file"][idx]).tolist():
+                rows = c["row"][idx][c["file"][idx] == file]
+                for row, group in zip(rows.tolist(), pool.group_of(file, rows).tolist()):
+                    wanted.setdefault((file, group), []).append((row, name, is_train))
     got: dict[tuple[str, bool], list[tuple[str, str]]] = {}
     for (file, group), entries in sorted(wanted.items()):
         entries.sort()
@@ -182,7 +179,7 @@ def _read_texts(pool: CuratedPool, chosen: dict, built: dict[str, Domain], domai
 def tokenize_pool(pool: Pool, tokenizer: Tokenizer, folder: str | None = None) -> None:
     """Each domain's sampled train stream, tokenized once into the smallest dtype that holds the vocabulary;
     with `folder`, written there and memory-mapped (the texts are then dropped)."""
-    dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.uint32
+    dtype = id_dtype(tokenizer.vocab_size)
     for d in pool.domains:
         parts = []
         for text in d.train_texts:

@@ -70,6 +70,10 @@ class BpeTokenizer:
         return cls(HfTokenizer.from_str(body))
 
 
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned dtype that holds every id of a vocabulary: uint16 up to 65,536 ids, else uint32."""
+    return np.dtype(np.uint16 if vocab_size <= 65536 else np.uint32)
+
 
 def load_or_train(kind: str, vocab_size: int, folder: str, train_texts: list[str]) -> Tokenizer:
     """The byte tokenizer, or the BPE tokenizer saved in `folder` (trained on `train_texts` and saved there the

@@ -42,9 +42,9 @@ from pipelines.schema import scores_of
 from pipelines.write.datacard import shards_card
 from pipelines.write.output import publish
 from pipelines.write.plan import plan_domain, profile_reason, rehydrated_copies, value_of
-from pipelines.write.trainer_files import (FORMATS, PROVENANCE_SCHEMA, SHARD_SCHEMA, megatron_dtype, shard_name, token_dtype,
+from pipelines.write.trainer_files import (FORMATS, PROVENANCE_SCHEMA, SHARD_SCHEMA, megatron_dtype, shard_name,
                                            write_shard)
-from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
+from proxies.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer, id_dtype
 
 SLIM = np.dtype([("file", "<i4"), ("row", "<i8"), ("n", "<i8"), ("value", "<f8"), ("cluster", "<i4"),
                  ("take", "<u8"), ("order", "<u8")])  # what a planner gets of a document
@@ -75,13 +75,12 @@ def row_hash(order: np.ndarray, repeat: np.ndarray) -> np.ndarray:
 class Measure(beam.DoFn):
     """(piece index, (file, group)) in; (domain, slim records as bytes) out, and ("excluded", counts)."""
 
-    def __init__(self, cfg: ShardsConfig, work: str) -> None:
-        self.cfg, self.work = cfg, work
+    def __init__(self, cfg: ShardsConfig, pool: CuratedPool, work: str) -> None:
+        self.cfg, self.pool, self.work = cfg, pool, work
 
     def setup(self) -> None:
-        self.pool = CuratedPool(self.cfg.pool)
         self.tokenizer = load_tokenizer(self.cfg.tokenizer)
-        self.dtype = token_dtype(self.tokenizer.vocab_size)
+        self.dtype = id_dtype(self.tokenizer.vocab_size)
 
     def process(self, item: tuple[int, tuple[int, int]]) -> Iterator[Any]:
         _, (file, group) = item
@@ -93,14 +92,15 @@ class Measure(beam.DoFn):
             columns.append("text")
         table = self.pool.read_piece(file, group, columns)
         ids = table.column("id").to_pylist()
-        domains = table.column(cfg.domain_column).to_pylist()
-        scores = [scores_of(s) for s in table.column("scores").to_pylist()] if "scores" in columns else [{}] * len(ids)
+
+        def values(name: str) -> list:  # a column the pool may not have reads as nulls
+            return table.column(name).to_pylist() if name in table.column_names else [None] * len(ids)
+
+        domains, sources, licenses, consents = (values(c) for c in (cfg.domain_column, "source", "license", "consent"))
+        scores = [scores_of(s) for s in values("scores")]
         heldout = split_values(ids) < cfg.exclude_heldout_fraction if cfg.exclude_heldout_fraction else None
         rows = table.column("row").to_numpy()
         keep, excluded = [], {}
-        licenses = table.column("license").to_pylist() if "license" in columns else [None] * len(ids)
-        consents = table.column("consent").to_pylist() if "consent" in columns else [None] * len(ids)
-        sources = table.column("source").to_pylist()
         for i, domain in enumerate(domains):
             if cfg.weights.get(domain, 0.0) <= 0:
                 why = "not_in_mix"
@@ -132,7 +132,7 @@ class Measure(beam.DoFn):
                              starts=np.concatenate([[0], np.cumsum(n_tokens)]).astype(np.int64),
                              tokens=np.concatenate(parts) if parts else np.zeros(0, self.dtype))
             Metrics.counter(DATA, "tokenized_documents").inc(len(keep))
-        clusters = table.column("dup_cluster_size").to_pylist() if "dup_cluster_size" in columns else [None] * len(ids)
+        clusters = values("dup_cluster_size")
         by_domain: dict[str, list[tuple]] = {}
         for j, i in enumerate(keep):
             by_domain.setdefault(domains[i], []).append((
@@ -173,7 +173,7 @@ def plan_one(domain: str, parts: Iterable[bytes], cfg: ShardsConfig, work: str) 
 
 def build_plan(p: beam.Pipeline, cfg: ShardsConfig, pool: CuratedPool, work: str) -> None:
     measured = (p | "Pieces" >> beam.Create(list(enumerate(pool.pieces()))) | "SpreadPieces" >> beam.Reshuffle()
-                | "Measure" >> beam.ParDo(Measure(cfg, work)).with_outputs("excluded", main="slim"))
+                | "Measure" >> beam.ParDo(Measure(cfg, pool, work)).with_outputs("excluded", main="slim"))
     (measured.excluded | "SumExcluded" >> beam.CombinePerKey(sum) | "ExcludedList" >> beam.combiners.ToList()
      | "WriteExcluded" >> beam.Map(lambda items: write_json(
          os.path.join(work, "excluded.json"), sorted([[d, src, why, n] for (d, src, why), n in items]))))
@@ -187,11 +187,8 @@ def build_plan(p: beam.Pipeline, cfg: ShardsConfig, pool: CuratedPool, work: str
 class Route(beam.DoFn):
     """A domain's plan file in; (piece, picks as bytes) out, for the shards not finished yet."""
 
-    def __init__(self, pool_folder: str, work: str, count: int, done: set[int]) -> None:
-        self.pool_folder, self.work, self.count, self.done = pool_folder, work, count, done
-
-    def setup(self) -> None:
-        self.pool = CuratedPool(self.pool_folder)
+    def __init__(self, pool: CuratedPool, work: str, count: int, done: set[int]) -> None:
+        self.pool, self.work, self.count, self.done = pool, work, count, done
 
     def process(self, name: str) -> Iterator[tuple[tuple[int, int], bytes]]:
         picks = np.load(os.path.join(self.work, "plan", name))
@@ -208,11 +205,8 @@ class Scatter(beam.DoFn):
     """(piece, picks) in: the piece's text read back by location, with its cached token ids, written as one
     bucket per shard; (shard, rows) out."""
 
-    def __init__(self, cfg: ShardsConfig, work: str, count: int) -> None:
-        self.cfg, self.work, self.count = cfg, work, count
-
-    def setup(self) -> None:
-        self.pool = CuratedPool(self.cfg.pool)
+    def __init__(self, cfg: ShardsConfig, pool: CuratedPool, work: str, count: int) -> None:
+        self.cfg, self.pool, self.work, self.count = cfg, pool, work, count
 
     def process(self, item: tuple[tuple[int, int], Iterable[bytes]]) -> Iterator[tuple[int, int]]:
         (file, group), parts = item
@@ -271,7 +265,7 @@ class WriteShard(beam.DoFn):
                 return pa.nulls(n, type_)
             return rows.column(name).combine_chunks().cast(type_)
 
-        dtype = token_dtype(self.vocab_size)
+        dtype = id_dtype(self.vocab_size)
         tokens, lengths = np.zeros(0, dtype), np.zeros(0, np.int64)
         if rows is not None:  # the ids straight from Arrow's buffers: no Python object per row
             ids = rows.column("tokens").combine_chunks()
@@ -298,10 +292,10 @@ class WriteShard(beam.DoFn):
         yield name
 
 
-def build_write(p: beam.Pipeline, cfg: ShardsConfig, work: str, staging: str, plans: list[str], count: int,
-                done: set[int], vocab_size: int) -> None:
-    routed = (p | "Plans" >> beam.Create(plans) | "Route" >> beam.ParDo(Route(cfg.pool, work, count, done))
-              | "ByPiece" >> beam.GroupByKey() | "Scatter" >> beam.ParDo(Scatter(cfg, work, count)))
+def build_write(p: beam.Pipeline, cfg: ShardsConfig, pool: CuratedPool, work: str, staging: str, plans: list[str],
+                count: int, done: set[int], vocab_size: int) -> None:
+    routed = (p | "Plans" >> beam.Create(plans) | "Route" >> beam.ParDo(Route(pool, work, count, done))
+              | "ByPiece" >> beam.GroupByKey() | "Scatter" >> beam.ParDo(Scatter(cfg, pool, work, count)))
     every = p | "Shards" >> beam.Create([(s, 0) for s in range(count) if s not in done])
     ((routed, every) | "AllShards" >> beam.Flatten() | "ByShard" >> beam.GroupByKey()
      | "Write" >> beam.ParDo(WriteShard(cfg, work, staging, count, vocab_size)))
@@ -417,7 +411,7 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
         print(f"[shards] writing {count - len(done)} of {count} shards ({total:,} tokens)", file=sys.stderr, flush=True)
         began = time.time()
         with _beam(workers, beam_args) as p:
-            build_write(p, cfg, work, staging, plans, count, done, tokenizer.vocab_size)
+            build_write(p, cfg, pool, work, staging, plans, count, done, tokenizer.vocab_size)
         movement["write"] = {**data_movement(p.result), "wall_s": round(time.time() - began, 2)}
     for name, r in domains.items():
         r.pop("plan_file", None)
@@ -432,7 +426,7 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
         "seed": cfg.seed,
         "max_epochs": cfg.max_epochs,
         "tokenizer": tokenizer.describe(),
-        "token_dtype": str(token_dtype(tokenizer.vocab_size)),
+        "token_dtype": str(id_dtype(tokenizer.vocab_size)),
         "megatron_dtype": str(megatron_dtype(tokenizer.vocab_size)) if "megatron" in cfg.formats else None,
         "formats": list(cfg.formats),
         "rehydrate": cfg.rehydrate.model_dump(mode="json") if cfg.rehydrate.enabled else None,

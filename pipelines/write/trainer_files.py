@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from pipelines.runtime.files import atomic_path
 from pipelines.schema import SCORES
+from proxies.tokenizer import id_dtype
 
 FORMATS = ("parquet", "tokens", "megatron")
 FOLDERS = {"parquet": ("parquet",), "tokens": ("tokens",), "megatron": ("megatron",)}
@@ -40,10 +41,6 @@ PROVENANCE_SCHEMA = pa.schema([
 ])
 MEGATRON_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
-
-
-def token_dtype(vocab_size: int) -> np.dtype:
-    return np.dtype(np.uint16 if vocab_size <= 65536 else np.uint32)
 
 
 def megatron_dtype(vocab_size: int) -> np.dtype:
@@ -73,7 +70,7 @@ def write_shard(folder: str, name: str, rows: pa.Table, provenance: pa.Table, to
     if "parquet" in formats:
         outputs.append((f"parquet/{name}.parquet", lambda p: pq.write_table(rows, p, compression="zstd")))
     if "tokens" in formats:
-        outputs.append((f"tokens/{name}.bin", lambda p: tokens.astype(token_dtype(vocab_size), copy=False).tofile(p)))
+        outputs.append((f"tokens/{name}.bin", lambda p: tokens.astype(id_dtype(vocab_size), copy=False).tofile(p)))
         outputs.append((f"tokens/{name}.idx", lambda p: starts.tofile(p)))
     if "megatron" in formats:
         dtype = megatron_dtype(vocab_size)
