@@ -37,6 +37,7 @@ KEPT_SCHEMA = pa.schema(
         pa.field("n_words", pa.int64(), nullable=False),
         pa.field("content_hash", pa.string()),
         pa.field("scores", SCORES),  # [{key: quality_<name> or domain, value}], sorted by key
+        pa.field("rule_values", SCORES),  # [{key: rule name, value}] of every enabled heuristic rule, sorted by key
         pa.field("domain", pa.string()),
         pa.field("license", pa.string()),
         pa.field("consent", pa.string()),
@@ -97,6 +98,7 @@ def new_doc(
         "n_words": 0,
         "content_hash": None,
         "scores": None,
+        "rule_values": None,
         "domain": None,
         "license": None,
         "consent": None,
@@ -160,11 +162,12 @@ def to_arrow_row(doc: dict[str, Any]) -> dict[str, Any]:
     row["metadata"] = json.dumps(strict_json(doc.get("metadata") or {}), sort_keys=True, ensure_ascii=False,
                                  allow_nan=False)
     row["scores"] = score_entries(doc.get("scores"))
+    row["rule_values"] = score_entries(doc.get("rule_values"))
     return row
 
 
 def score_entries(scores: dict[str, float] | None) -> list[dict[str, Any]] | None:
-    """A document's scores as the `scores` column holds them: key/value entries sorted by key."""
+    """A document's scores (or rule values) as the `scores` column holds them: key/value entries sorted by key."""
     return [{"key": k, "value": v} for k, v in sorted(scores.items())] if scores else None
 
 

@@ -127,20 +127,45 @@ class ExtractSettings(Section):
 class LanguageSettings(Section):
     engine: Literal["fasttext", "py3langid"] = Field("fasttext", description="fasttext runs lid.176")
     keep: Strings = Field((), description="ISO 639-1 codes to keep; empty keeps every language")
-    min_score: float = Field(0.0, ge=0.0, le=1.0)
+    min_score: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["table"] = Field(
+        "table", description="the language ID confidence a document needs: one number for every language, or "
+        "`table`: each language's own (pipelines/lang/thresholds.json; 0.3 for a language without a row)")
+    report_min_docs: int = Field(50, ge=0, description="in stats and the data card, languages with fewer "
+                                 "documents read are grouped as `other`")
+
+
+class LanguageRules(Section):
+    """Overrides for one language: rule thresholds (or false: off) and its language ID threshold."""
+
+    rules: Rules = {}
+    min_score: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class FilterSettings(Section):
     """Language ID and the heuristic rules of pipelines/filter/rules.py.
 
-    `rules` maps a rule name to a threshold (or false to switch it off) for every source; `sources` maps a
-    source name to such a mapping for that source alone. `c4_line_filter: true` turns on C4's line filter.
+    A document's thresholds are, from the least to the most specific: the published (English) thresholds; its
+    language's row of the threshold table (`table: false` skips it); `rules`, for every source and language;
+    `languages.<code>.rules`, for that language; `sources.<name>`, for that source. Each maps a rule name to a
+    threshold, or false to switch it off. `c4_line_filter: true` turns on C4's line filter.
     """
 
     enabled: bool = True
     language: LanguageSettings = LanguageSettings()
+    table: bool = Field(True, description="per-language thresholds from pipelines/lang/thresholds.json")
     rules: Rules = {}
+    languages: dict[str, LanguageRules] = {}
     sources: dict[str, Rules] = {}
+
+    @field_validator("languages")
+    @classmethod
+    def _language_switches(cls, languages: dict) -> dict:
+        for code, entry in languages.items():
+            try:
+                cls._switch(entry.rules)
+            except KeyedError as exc:
+                raise KeyedError(f"{code}.rules.{exc.key}", str(exc)) from None
+        return languages
 
     @field_validator("rules")
     @classmethod
@@ -160,12 +185,16 @@ class FilterSettings(Section):
                 raise KeyedError(f"{name}.{exc.key}", str(exc)) from None
         return sources
 
-    def thresholds(self, source: str) -> dict[str, Any]:
-        """Enabled rules and their thresholds for one source (c4_line_filter maps to True when on)."""
+    def thresholds(self, source: str, lang: str | None = None) -> dict[str, Any]:
+        """Enabled rules and their thresholds for one source and language (c4_line_filter maps to True when on)."""
         from pipelines.filter.rules import RULES
+        from pipelines.lang.table import rule_thresholds
 
         out: dict[str, Any] = {r.name: r.default for r in RULES}
-        for overrides in (self.rules, self.sources.get(source, {})):
+        if self.table:
+            out.update(rule_thresholds(lang))
+        per_language = self.languages[lang].rules if lang in self.languages else {}
+        for overrides in (self.rules, per_language, self.sources.get(source, {})):
             for name, value in overrides.items():
                 if value is False:
                     out.pop(name, None)
@@ -174,6 +203,16 @@ class FilterSettings(Section):
                 else:
                     out[name] = value
         return out
+
+
+    def min_score(self, lang: str | None) -> float:
+        """The language ID confidence a document identified as `lang` needs."""
+        from pipelines.lang.table import lid_min_score
+
+        entry = self.languages.get(lang or "")
+        if entry is not None and entry.min_score is not None:
+            return entry.min_score
+        return lid_min_score(lang) if self.language.min_score == "table" else float(self.language.min_score)
 
 
 class OptoutSettings(Section):

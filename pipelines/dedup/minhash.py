@@ -12,7 +12,8 @@ from typing import Iterable
 import numpy as np
 from datasketch import MinHash
 
-from pipelines.text import normalize, words
+from pipelines.lang.words import units
+from pipelines.text import normalize
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _ROLL = np.uint64(1_000_003)
@@ -25,13 +26,14 @@ def _word_hash(word: str) -> int:
 
 
 def shingle_hashes(text: str, n: int) -> np.ndarray:
-    """Sorted unique 32-bit hashes of the word n-grams of the normalised text.
+    """Sorted unique 32-bit hashes of the n-grams of units of the normalised text: words, or characters of scripts
+    written without spaces (pipelines/lang/words.units), so Chinese or Japanese near-copies are found as English ones.
 
     A text with fewer than n words (but at least one) is one shingle: its whole word sequence. Two short texts
     then collide only when their words are identical, so short documents never fall into one shared bucket.
     An empty text has no shingles.
     """
-    tokens = words(normalize(text))
+    tokens = units(normalize(text))
     if not tokens:
         return np.zeros(0, dtype=np.uint32)
     table = {t: _word_hash(t) for t in set(tokens)}

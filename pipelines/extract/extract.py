@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from pipelines.config.curate import ExtractSettings
 from pipelines.extract.html import extractor_version, html_job, html_setup
 from pipelines.extract.sandbox import Sandbox
 from pipelines.schema import Row, reject
-from pipelines.text import content_hash, words
+from pipelines.lang.words import units
+from pipelines.text import content_hash
 
 
 MEMORY_CHARS = 32 << 20  # at most this much remembered text per worker, however long its pages
@@ -63,10 +64,11 @@ class HtmlExtractor:
 
 
 def annotate(doc: Row) -> Row:
-    """Fill the columns every later stage reads: n_chars, n_words, content_hash."""
+    """Fill the columns every later stage reads: n_chars, n_words, content_hash. Until language ID knows the
+    language (and sets n_words again), words are counted without it (pipelines/lang/words.units)."""
     text = doc["text"]
     doc["n_chars"] = len(text)
-    doc["n_words"] = len(words(text))
+    doc["n_words"] = len(units(text))
     doc["content_hash"] = content_hash(text)
     return doc
 
@@ -112,3 +114,34 @@ def extract_doc(doc: Row, extractor: HtmlExtractor | None, pdf_extractor: Any = 
     doc["text"] = result.pop("text")
     doc["metadata"].update(result)
     return finish_text(doc)
+
+
+class Extract:
+    """The extract stage: text from HTML (trafilatura), PDF (text layer, OCR where a page has none) or the
+    record's own text. Each extractor starts on its first document; `close` stops them."""
+
+    stage, name = "extract", "extract"
+
+    def __init__(self, settings: ExtractSettings, on_page: Callable[[dict], None] | None = None,
+                 on_repeat: Callable[[], None] | None = None) -> None:
+        self.settings, self.on_page, self.on_repeat = settings, on_page, on_repeat
+        self.html: HtmlExtractor | None = None
+        self.pdf: Any = None
+
+    def __call__(self, row: Row) -> Row:
+        if "_html" in row and self.html is None:
+            self.html = HtmlExtractor(self.settings)
+        if "_pdf" in row and self.pdf is None:
+            from pipelines.extract.pdf import PdfExtractor
+
+            self.pdf = PdfExtractor(self.settings.pdf, on_page=self.on_page, memory_mb=self.settings.max_memory_mb)
+        repeats = self.html.repeats if self.html is not None else 0
+        out = extract_doc(row, self.html, self.pdf)
+        if self.html is not None and self.html.repeats > repeats and self.on_repeat is not None:
+            self.on_repeat()
+        return out
+
+    def close(self) -> None:
+        for extractor in (self.html, self.pdf):
+            if extractor is not None:
+                extractor.close()

@@ -5,12 +5,13 @@ import hashlib
 import os
 
 from pipelines.runtime.files import read_texts
-from pipelines.text import normalize, words
+from pipelines.lang.words import units
+from pipelines.text import normalize
 
 
 def ngram_hashes(text: str, n: int) -> list[tuple[int, int]]:
     """(hash, word position) of every word n-gram of the normalised text (the whole text if shorter)."""
-    toks = words(normalize(text))
+    toks = units(normalize(text))
     if not toks:
         return []
     k = min(n, len(toks))
@@ -24,7 +25,7 @@ def build_index(paths: list[str], n: int, min_words: int) -> dict[int, str]:
     for path in paths:
         name = os.path.basename(path)
         for text in read_texts(path):  # JSONL (text, or context + gold), Parquet or plain text
-            if len(words(normalize(text))) < min_words:
+            if len(units(normalize(text))) < min_words:
                 continue
             for h, _ in ngram_hashes(text, n):
                 index.setdefault(h, name)
@@ -35,7 +36,7 @@ def find_overlap(text: str, index: dict[int, str], n: int) -> tuple[str, str] | 
     """(eval set, matched span) of the first eval n-gram found in the text, or None."""
     if not index:
         return None
-    toks = words(normalize(text))
+    toks = units(normalize(text))
     for h, i in ngram_hashes(text, n):
         if h in index:
             return index[h], " ".join(toks[i : i + n])

@@ -15,6 +15,8 @@ def _lines(path: str) -> list[str]:
 
 
 class Optout:
+    stage, name = "optout", "optout"
+
     def __init__(self, settings: OptoutSettings) -> None:
         self.enabled = settings.enabled
         self.domains = {d.lower().lstrip(".") for p in settings.domains for d in _lines(p)}

@@ -1,8 +1,10 @@
 """Heuristic quality rules with their published thresholds: Gopher quality and repetition, C4, FineWeb.
 
 Each rule measures one value of a document and compares it with its threshold; a failing document is rejected
-as `filter:<rule>` with the measured value. Thresholds can be changed, or a rule switched off (false), for all
-sources or per source. C4's line filter also rewrites the text (it drops lines, as C4 does) before its
+as `filter:<rule>` (the first rule that fails) with the measured value, and every enabled rule's value is kept
+in the `rule_values` column. Words, tokens and stop words are those of the document's language
+(pipelines/lang), and the thresholds come from the per-language table unless the config overrides them, for all
+sources, per language or per source. C4's line filter also rewrites the text (it drops lines, as C4 does) before its
 document-level checks; the number of lines it dropped goes to `metadata.c4_lines_removed`.
 """
 from __future__ import annotations
@@ -14,13 +16,16 @@ from typing import Callable
 
 import numpy as np
 
-TERMINAL = ('.', '!', '?', '"', "'", '”', '’', ':', ';', '…')
-C4_TERMINAL = ('.', '!', '?', '"')
+from pipelines.lang.stopwords import stop_words
+from pipelines.lang.words import Words, cut
+
+# Sentence ends of many scripts: Latin, CJK full-width, Devanagari danda, Arabic, Armenian, Ethiopic, Burmese.
+ENDS = "。！？．」』।॥؟۔։።။"
+TERMINAL = ('.', '!', '?', '"', "'", '”', '’', ':', ';', '…', *ENDS)
+C4_TERMINAL = ('.', '!', '?', '"', *ENDS)
 BULLETS = ("•", "●", "○", "▪", "‣", "⁃", "◦", "-", "*", "·", "–")
-STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
-_WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE = re.compile(r"[^.!?]+[.!?]+")
+_SENTENCE = re.compile(f"[^.!?{ENDS}]+[.!?{ENDS}]+")
 
 
 @dataclass
@@ -28,15 +33,25 @@ class Doc:
     """A document's text cut once into the pieces the rules read."""
 
     text: str
+    lang: str | None = "en"  # the published thresholds are English ones
+    how: str | None = None  # how words are cut (default: the language's way, see pipelines/lang/words.py)
     no_repeats_from: int = 1 << 30  # the shortest n-gram length known to have no repeated n-gram
 
     @cached_property
+    def _cut(self) -> Words:
+        return cut(self.text, self.lang, self.how)
+
+    @cached_property
     def words(self) -> list[str]:
-        return self.text.split()
+        return self._cut.words
 
     @cached_property
     def tokens(self) -> list[str]:
-        return [w.lower() for w in _WORD.findall(self.text)]
+        return self._cut.tokens
+
+    @cached_property
+    def stop_words(self) -> frozenset[str]:
+        return stop_words(self.lang)
 
     @cached_property
     def token_ids(self) -> np.ndarray:
@@ -129,6 +144,8 @@ class Rule:
     measure: Callable[[Doc], float]
     op: str  # "min": value >= threshold passes; "max": value <= threshold passes
     default: float
+    scales: bool = False  # the value scales with the language's words (counts, lengths, per-word ratios)
+    flag: bool = False  # the value is 0 or 1 (the same threshold in every language)
 
 
 def _mean_word_length(d: Doc) -> float:
@@ -137,17 +154,18 @@ def _mean_word_length(d: Doc) -> float:
 
 RULES: list[Rule] = [
     # Gopher quality (Rae et al. 2021)
-    Rule("gopher_min_words", lambda d: len(d.words), "min", 50),
-    Rule("gopher_max_words", lambda d: len(d.words), "max", 100_000),
-    Rule("gopher_min_mean_word_length", _mean_word_length, "min", 3),
-    Rule("gopher_max_mean_word_length", _mean_word_length, "max", 10),
+    Rule("gopher_min_words", lambda d: len(d.words), "min", 50, scales=True),
+    Rule("gopher_max_words", lambda d: len(d.words), "max", 100_000, scales=True),
+    Rule("gopher_min_mean_word_length", _mean_word_length, "min", 3, scales=True),
+    Rule("gopher_max_mean_word_length", _mean_word_length, "max", 10, scales=True),
     Rule("gopher_symbol_ratio",
-         lambda d: (d.text.count("#") + d.text.count("...") + d.text.count("…")) / max(len(d.words), 1), "max", 0.1),
+         lambda d: (d.text.count("#") + d.text.count("...") + d.text.count("…")) / max(len(d.words), 1), "max", 0.1,
+         scales=True),
     Rule("gopher_bullet_lines", lambda d: _frac(d.nonempty_lines, lambda ln: ln.startswith(BULLETS)), "max", 0.9),
     Rule("gopher_ellipsis_lines", lambda d: _frac(d.nonempty_lines, lambda ln: ln.endswith(("...", "…"))), "max", 0.3),
     Rule("gopher_alpha_words",
          lambda d: sum(1 for w in d.words if any(c.isalpha() for c in w)) / max(len(d.words), 1), "min", 0.8),
-    Rule("gopher_stop_words", lambda d: sum(1 for t in d.tokens if t in STOP_WORDS), "min", 2),
+    Rule("gopher_stop_words", lambda d: sum(1 for t in d.tokens if t in d.stop_words), "min", 2, scales=True),
     # Gopher repetition
     Rule("gopher_dup_line_frac", lambda d: _dup_fraction(d.nonempty_lines, False), "max", 0.3),
     Rule("gopher_dup_para_frac", lambda d: _dup_fraction(d.paragraphs, False), "max", 0.3),
@@ -158,14 +176,14 @@ RULES: list[Rule] = [
     *[Rule(f"gopher_dup_{n}gram", (lambda n: lambda d: _dup_ngram_fraction(d, n))(n), "max", t)
       for n, t in ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))],
     # C4 (Raffel et al. 2020), after its line filter
-    Rule("c4_lorem_ipsum", lambda d: float("lorem ipsum" in d.text.lower()), "max", 0),
-    Rule("c4_curly_braces", lambda d: float("{" in d.text), "max", 0),
+    Rule("c4_lorem_ipsum", lambda d: float("lorem ipsum" in d.text.lower()), "max", 0, flag=True),
+    Rule("c4_curly_braces", lambda d: float("{" in d.text), "max", 0, flag=True),
     Rule("c4_min_sentences", lambda d: len(_SENTENCE.findall(d.text)), "min", 5),
     # FineWeb (Penedo et al. 2024)
     Rule("fineweb_line_punct_ratio", lambda d: _frac(d.nonempty_lines, lambda ln: ln.endswith(TERMINAL)), "min", 0.12),
     Rule("fineweb_short_lines", lambda d: _frac(d.nonempty_lines, lambda ln: len(ln) <= 30), "max", 0.67),
     Rule("fineweb_dup_line_chars", lambda d: _dup_fraction(d.nonempty_lines, True), "max", 0.1),
-    Rule("fineweb_newline_ratio", lambda d: d.text.count("\n") / max(len(d.words), 1), "max", 0.3),
+    Rule("fineweb_newline_ratio", lambda d: d.text.count("\n") / max(len(d.words), 1), "max", 0.3, scales=True),
 ]
 RULES_BY_NAME = {r.name: r for r in RULES}
 C4_LINE_FILTER = "c4_line_filter"  # a switch, not a threshold: drop lines as C4 does before the C4 checks
@@ -189,13 +207,25 @@ def c4_clean(text: str) -> tuple[str, int]:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip(), dropped
 
 
-def check(doc: Doc, thresholds: dict[str, float]) -> tuple[str, float, float] | None:
-    """The first failing rule as (name, value, threshold), or None. `thresholds` holds the enabled rules."""
+def fails(rule: Rule, value: float, limit: float) -> bool:
+    return (rule.op == "min" and value < limit) or (rule.op == "max" and value > limit)
+
+
+def measure(doc: Doc, thresholds: dict[str, float]) -> tuple[dict[str, float], tuple[str, float, float] | None]:
+    """Every enabled rule's value, and the first failing rule as (name, value, threshold) or None.
+    `thresholds` holds the enabled rules; the stop-word rule is skipped for a language without stop words."""
+    values: dict[str, float] = {}
+    failed = None
     for rule in RULES:
-        if rule.name not in thresholds:
+        if rule.name not in thresholds or (rule.name == "gopher_stop_words" and not doc.stop_words):
             continue
-        value = rule.measure(doc)
-        limit = thresholds[rule.name]
-        if (rule.op == "min" and value < limit) or (rule.op == "max" and value > limit):
-            return rule.name, float(value), float(limit)
-    return None
+        value = float(rule.measure(doc))
+        values[rule.name] = value
+        if failed is None and fails(rule, value, thresholds[rule.name]):
+            failed = rule.name, value, float(thresholds[rule.name])
+    return values, failed
+
+
+def check(doc: Doc, thresholds: dict[str, float]) -> tuple[str, float, float] | None:
+    """The first failing rule as (name, value, threshold), or None."""
+    return measure(doc, thresholds)[1]

@@ -22,10 +22,10 @@ from pipelines.filter.classify import Scorer
 from pipelines.config.curate import CurateConfig
 from pipelines.runtime.decisions import DATA, NAMESPACE, UnitInfo
 from pipelines.dedup.dedup import sketch, url_date, url_key
-from pipelines.extract.extract import HtmlExtractor, extract_doc
-from pipelines.filter.filters import Filters
+from pipelines.extract.extract import Extract
+from pipelines.filter.filters import filter_stages
 from pipelines.filter.optout import Optout
-from pipelines.extract.pdf import PdfExtractor
+from pipelines.runtime import stages
 from pipelines.runtime.progress import Progress
 from pipelines.read.readers import brief, read_file
 from pipelines.extract.sandbox import Interrupted
@@ -71,12 +71,10 @@ class StageUnit(beam.DoFn):
     def setup(self) -> None:
         cfg = self.cfg
         self.sources = {s.name: s for s in cfg.sources}
-        self.optout = Optout(cfg.optout)
-        self.filters = Filters(cfg.filters, cfg.pii, cfg.decontam, [s.name for s in cfg.sources])
+        self.extract = Extract(cfg.extract, on_page=self._on_page, on_repeat=self._on_repeat)
+        self.stages = [Optout(cfg.optout), self.extract, *filter_stages(cfg)]
         self.scorer = Scorer(cfg.classifiers) if cfg.classifiers.enabled else None
         self.minhash = cfg.dedup.minhash if cfg.dedup.enabled and cfg.dedup.minhash.enabled else None
-        self.extractor: HtmlExtractor | None = None
-        self.pdf_extractor: PdfExtractor | None = None
         self.progress = Progress(self.progress_dir, "read")
 
     def process(self, item: tuple[int, Unit]) -> Iterator[tuple[int, UnitInfo]]:
@@ -142,21 +140,9 @@ class StageUnit(beam.DoFn):
         row["consent"] = row.get("consent") or source.consent
         if is_rejected(row):
             return row
-        row = self.optout(row)
-        if is_rejected(row):
-            return row
-        if "_html" in row and self.extractor is None:
-            self.extractor = HtmlExtractor(self.cfg.extract)
-        if "_pdf" in row and self.pdf_extractor is None:
-            self.pdf_extractor = PdfExtractor(self.cfg.extract.pdf, on_page=self._on_page,
-                                              memory_mb=self.cfg.extract.max_memory_mb)
-        repeats = self.extractor.repeats if self.extractor is not None else 0
+        self.source = source.name
         try:
-            out = extract_doc(row, self.extractor, self.pdf_extractor)
-            if self.extractor is not None and self.extractor.repeats > repeats:
-                Metrics.counter(NAMESPACE, f"{source.name}/repeated_pages").inc()
-            if not is_rejected(out):
-                out = self.filters(out)
+            out = stages.run(row, self.stages)
         except Interrupted:
             raise  # the job is stopping: this document is redone by the next run, not given a verdict
         except Exception as exc:  # noqa: BLE001  (one document's failure is that document's row)
@@ -188,6 +174,9 @@ class StageUnit(beam.DoFn):
             os.makedirs(os.path.join(self.progress_dir, RESTAGED), exist_ok=True)
             write_json(os.path.join(self.progress_dir, RESTAGED, f"{key}.json"), note)
 
+    def _on_repeat(self) -> None:
+        Metrics.counter(NAMESPACE, f"{self.source}/repeated_pages").inc()
+
     def _on_page(self, page: dict) -> None:
         self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
 
@@ -195,7 +184,5 @@ class StageUnit(beam.DoFn):
         self.progress.flush(force=True)
 
     def teardown(self) -> None:
-        for extractor in (self.extractor, self.pdf_extractor):
-            if extractor is not None:
-                extractor.close()
+        self.extract.close()
         self.progress.flush(force=True)
