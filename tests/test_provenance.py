@@ -92,7 +92,11 @@ def test_curate_data_card_numbers_match_the_outputs(tmp_path):
         mine = [r for r in kept if (r["license"] or "unknown") == lic]
         assert v == {"documents": len(mine), "n_chars": sum(r["n_chars"] for r in mine)}
     langs = Counter(r["lang"] for r in kept)
-    assert {k: v["documents"] for k, v in card["languages"].items()} == dict(langs)
+    assert sum(v["kept"] for v in card["languages"].values()) == len(kept)
+    assert sum(v["read"] for v in card["languages"].values()) == len(kept) + len(rejected)
+    for lang, v in card["languages"].items():
+        if lang not in ("other", "unknown"):
+            assert v["kept"] == langs[lang] and v["n_chars"] == sum(r["n_chars"] for r in kept if r["lang"] == lang)
     assert card["funnel"][-1] == {"stage": "kept", "documents_in": len(kept), "documents_out": len(kept),
                                   "chars_in": sum(r["n_chars"] for r in kept)}
     assert card["funnel"][0]["documents_in"] == len(kept) + len(rejected)

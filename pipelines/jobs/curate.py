@@ -30,6 +30,7 @@ from pipelines.filter.classify import Classify
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import CurateConfig, check_inputs_outside_output
 from pipelines.write.datacard import curate_card
+from pipelines.lang.words import missing_segmenters, segmenter_name
 from pipelines.runtime.decisions import DATA, NAMESPACE, Decisions, data_movement, measure, offsets
 from pipelines.dedup.dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
 from pipelines.runtime.files import sha256_file, write_json
@@ -131,15 +132,24 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
         sources[source.name] = {"read": counters.get(source.name, {}).get("read", 0), "kept": 0, "rejected": 0,
                                 "rejected_by_reason": {}, "chars_kept": 0, "stages": {}}
     rejected_chars: dict[tuple[str, str], int] = {}
+    languages: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         folder = os.path.join(staging, kind)
         for name in sorted(os.listdir(folder)):
-            keys = ["source"] + (["reason"] if kind == "rejected" else [])
+            keys = ["source", "lang"] + (["reason"] if kind == "rejected" else [])
             table = pq.read_table(os.path.join(folder, name), columns=keys + ["n_chars"])
-            # counted by Arrow, one row per (source, reason): no Python object per document
+            # counted by Arrow, one row per (source, language, reason): no Python object per document
             for group in table.group_by(keys).aggregate([("n_chars", "count"), ("n_chars", "sum")]).to_pylist():
                 s = sources[group["source"]]
                 n, chars = group["n_chars_count"], group["n_chars_sum"] or 0
+                lang = languages.setdefault(group["lang"] or "unknown",
+                                            {"read": 0, "kept": 0, "rejected": 0, "rejected_by_reason": {}})
+                lang["read"] += n
+                if kind == "kept":
+                    lang["kept"] += n
+                else:
+                    lang["rejected"] += n
+                    lang["rejected_by_reason"][group["reason"]] = lang["rejected_by_reason"].get(group["reason"], 0) + n
                 if kind == "kept":
                     s["kept"] += n
                     s["chars_kept"] += chars
@@ -183,7 +193,30 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
         warnings.append(f"{no_ocr} PDF(s) needed OCR but no OCR engine could run; they were rejected as "
                         "extract:ocr_unavailable. Install Tesseract (apt-get install tesseract-ocr "
                         "tesseract-ocr-eng) or set extract.pdf.ocr: never.")
-    return {"sources": sources, "totals": totals, "config_hash": cfg.hash, "warnings": warnings}
+    missing = missing_segmenters(list(languages))
+    if missing:
+        warnings.append("no word segmenter for " + ", ".join(f"{lang} (pip install {pkg})" for lang, pkg in
+                        missing.items()) + ": their words were cut one per character, with the table's thresholds "
+                        "for that; pip install 'refinery[languages]' installs them all")
+    return {"sources": sources, "totals": totals, "languages": by_language(languages, cfg.filters.language.report_min_docs),
+            "segmenters": {lang: segmenter_name(lang) for lang in sorted(languages) if lang != "unknown"},
+            "config_hash": cfg.hash, "warnings": warnings}
+
+
+def by_language(languages: dict[str, dict[str, Any]], min_docs: int) -> dict[str, dict[str, Any]]:
+    """Read, kept and rejected by reason per language, most read first; languages with fewer than `min_docs`
+    documents read are summed as `other`; `unknown` holds rows rejected before language ID."""
+    out: dict[str, dict[str, Any]] = {}
+    for lang, entry in sorted(languages.items(), key=lambda kv: (-kv[1]["read"], kv[0])):
+        name = lang if entry["read"] >= min_docs or lang == "unknown" else "other"
+        into = out.setdefault(name, {"read": 0, "kept": 0, "rejected": 0, "rejected_by_reason": {}})
+        for key in ("read", "kept", "rejected"):
+            into[key] += entry[key]
+        for reason, n in entry["rejected_by_reason"].items():
+            into["rejected_by_reason"][reason] = into["rejected_by_reason"].get(reason, 0) + n
+    for entry in out.values():
+        entry["rejected_by_reason"] = dict(sorted(entry["rejected_by_reason"].items(), key=lambda kv: (-kv[1], kv[0])))
+    return out
 
 
 def package_versions() -> dict[str, str]:

@@ -43,6 +43,20 @@ def _breakdown(rows: list[dict], key: str, weight: str) -> dict[str, dict[str, i
     return dict(sorted(out.items(), key=lambda kv: -kv[1][weight]))
 
 
+def _languages(stats: dict, kept: dict[str, dict[str, int]]) -> dict[str, dict]:
+    """Per language (as stats.json groups them): read, kept, rejected, top reasons, kept characters, how words
+    were cut."""
+    out = {}
+    grouped = stats.get("languages", {})
+    for lang, s in grouped.items():
+        chars = kept.get(lang, {}).get("n_chars", 0) if lang != "other" else sum(
+            v["n_chars"] for k, v in kept.items() if k not in grouped)
+        out[lang] = {"read": s["read"], "kept": s["kept"], "rejected": s["rejected"], "n_chars": chars,
+                     "words": stats.get("segmenters", {}).get(lang, "-"),
+                     "top_rejections": dict(list(s["rejected_by_reason"].items())[:3])}
+    return out
+
+
 def curate_card(output: str, stats: dict, manifest: dict) -> dict:
     """Write the curated pool's card; returns its numbers."""
     kept = _read(os.path.join(output, "kept"), ["source", "n_chars", "lang", "license", "consent", "dup_cluster_size"])
@@ -77,7 +91,8 @@ def curate_card(output: str, stats: dict, manifest: dict) -> dict:
                         for name, t in (stats.get("classifier_thresholds") or {}).items()},
         "licenses": _breakdown(kept, "license", "n_chars"),
         "consent": _breakdown(kept, "consent", "n_chars"),
-        "languages": dict(list(_breakdown(kept, "lang", "n_chars").items())[:12]),
+        "languages": _languages(stats, _breakdown(kept, "lang", "n_chars")),
+        "segmenter_notes": [w for w in stats.get("warnings", []) if w.startswith("no word segmenter")],
         "config_hash": manifest["config_hash"],
         "versions": manifest["versions"],
         "models": manifest["models"],
@@ -190,7 +205,12 @@ def _curate_markdown(c: dict) -> str:
         "## Consent",
         _table(["consent", "documents", "characters"], [[k, v["documents"], v["n_chars"]] for k, v in c["consent"].items()]),
         "## Languages",
-        _table(["language", "documents", "characters"], [[k, v["documents"], v["n_chars"]] for k, v in c["languages"].items()]),
+        "Rows rejected before language ID are `unknown`; languages with few documents are summed as `other`. Words "
+        "are cut by spaces, by a segmenter, or one per character (README, \"Languages\").",
+        _table(["language", "read", "kept", "rejected", "kept characters", "words", "top rejection reasons"],
+               [[k, v["read"], v["kept"], v["rejected"], v["n_chars"], v["words"],
+                 ", ".join(f"{r} {n}" for r, n in v["top_rejections"].items())] for k, v in c["languages"].items()]),
+        *c["segmenter_notes"],
         "## Versions and models",
         _table(["package or model", "version or sha256"], [[k, v] for k, v in {**c["versions"], **c["models"]}.items()]),
     ]
