@@ -8,8 +8,10 @@ Guide): the Debian Reference and its translations (apt-get install debian-refere
 debian-reference-es debian-reference-fr debian-reference-id debian-reference-it debian-reference-ja
 debian-reference-pt debian-reference-zh-cn). Each chapter is cut at its second-level sections, one HTML document
 per section, so every language holds the same documents. Curate runs with the default config, once on the
-documents alone (shares kept) and once with a planted near-copy of every fourth document (1-2% of its words, or
-characters where words are not spaced, changed, and its last line dropped). With --baseline, the same runs use an
+documents alone (shares kept) and once with a planted near-copy of every fourth document (about 1% of its words,
+or characters where words are not spaced, changed, and its last paragraph dropped if it has eight or more).
+Recall counts the planted pairs that both reached dedup and whose texts' shingle Jaccard is at least the
+threshold (0.8); precision, the pairs dedup joined that are planted ones. With --baseline, the same runs use an
 earlier checkout of refinery (e.g. `git worktree add /tmp/base <commit>`), printed side by side.
 """
 from __future__ import annotations
@@ -55,12 +57,12 @@ def near_copy(html: str, seed: int) -> str:
     rng = random.Random(seed)
     tree = lxml_html.fromstring(html)
     paragraphs = tree.xpath("//p")
-    if len(paragraphs) > 1:
+    if len(paragraphs) >= 8:
         paragraphs[-1].getparent().remove(paragraphs[-1])
     for node in tree.iter():
         if node.text and rng.random() < 0.5:
             units = _UNIT.findall(node.text)
-            for u in rng.sample(units, k=min(len(units), max(0, int(len(units) * 0.03)))):
+            for u in rng.sample(units, k=min(len(units), max(0, int(len(units) * 0.02)))):
                 node.text = node.text.replace(u, "x" if u.isascii() else "字", 1)
     return lxml_html.tostring(tree, encoding="unicode")
 
@@ -103,7 +105,7 @@ def rows(output: str) -> list[dict]:
     out = []
     for kind in ("kept", "rejected"):
         for path in sorted(glob.glob(os.path.join(output, kind, "*.parquet"))):
-            cols = [c for c in ("source", "source_uri", "reason", "dup_cluster_id")
+            cols = [c for c in ("source", "source_uri", "reason", "dup_cluster_id", "text")
                     if c in pq.ParquetFile(path).schema_arrow.names]
             for r in pq.read_table(path, columns=cols).to_pylist():
                 r["name"] = os.path.basename(r["source_uri"]).removesuffix(".html")
@@ -126,6 +128,14 @@ def shares(table: list[dict]) -> dict[str, dict]:
     return out
 
 
+def similar(a: str, b: str, threshold: float = 0.8) -> bool:
+    """The pair is a near-duplicate by the definition dedup applies: shingle Jaccard at least the threshold."""
+    sys.path.insert(0, HERE)
+    from pipelines.dedup.minhash import jaccard, shingle_hashes
+
+    return jaccard(shingle_hashes(a, 5), shingle_hashes(b, 5)) >= threshold
+
+
 def near_dups(table: list[dict], planted: dict[str, list[str]]) -> dict[str, dict]:
     """Recall over planted pairs that both reached dedup; precision over every pair dedup joined."""
     out = {}
@@ -133,7 +143,7 @@ def near_dups(table: list[dict], planted: dict[str, list[str]]) -> dict[str, dic
         mine = {r["name"]: r for r in table if r["source"] == lang}
         reached = lambda r: r["reason"] is None or r["reason"].startswith("dedup:")  # noqa: E731
         pairs = [(mine[n], mine[n + ".copy"]) for n in names if n + ".copy" in mine]
-        pairs = [(a, b) for a, b in pairs if reached(a) and reached(b)]
+        pairs = [(a, b) for a, b in pairs if reached(a) and reached(b) and similar(a["text"], b["text"])]
         found = sum(1 for a, b in pairs if a["dup_cluster_id"] and a["dup_cluster_id"] == b["dup_cluster_id"])
         clusters: dict[str, list[str]] = {}
         for r in mine.values():

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 from datasketch import MinHash  # noqa: E402
 
 from pipelines.dedup.minhash import shingle_hashes, signatures  # noqa: E402
-from pipelines.text import normalize, words  # noqa: E402
+from pipelines.lang.words import units  # noqa: E402
+from pipelines.text import normalize  # noqa: E402
 
 NUM_PERM, SEED, NGRAM = 112, 42, 5
 
@@ -54,7 +55,7 @@ def real_documents(n: int) -> list[str]:
 def plain_loop(docs: list[str]) -> None:
     """The baseline: one MinHash per document, updated shingle by shingle."""
     for text in docs:
-        tokens = words(normalize(text))
+        tokens = units(normalize(text))
         m = MinHash(num_perm=NUM_PERM, seed=SEED)
         for i in range(max(1, len(tokens) - NGRAM + 1)):
             m.update(" ".join(tokens[i : i + NGRAM]).encode("utf-8"))

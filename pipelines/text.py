@@ -1,4 +1,6 @@
-"""Text helpers shared by every stage: normalisation, words, content hash."""
+"""Text helpers shared by every stage: normalisation, content hash, and the shingle score of extraction.
+
+Words of a document in its language are cut in pipelines/lang/words.py."""
 from __future__ import annotations
 
 import hashlib
@@ -12,11 +14,6 @@ _SPACE = re.compile(r"\s+")
 def normalize(text: str) -> str:
     """The form used for hashing and shingling: NFKC, lower case, whitespace collapsed."""
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
-
-
-def words(text: str) -> list[str]:
-    """Word tokens of a text (computed once per document and shared by later stages)."""
-    return _WORD.findall(text)
 
 
 def content_hash(text: str) -> str:

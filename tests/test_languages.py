@@ -95,7 +95,7 @@ def test_the_table_is_made_from_real_text_and_english_keeps_the_published_thresh
 
 def test_thresholds_apply_from_the_table_to_the_source_most_specific_last(tmp_path):
     raw = {"output": str(tmp_path / "out"), "sources": [{"name": "web", "format": "jsonl", "paths": ["x.jsonl"]}],
-           "filters": {"rules": {"gopher_min_words": 10},
+           "filters": {"language": {"min_score": "table"}, "rules": {"gopher_min_words": 10},
                        "languages": {"de": {"rules": {"gopher_min_words": 20, "gopher_stop_words": False},
                                             "min_score": 0.5}},
                        "sources": {"web": {"gopher_max_words": 500}}}}
@@ -109,6 +109,8 @@ def test_thresholds_apply_from_the_table_to_the_source_most_specific_last(tmp_pa
     raw["filters"] = {"table": False, "language": {"min_score": 0.1}}
     f = parse_config(raw, str(tmp_path)).filters
     assert f.thresholds("web", "ja")["gopher_max_mean_word_length"] == 10 and f.min_score("ja") == 0.1
+    raw["filters"] = {}
+    assert parse_config(raw, str(tmp_path)).filters.min_score("ja") == 0.0  # by default, no LID threshold
 
 
 class _Upper:

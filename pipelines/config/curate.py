@@ -128,7 +128,7 @@ class LanguageSettings(Section):
     engine: Literal["fasttext", "py3langid"] = Field("fasttext", description="fasttext runs lid.176")
     keep: Strings = Field((), description="ISO 639-1 codes to keep; empty keeps every language")
     min_score: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["table"] = Field(
-        "table", description="the language ID confidence a document needs: one number for every language, or "
+        0.0, description="the language ID confidence a document needs: one number for every language, or "
         "`table`: each language's own (pipelines/lang/thresholds.json; 0.3 for a language without a row)")
     report_min_docs: int = Field(50, ge=0, description="in stats and the data card, languages with fewer "
                                  "documents read are grouped as `other`")
