@@ -33,7 +33,7 @@ CHARACTERS = ("lo", "km", "my", "bo")  # no segmenter: one word per character
 
 def units(text: str) -> list[str]:
     """The language-neutral pieces shingles are made of: each character of an unspaced script, else `\\w+` runs."""
-    return _UNITS.findall(text)
+    return _UNITS.findall(text) if _UNSPACED_CHAR.search(text) else _WORD.findall(text)
 
 
 def unspaced_share(text: str) -> float:
