@@ -214,9 +214,13 @@ def foreign_piece(piece: Path, tmp: Path) -> bytes:
     """The same rows staged by another run (another run key) for the same unit, as that run writes them."""
     from pipelines.runtime import staging
 
-    table = pq.read_table(piece)
+    from pipelines.schema import scores_of
+
+    rows = pq.read_table(piece).to_pylist()
+    for row in rows:  # in memory, scores and rule values are dicts (the file holds them as entries)
+        row["scores"], row["rule_values"] = scores_of(row["scores"]) or None, scores_of(row["rule_values"]) or None
     folder = tmp / "another-run" / piece.parent.name
-    return Path(staging.write_piece(str(folder), table.to_pylist())).read_bytes()
+    return Path(staging.write_piece(str(folder), rows)).read_bytes()
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "another run"])
