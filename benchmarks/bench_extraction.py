@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import gzip
 import json
 import sys
@@ -96,8 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     defaults = HtmlSettings()
     settings = {
-        "trafilatura alone": dataclasses.replace(defaults, region_ratio_article=0.0, region_ratio_other=0.0,
-                                                 region_ratio_unknown=0.0),
+        "trafilatura alone": defaults.model_copy(update={"region_ratio_article": 0.0, "region_ratio_other": 0.0,
+                                                             "region_ratio_unknown": 0.0}),
         "refinery default": defaults,
     }
     modern = load_set(args.modern, "html", "page", args.limit)

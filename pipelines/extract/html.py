@@ -6,6 +6,7 @@ worker's extractor process stays small.
 """
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     from pipelines.config.curate import HtmlSettings
 
 METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
+# Elements whose source line breaks are the page's own (and scripts, whose line breaks are syntax).
+_VERBATIM = re.compile(r"<(pre|code|textarea|listing|xmp|plaintext|script|style)(?=[\s/>])", re.I)
+_BREAKS = re.compile(r"[\r\n]+")
 
 
 def trafilatura_version() -> str:
@@ -33,6 +37,7 @@ def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
 def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
     """Main text and page metadata of one page (in-process, no deadline). `html_text` in the result says which
     view of the page gave the text (`trafilatura` or `region`), `page_kind` what the page declares itself."""
+    html = unwrap_lines(html)
     text, out = _trafilatura(html, url, settings)
     kind = page_region.page_kind(html)
     ratios = {"article": settings.region_ratio_article, "other": settings.region_ratio_other,
@@ -45,6 +50,28 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
             text, out["html_text"] = region, "region"
     out["text"] = text
     return out
+
+
+def unwrap_lines(html: str) -> str:
+    """The page with its source's line breaks made spaces, as a browser shows them, except inside <pre>, <code>,
+    <textarea> and scripts. Paragraphs hard-wrapped in the source (common in translated and generated manuals)
+    are then one line each in the extracted text, whichever view extracts them, and line-based rules measure
+    the page's lines rather than its source's."""
+    if "\n" not in html and "\r" not in html:
+        return html
+    out, at = [], 0
+    while True:
+        start = _VERBATIM.search(html, at)
+        if start is None:
+            out.append(_BREAKS.sub(" ", html[at:]))
+            return "".join(out)
+        out.append(_BREAKS.sub(" ", html[at:start.start()]))
+        end = re.compile(rf"</{start.group(1)}\s*>", re.I).search(html, start.end())
+        if end is None:  # never closed: the rest of the page is inside it
+            out.append(html[start.start():])
+            return "".join(out)
+        out.append(html[start.start():end.end()])
+        at = end.end()
 
 
 def _trafilatura(html: str, url: str | None,

@@ -16,7 +16,7 @@ from lxml import etree
 
 from pipelines.text import shingles
 
-VERSION = "region 1"
+VERSION = "region 2"
 
 # Elements whose text is never page content.
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).

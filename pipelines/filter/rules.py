@@ -25,7 +25,7 @@ TERMINAL = ('.', '!', '?', '"', "'", '”', '’', ':', ';', '…', *ENDS)
 C4_TERMINAL = ('.', '!', '?', '"', *ENDS)
 BULLETS = ("•", "●", "○", "▪", "‣", "⁃", "◦", "-", "*", "·", "–")
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
-_SENTENCE = re.compile(f"[^.!?{ENDS}]+[.!?{ENDS}]+")
+_SENTENCE_ENDS = re.compile(f"[.!?{ENDS}]+")
 
 
 @dataclass
@@ -55,12 +55,28 @@ class Doc:
 
     @cached_property
     def token_ids(self) -> np.ndarray:
-        table: dict[str, int] = {}
-        return np.array([table.setdefault(t, len(table) + 1) for t in self.tokens], dtype=np.uint64)
+        table = {t: i for i, t in enumerate(dict.fromkeys(self.tokens), 1)}
+        return np.fromiter(map(table.__getitem__, self.tokens), dtype=np.uint64, count=len(self.tokens))
 
     @cached_property
     def token_lens(self) -> np.ndarray:
-        return np.array([len(t) for t in self.tokens], dtype=np.int64)
+        return np.fromiter(map(len, self.tokens), dtype=np.int64, count=len(self.tokens))
+
+    @cached_property
+    def mean_word_length(self) -> float:
+        return sum(map(len, self.words)) / len(self.words) if self.words else 0.0
+
+    @cached_property
+    def alpha_words(self) -> int:
+        """Words with at least one alphabetic character (most are all letters: str.isalpha answers those)."""
+        return sum(1 for w in self.words if w.isalpha() or any(c.isalpha() for c in w))
+
+    @cached_property
+    def sentences(self) -> int:
+        """Sentences as C4 counts them: runs of text up to a run of sentence ends (one that opens the text ends
+        none)."""
+        runs = _SENTENCE_ENDS.findall(self.text)
+        return len(runs) - (1 if runs and self.text.startswith(runs[0]) else 0)
 
     @cached_property
     def total_chars(self) -> int:
@@ -148,23 +164,19 @@ class Rule:
     flag: bool = False  # the value is 0 or 1 (the same threshold in every language)
 
 
-def _mean_word_length(d: Doc) -> float:
-    return sum(len(w) for w in d.words) / len(d.words) if d.words else 0.0
-
-
 RULES: list[Rule] = [
     # Gopher quality (Rae et al. 2021)
     Rule("gopher_min_words", lambda d: len(d.words), "min", 50, scales=True),
     Rule("gopher_max_words", lambda d: len(d.words), "max", 100_000, scales=True),
-    Rule("gopher_min_mean_word_length", _mean_word_length, "min", 3, scales=True),
-    Rule("gopher_max_mean_word_length", _mean_word_length, "max", 10, scales=True),
+    Rule("gopher_min_mean_word_length", lambda d: d.mean_word_length, "min", 3, scales=True),
+    Rule("gopher_max_mean_word_length", lambda d: d.mean_word_length, "max", 10, scales=True),
     Rule("gopher_symbol_ratio",
          lambda d: (d.text.count("#") + d.text.count("...") + d.text.count("…")) / max(len(d.words), 1), "max", 0.1,
          scales=True),
     Rule("gopher_bullet_lines", lambda d: _frac(d.nonempty_lines, lambda ln: ln.startswith(BULLETS)), "max", 0.9),
     Rule("gopher_ellipsis_lines", lambda d: _frac(d.nonempty_lines, lambda ln: ln.endswith(("...", "…"))), "max", 0.3),
     Rule("gopher_alpha_words",
-         lambda d: sum(1 for w in d.words if any(c.isalpha() for c in w)) / max(len(d.words), 1), "min", 0.8),
+         lambda d: d.alpha_words / max(len(d.words), 1), "min", 0.8),
     Rule("gopher_stop_words", lambda d: sum(1 for t in d.tokens if t in d.stop_words), "min", 2, scales=True),
     # Gopher repetition
     Rule("gopher_dup_line_frac", lambda d: _dup_fraction(d.nonempty_lines, False), "max", 0.3),
@@ -178,7 +190,7 @@ RULES: list[Rule] = [
     # C4 (Raffel et al. 2020), after its line filter
     Rule("c4_lorem_ipsum", lambda d: float("lorem ipsum" in d.text.lower()), "max", 0, flag=True),
     Rule("c4_curly_braces", lambda d: float("{" in d.text), "max", 0, flag=True),
-    Rule("c4_min_sentences", lambda d: len(_SENTENCE.findall(d.text)), "min", 5),
+    Rule("c4_min_sentences", lambda d: d.sentences, "min", 5),
     # FineWeb (Penedo et al. 2024)
     Rule("fineweb_line_punct_ratio", lambda d: _frac(d.nonempty_lines, lambda ln: ln.endswith(TERMINAL)), "min", 0.12),
     Rule("fineweb_short_lines", lambda d: _frac(d.nonempty_lines, lambda ln: len(ln) <= 30), "max", 0.67),

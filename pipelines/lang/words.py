@@ -90,7 +90,9 @@ def cut(text: str, lang: str | None, how: str | None = None) -> Words:
     cutting (`chars`: one word per character of an unspaced script), as when the segmenter is missing."""
     how = how or segmenter_name(lang)
     if how == "spaces":
-        return Words(text.split(), [w.lower() for w in _WORD.findall(text)])
+        low = text.lower()  # lower-cased once, unless that changes the text's length (a few letters do)
+        tokens = _WORD.findall(low) if len(low) == len(text) else [w.lower() for w in _WORD.findall(text)]
+        return Words(text.split(), tokens)
     if how == "chars":
         pieces = units(text)
     else:
