@@ -21,7 +21,6 @@ import glob
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,10 @@ import pyarrow.parquet as pq
 from lxml import html as lxml_html
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
+from pipelines.dedup.minhash import jaccard, shingle_hashes  # noqa: E402
+from pipelines.lang.words import units  # noqa: E402
+
 REFERENCE = "/usr/share/debian-reference"
 LANGS = {"en": "en", "de": "de", "fr": "fr", "es": "es", "pt": "pt", "it": "it", "id": "id", "ja": "ja",
          "zh": "zh-cn"}
@@ -49,9 +52,6 @@ def sections(lang: str) -> list[tuple[str, str]]:
     return out
 
 
-_UNIT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|\w+")
-
-
 def near_copy(html: str, seed: int) -> str:
     """The same page with 1-2% of its text's words (or CJK characters) replaced and its last paragraph dropped."""
     rng = random.Random(seed)
@@ -61,8 +61,8 @@ def near_copy(html: str, seed: int) -> str:
         paragraphs[-1].getparent().remove(paragraphs[-1])
     for node in tree.iter():
         if node.text and rng.random() < 0.5:
-            units = _UNIT.findall(node.text)
-            for u in rng.sample(units, k=min(len(units), max(0, int(len(units) * 0.02)))):
+            pieces = units(node.text)
+            for u in rng.sample(pieces, k=min(len(pieces), max(0, int(len(pieces) * 0.02)))):
                 node.text = node.text.replace(u, "x" if u.isascii() else "字", 1)
     return lxml_html.tostring(tree, encoding="unicode")
 
@@ -130,9 +130,6 @@ def shares(table: list[dict]) -> dict[str, dict]:
 
 def similar(a: str, b: str, threshold: float = 0.8) -> bool:
     """The pair is a near-duplicate by the definition dedup applies: shingle Jaccard at least the threshold."""
-    sys.path.insert(0, HERE)
-    from pipelines.dedup.minhash import jaccard, shingle_hashes
-
     return jaccard(shingle_hashes(a, 5), shingle_hashes(b, 5)) >= threshold
 
 
