@@ -177,6 +177,7 @@ def main() -> None:
     ap.add_argument("--docs", default="100000,300000,1000000", help="comma-separated corpus sizes")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--baseline", type=Path, help="another refinery checkout to run on the same data")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; the fastest is reported")
     ap.add_argument("--folder", type=Path, help="where to build the data (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the data and the output")
     args = ap.parse_args()
@@ -190,10 +191,15 @@ def main() -> None:
         print(f"N={n:,}: {planted['text_bytes'] / 1e6:.1f} MB of text ({planted['text_bytes'] / n:.0f} bytes/doc), "
               f"{planted['near_copies']:,} near-copies, {planted['exact_copies']:,} exact copies, "
               f"{planted['repeated_urls']:,} repeated URLs", flush=True)
-        results[n] = run(ROOT, base, base / "data", args.workers)
+        runs: dict[str, list[dict]] = {"refinery": [], "baseline": []}
+        for r in range(args.repeat):  # side by side in the order A B B A ...: drift in the machine's speed cancels
+            order = ["refinery", "baseline"] if args.baseline else ["refinery"]
+            for name in order if r % 2 == 0 else order[::-1]:
+                runs[name].append(run(ROOT if name == "refinery" else args.baseline, base, base / "data", args.workers))
+        results[n] = min(runs["refinery"], key=lambda x: x["wall"])
         print(line("refinery", n, results[n]), flush=True)
         if args.baseline:
-            before = run(args.baseline, base, base / "data", args.workers)
+            before = min(runs["baseline"], key=lambda x: x["wall"])
             print(line("baseline", n, before), flush=True)
             print(f"{'':<9} ratio: time {before['wall'] / results[n]['wall']:.2f}x faster, peak RSS "
                   f"{before['peak'] / results[n]['peak']:.2f}x smaller", flush=True)

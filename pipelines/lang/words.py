@@ -33,7 +33,9 @@ CHARACTERS = ("lo", "km", "my", "bo")  # no segmenter: one word per character
 
 def units(text: str) -> list[str]:
     """The language-neutral pieces shingles are made of: each character of an unspaced script, else `\\w+` runs."""
-    return _UNITS.findall(text) if _UNSPACED_CHAR.search(text) else _WORD.findall(text)
+    if text.isascii() or not _UNSPACED_CHAR.search(text):
+        return _WORD.findall(text)
+    return _UNITS.findall(text)
 
 
 def unspaced_share(text: str) -> float:
@@ -103,4 +105,4 @@ def cut(text: str, lang: str | None, how: str | None = None) -> Words:
 
 def count_words(text: str, lang: str | None) -> int:
     """The `n_words` column: words of the text in its language."""
-    return len(cut(text, lang).words)
+    return len(text.split()) if segmenter_name(lang) == "spaces" else len(cut(text, lang).words)
