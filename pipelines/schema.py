@@ -123,6 +123,23 @@ def is_rejected(row: dict[str, Any]) -> bool:
     return "reason" in row
 
 
+MAX_METADATA_DEPTH = 64  # deeper metadata is dropped by the readers (and said so): every later step recurses
+
+
+def nesting(value: Any, limit: int = MAX_METADATA_DEPTH) -> int:
+    """How deeply lists and dicts nest in a value (0 for a scalar), counted without recursion and up to
+    `limit` + 1 (a value nested past the limit is not walked further)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            level += 1
+            deepest = max(deepest, level)
+            if level <= limit:
+                stack.extend((v, level) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def strict_json(value: Any) -> Any:
     """A value that serialises as strict JSON in UTF-8: NaN and infinities become null, lone surrogates U+FFFD,
     other objects their str()."""

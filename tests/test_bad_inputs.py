@@ -44,6 +44,8 @@ def bad_run(tmp_path_factory, truth):
         json.dumps({"body": "no text field here"}),
         json.dumps(["a", "list"]),
         json.dumps({"text": "second record also has sufficient words to be kept by filters", "url": "https://x.example/2"}),
+        '{"text": "a record whose extra field nests nine hundred lists deep", "source_id": 7, "extra": '
+        + "[" * 900 + "]" * 900 + "}",
     ]
     (jsonl / "records.jsonl").write_text("\n".join(lines) + "\n")
     full = gzip.compress(("\n".join(json.dumps({"text": f"record number {i} " + "word " * 30}) for i in range(200)) + "\n").encode())
@@ -54,6 +56,8 @@ def bad_run(tmp_path_factory, truth):
     pq.write_table(pa.table({"text": ["a parquet document with enough words to pass the filter here", None],
                              "score": [0.5, 0.7]}), pqdir / "ok.parquet")
     (pqdir / "garbage.parquet").write_bytes(b"PAR1 this is not really parquet")
+    pq.write_table(pa.table({"text": pa.array([b"caf\xc3\xa9 text stored in a binary column", b"bad \xff byte"],
+                                              pa.binary())}), pqdir / "binary.parquet")
     config = {
         "sources": [
             {"name": "html", "format": "html", "paths": ["html/*"]},
@@ -114,6 +118,10 @@ def test_jsonl_every_line_accounted(bad_run):
     assert json.loads(first["metadata"]) == {"id": "a", "lang": "en"}
     second = next(r for r in kept if r["locator"] == f"offset:{at[5]}" and r["source_uri"].endswith("records.jsonl"))
     assert second["url"] == "https://x.example/2"
+    # metadata nested past the limit is dropped, and the row says so; the record is kept
+    deep = next(r for r in kept if r["locator"] == f"offset:{at[6]}" and r["source_uri"].endswith("records.jsonl"))
+    assert json.loads(deep["metadata"]) == {"source_id": 7,
+                                            "dropped_metadata": {"extra": "nested deeper than 64 levels"}}
     # the records before the cut in the truncated gzip are kept
     assert sum(1 for r in kept if r["source_uri"].endswith("cut.jsonl.gz")) > 50
 
@@ -123,8 +131,12 @@ def test_parquet_problems(bad_run):
     assert got["notext.parquet@file"] == "read:no_text_column"
     assert got["ok.parquet@row:1"] == "read:no_text"
     assert got["garbage.parquet@file"] == "read:corrupt_parquet"
-    kept = [r for r in read_rows(bad_run.output, "kept") if r["source"] == "parquet"]
-    assert len(kept) == 1 and json.loads(kept[0]["metadata"]) == {"score": 0.5}
+    assert got["binary.parquet@row:1"] == "read:invalid_utf8"  # UTF-8 in a binary column is decoded, row by row
+    kept = {r["source_uri"].split("/")[-1] + "@" + r["locator"]: r
+            for r in read_rows(bad_run.output, "kept") if r["source"] == "parquet"}
+    assert set(kept) == {"ok.parquet@row:0", "binary.parquet@row:0"}
+    assert json.loads(kept["ok.parquet@row:0"]["metadata"]) == {"score": 0.5}
+    assert kept["binary.parquet@row:0"]["text"] == "café text stored in a binary column"
 
 
 def test_accounting_holds_for_every_source(bad_run):

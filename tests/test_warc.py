@@ -113,3 +113,53 @@ def test_remembered_pages_are_bounded_by_count_and_text(truth, monkeypatch):
         assert len(extractor.recent) == 1 and extractor.held == len(extractor(*pages[1])[1]["text"])
     finally:
         extractor.close()
+
+
+def test_a_gzip_member_with_several_records_gives_one_row_per_record(tmp_path, truth):
+    """Some writers put several WARC records in one gzip member. Each record is still one row (located
+    `offset:<member>#<k>` after the member's first), read whole or in byte ranges, and no row is added."""
+    import gzip
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from pipelines.config.curate import parse_config
+    from pipelines.read.readers import read_file
+    from pipelines.read.splits import plan_units
+
+    def record(url: str, body: bytes, kind: str = "response") -> bytes:
+        out = io.BytesIO()
+        w = WARCWriter(out, gzip=False)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+        if kind == "request":
+            w.write_record(w.create_warc_record(url, "request", payload=io.BytesIO(b"GET / HTTP/1.1\r\n\r\n")))
+        else:
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+        return out.getvalue()
+
+    names = sorted(truth)[:12]
+    groups = [[0], [1, 2], [3], [4, 5, 6], [7], [8, 9], [10], [11]]  # pages per gzip member
+    path = tmp_path / "grouped.warc.gz"
+    with open(path, "wb") as fh:
+        for g, group in enumerate(groups):
+            parts = [record(truth[names[i]]["url"], page_bytes(names[i])) for i in group]
+            if g == 3:
+                parts.insert(1, record("https://a.example/request", b"", "request"))  # not a document
+            fh.write(gzip.compress(b"".join(parts)))
+    cfg = parse_config({"sources": [{"name": "w", "format": "warc", "paths": [str(path)]}], "output": "out"},
+                       str(tmp_path))
+    whole = list(read_file(cfg.sources[0], str(path), "grouped.warc.gz", cfg.extract))
+    assert [r.get("reason") for r in whole] == [None] * 12
+    assert [r["url"] for r in whole] == [truth[n]["url"] for n in names]
+    assert sum(1 for r in whole if "#" in r["locator"]) == 4  # 2, 5 (after the request), 6, 9
+    assert len({r["locator"] for r in whole}) == 12
+    for split in (4096, 60_000):
+        units = plan_units([("w", str(path))], {"w": "warc"}, split)
+        assert len(units) > 1
+        ranged = [r for u in units for r in read_file(cfg.sources[0], u.path, "grouped.warc.gz", cfg.extract,
+                                                      u.start, u.end)]
+        assert [(r["locator"], r["url"]) for r in ranged] == [(r["locator"], r["url"]) for r in whole], split
+    result = curate(tmp_path, {"sources": [{"name": "w", "format": "warc", "paths": ["grouped.warc.gz"]}],
+                               "output": "out", "filters": {"enabled": False}, "dedup": {"enabled": False}})
+    assert result.stats["totals"]["read"] == 12 and result.stats["totals"]["rejected"] == 0

@@ -7,6 +7,7 @@ HTML documents carry their undecoded page under the private key `_html` until ex
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import Any, BinaryIO, Iterator
 import pyarrow.parquet as pq
 
 from pipelines.config.curate import ExtractSettings, Source
-from pipelines.schema import Row, has_surrogate, new_doc, reject
+from pipelines.schema import MAX_METADATA_DEPTH, Row, has_surrogate, is_rejected, nesting, new_doc, reject
 from pipelines.read.splits import gzip_record_at, is_multimember_gzip, line_start, skip_line, warc_start
 
 
@@ -204,8 +205,14 @@ def read_text(source: Source, path: str, uri: str, settings: ExtractSettings) ->
 # ---- many-records-per-file formats -----------------------------------------------------------------
 
 def _fields_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
-    """Fill text/url/metadata from a JSONL or Parquet record; None when the text field is missing."""
+    """Fill text/url/metadata from a JSONL or Parquet record (a binary text field is decoded as UTF-8); None when
+    the text field is missing."""
     text = record.get(source.text_field)
+    if isinstance(text, bytes):  # a Parquet `binary` column: UTF-8 text stored without its type
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return reject(doc, "read:invalid_utf8", f"{source.text_field!r} (binary): {_first_bad_byte(exc)}")
     if not isinstance(text, str):
         return None
     if has_surrogate(text):
@@ -218,9 +225,14 @@ def _fields_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
     for key in ("license", "consent"):  # the record knows better than its source's default
         if isinstance(record.get(key), str) and record[key]:
             doc[key] = record[key]
-    doc["metadata"].update(
-        {k: v for k, v in record.items() if k not in (source.text_field, source.url_field, "license", "consent")}
-    )
+    for key, value in record.items():
+        if key in (source.text_field, source.url_field, "license", "consent"):
+            continue
+        if nesting(value) > MAX_METADATA_DEPTH:  # every later step would recurse through it
+            doc["metadata"].setdefault("dropped_metadata", {})[str(key)] = \
+                f"nested deeper than {MAX_METADATA_DEPTH} levels"
+        else:
+            doc["metadata"][key] = value
     return doc
 
 
@@ -327,6 +339,8 @@ def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings)
                 doc = _fields_to_doc(new(locator), record, source)
                 if doc is None:
                     yield reject(new(locator), "read:no_text", f"{source.text_field!r} is null or not a string")
+                elif is_rejected(doc):  # invalid text: that row's rejection
+                    yield doc
                 elif len(doc["text"]) > settings.max_doc_bytes:
                     yield reject(doc | {"text": None}, "extract:too_large", f"{len(doc['text'])} chars > extract.max_doc_bytes")
                 else:
@@ -404,9 +418,9 @@ def _payload(record: Any, limit: int) -> bytes:
     raise BadEncoding(f"unsupported Content-Encoding {encoding!r}")
 
 
-def _warc_row(record: Any, offset: int, body: bytes | BadEncoding, new: Any, settings: ExtractSettings) -> Row:
+def _warc_row(record: Any, locator: str, body: bytes | BadEncoding, new: Any, settings: ExtractSettings) -> Row:
     status, ctype = _status_and_type(record)
-    doc = new(f"offset:{offset}", record.rec_headers.get_header("WARC-Target-URI"))
+    doc = new(locator, record.rec_headers.get_header("WARC-Target-URI"))
     doc["metadata"]["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
     date = record.rec_headers.get_header("WARC-Date")
     if date:
@@ -495,21 +509,36 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                         if starts:
                             return  # the next range starts there
                         # else a damaged record the next range cannot find: read (and report) it here
-                    if record.rec_type not in ("response", "resource"):
-                        continue  # warcinfo, request, metadata: not documents
-                    body: bytes | BadEncoding = b""
-                    if _wants_body(record):
-                        try:
-                            body = _payload(record, settings.max_doc_bytes)
-                        except BadEncoding as exc:
-                            body = exc
-                    records.read_to_end(record)
-                    if getattr(record.raw_stream, "limit", 0) > 0:  # Content-Length not reached: the file ends
-                        raise Truncated(f"record ends {record.raw_stream.limit} bytes short of its Content-Length",
-                                        records.get_record_offset())
-                    floor = records.get_record_offset() + 1
-                    after = floor - 1 + (records.get_record_length() or 0)
-                    yield _warc_row(record, floor - 1, body, new, settings)
+                    if record.rec_type in ("response", "resource"):  # warcinfo, request, metadata: not documents
+                        body: bytes | BadEncoding = b""
+                        if _wants_body(record):
+                            try:
+                                body = _payload(record, settings.max_doc_bytes)
+                            except BadEncoding as exc:
+                                body = exc
+                        records.read_to_end(record)
+                        if getattr(record.raw_stream, "limit", 0) > 0:  # Content-Length not reached: the file ends
+                            raise Truncated(f"record ends {record.raw_stream.limit} bytes short of its "
+                                            "Content-Length", records.get_record_offset())
+                        floor = records.get_record_offset() + 1
+                        after = floor - 1 + (records.get_record_length() or 0)
+                        yield _warc_row(record, f"offset:{floor - 1}", body, new, settings)
+                    records.read_to_end(record)  # (a no-op for a document: read already)
+                    if members and records.next_line:
+                        # this gzip member holds more records (a writer put several in one): read them apart
+                        member = records.get_record_offset()
+                        floor = max(floor, member + 1)
+                        end_of_member = yield from _rest_of_member(fh, member, new, settings)
+                        resume_at = end_of_member if end_of_member is not None else \
+                            _next_record(fh, member + 1, limit, members)
+                        break
+                else:
+                    resume_at = -1  # warcio read all it could
+                if resume_at != -1:
+                    if resume_at is None:
+                        return
+                    position = after = resume_at
+                    continue
                 # warcio stopped before the end of the file: what follows is damage, reported by this range when
                 # it starts inside it, or when no other range can start there
                 if members and after < size and (after < limit or not _starts_record(fh, after)):
@@ -534,6 +563,46 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 position = _next_record(fh, offset + 1, limit, members)
                 lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
                 yield reject(new(f"offset:{offset}+"), reason, f"{brief(exc)}; {lost}")
+
+
+def _rest_of_member(fh: Any, offset: int, new: Any, settings: ExtractSettings) -> Iterator[Row]:
+    """Rows for the second and later records of the gzip member at `offset` (a writer put several records in
+    one member), located `offset:<member>#<k>`; returns where the next member starts."""
+    fh.seek(offset)
+    inflate = zlib.decompressobj(wbits=31)
+    data = bytearray()
+    while not inflate.eof:
+        chunk = fh.read(1 << 16)
+        if not chunk:
+            break
+        data += inflate.decompress(chunk)
+        if len(data) > settings.max_decompressed_bytes:
+            yield reject(new(f"offset:{offset}#1+"), "read:too_large",
+                         f"gzip member passes extract.max_decompressed_bytes={settings.max_decompressed_bytes}")
+            return None
+    end = fh.tell() - len(inflate.unused_data)
+    if not inflate.eof:
+        raise Truncated("gzip member ends early", offset)
+    from warcio.archiveiterator import ArchiveIterator
+
+    records = ArchiveIterator(io.BytesIO(bytes(data)))
+    records.loader = _warc_loader()
+    k = 0
+    try:
+        for k, record in enumerate(records):
+            if k == 0 or record.rec_type not in ("response", "resource"):
+                continue
+            body: bytes | BadEncoding = b""
+            if _wants_body(record):
+                try:
+                    body = _payload(record, settings.max_doc_bytes)
+                except BadEncoding as exc:
+                    body = exc
+            yield _warc_row(record, f"offset:{offset}#{k}", body, new, settings)
+    except Exception as exc:  # noqa: BLE001  (a damaged record inside the member: the rest of the member)
+        yield reject(new(f"offset:{offset}#{k + 1}+"), "read:corrupt_warc", f"{brief(exc)}; rest of gzip member lost")
+    fh.seek(end)
+    return end
 
 
 def _gzip_magic(path: str) -> bool:
