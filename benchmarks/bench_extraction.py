@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.config.curate import HtmlSettings  # noqa: E402
 from pipelines.extract.html import extract_html  # noqa: E402
-from pipelines.read.readers import decode_html  # noqa: E402
+from pipelines.read.charsets import decode_html  # noqa: E402
 from pipelines.text import shingle_prf  # noqa: E402
 
 def load_set(folder: Path, page_dir: str, default_type: str, limit: int) -> list[dict]:

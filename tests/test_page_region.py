@@ -13,7 +13,7 @@ from pipelines.extract import page_region
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import HtmlSettings, parse_config
 from pipelines.extract.html import extract_html, extractor_version, unwrap_lines
-from pipelines.read.readers import decode_html
+from pipelines.read.charsets import decode_html
 from pipelines.text import shingle_f1
 
 MODERN = Path(__file__).parent / "data" / "modern"

@@ -22,7 +22,8 @@ from pipelines.config.base import ConfigError
 from pipelines.config.curate import load_config, parse_config
 from pipelines.config.inputs import match_files
 from pipelines.runtime.runner import claim_output
-from pipelines.read.readers import decode_html, looks_binary
+from pipelines.read.charsets import decode_html
+from pipelines.read.common import looks_binary
 from pipelines.extract.sandbox import Interrupted, Sandbox
 from pipelines.schema import new_doc
 
@@ -328,7 +329,7 @@ def test_brotli_and_unknown_content_encodings():
     import brotli
 
     from pipelines.config.curate import ExtractSettings, Source
-    from pipelines.read.readers import read_warc
+    from pipelines.read.warc import read_warc
 
     body = brotli.compress(adversarial.page("A brotli body").encode())
     records = [adversarial.warc_record("https://b.example/br", body,

@@ -27,7 +27,8 @@ from pipelines.filter.filters import filter_stages
 from pipelines.filter.optout import Optout
 from pipelines.runtime import stages
 from pipelines.runtime.progress import Progress
-from pipelines.read.readers import brief, read_file
+from pipelines.read.common import brief
+from pipelines.read.readers import read_file
 from pipelines.extract.sandbox import Interrupted
 from pipelines.schema import Row, is_rejected, new_doc, reject, strict_fields
 from pipelines.read.splits import Unit
