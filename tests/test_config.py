@@ -32,6 +32,33 @@ def test_valid_config_resolves_paths_against_its_folder(tmp_path):
     assert cfg.extract.html.include_comments is False
 
 
+def test_a_source_can_list_its_inputs_in_a_file(tmp_path):
+    """`paths_from` names a list of inputs (gzipped or not; blank and # lines skipped), relative to the list's
+    folder or to `paths_base`; with `paths` too, the union; a listed file that is not there is one clear error."""
+    import gzip
+
+    crawl = tmp_path / "mirror" / "crawl-data"
+    crawl.mkdir(parents=True)
+    for name in ("a.warc.gz", "b.warc.gz"):
+        (crawl / name).write_bytes(b"")
+    (tmp_path / "lists").mkdir()
+    with gzip.open(tmp_path / "lists" / "warc.paths.gz", "wt") as fh:
+        fh.write("# a crawl's paths\ncrawl-data/a.warc.gz\n\ncrawl-data/b.warc.gz\n")
+    (tmp_path / "extra.warc.gz").write_bytes(b"")
+    source = {"name": "cc", "format": "warc", "paths_from": "lists/warc.paths.gz", "paths_base": "mirror"}
+    cfg = parse_config({"sources": [source], "output": "out"}, str(tmp_path))
+    assert cfg.source_files(cfg.sources[0]) == [str(crawl / "a.warc.gz"), str(crawl / "b.warc.gz")]
+    cfg = parse_config({"sources": [dict(source, paths=["extra.warc.gz"])], "output": "out"}, str(tmp_path))
+    assert len(cfg.source_files(cfg.sources[0])) == 3
+    (tmp_path / "mirror" / "list.txt").write_text("crawl-data/a.warc.gz\ncrawl-data/c.warc.gz\n")
+    message = err({"sources": [{"name": "cc", "format": "warc", "paths_from": "mirror/list.txt"}], "output": "out"},
+                  tmp_path)
+    assert message.startswith("sources[cc].paths_from: 1 of the 2 files") and "c.warc.gz" in message
+    (tmp_path / "empty.txt").write_text("\n# nothing\n")
+    assert "lists no file" in err({"sources": [{"name": "cc", "format": "warc", "paths_from": "empty.txt"}],
+                                   "output": "out"}, tmp_path)
+
+
 def test_config_hash_ignores_location_but_not_settings(tmp_path):
     a = parse_config({"sources": [SOURCE], "output": "out"}, str(tmp_path / "x"))
     b = parse_config({"sources": [SOURCE], "output": "out"}, str(tmp_path / "y"))
@@ -53,7 +80,9 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
     ({"sources": [SOURCE], "output": "out", "extract": {"html": {"fast": 1}}}, "extract.html.fast: expected bool"),
     ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0, got 0"),
     ({"sources": [dict(SOURCE, format="docx")], "output": "out"}, "sources[0].format: expected one of html, warc"),
-    ({"sources": [{"name": "web", "format": "html"}], "output": "out"}, "sources[0].paths: required key is missing"),
+    ({"sources": [{"name": "web", "format": "html"}], "output": "out"}, "sources[0]: give the source's inputs: `paths`"),
+    ({"sources": [{"name": "web", "format": "html", "paths_from": "nope.txt"}], "output": "out"}, "sources[web].paths_from: cannot read"),
+    ({"sources": [dict(SOURCE, paths_base="crawl")], "output": "out"}, "sources[0]: `paths_base` says where the paths of `paths_from` are"),
     ({"sources": [SOURCE, SOURCE], "output": "out"}, "sources[1].name: 'web' is used twice"),
     ({"sources": [], "output": "out"}, "sources: expected at least 1 item(s), got []"),
     ({"sources": [SOURCE], "output": "out", "write": {"compression": "lz5"}}, "write.compression: expected one of zstd, snappy, gzip, none, got 'lz5'"),
@@ -88,7 +117,7 @@ def test_every_problem_is_listed_at_once(tmp_path):
     assert info.value.problems == [
         "sources[0].format: expected one of html, warc, jsonl, parquet, text, pdf, got 'htm'",
         "sources[0].colour: unknown key (expected one of: attribution, consent, follow_symlinks, format, license, "
-        "name, paths, text_field, url_field)",
+        "name, paths, paths_base, paths_from, text_field, url_field)",
         "dedup.minhash.bands: expected a value >= 1, got 0",
         "dedup.minhash.threshold: expected a value <= 1, got 2",
         "write.compression: expected one of zstd, snappy, gzip, none, got 'lz5'",

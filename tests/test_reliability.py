@@ -2,7 +2,6 @@
 (tests/adversarial.py) through the whole pipeline, and the rules behind them one by one."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal

@@ -6,10 +6,12 @@ normalised config (not of the file's bytes), written into the manifest.
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
 import json
 import os
 import re
+import zlib
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
@@ -50,7 +52,12 @@ class Source(Section):
 
     name: Name = Field(description="unique name: letters, digits, '_', '-' or '.'")
     format: Format
-    paths: Annotated[Strings, Field(min_length=1, description="globs, relative to the config file; ** spans folders")]
+    paths: Strings = Field((), description="globs, relative to the config file; ** spans folders")
+    paths_from: str | None = Field(None, description="a file listing inputs, one per line (gunzipped when it ends "
+                                   "in .gz; blank lines and lines starting with # skipped), e.g. a crawl's "
+                                   "warc.paths.gz; relative to the config file")
+    paths_base: str | None = Field(None, description="the folder the listed paths are relative to (default: the "
+                                   "list's own folder)")
     text_field: str = Field("text", description="JSONL/Parquet: the column holding the text")
     url_field: str = Field("url", description="JSONL/Parquet: the column holding the URL")
     license: str | None = Field(None, description="SPDX id or label; a record's own `license` field wins")
@@ -64,6 +71,14 @@ class Source(Section):
         if not all(paths):
             raise ValueError("expected non-empty glob strings")
         return paths
+
+    @model_validator(mode="after")
+    def _some_inputs(self) -> Source:
+        if not self.paths and not self.paths_from:
+            raise ValueError("give the source's inputs: `paths` (globs), `paths_from` (a file listing them), or both")
+        if self.paths_base and not self.paths_from:
+            raise ValueError("`paths_base` says where the paths of `paths_from` are: set `paths_from` too")
+        return self
 
 
 class HtmlSettings(Section):
@@ -388,7 +403,31 @@ class CurateConfig(Job):
                        if not source.follow_symlinks and glob.glob(full, recursive=False) else ")")
                 )
             files.update(matched)
+        if source.paths_from:
+            files.update(self._listed_files(source))
         return sorted(files)
+
+    def _listed_files(self, source: Source) -> list[str]:
+        """The files `paths_from` lists, made absolute against `paths_base` (or the list's folder). A list that
+        cannot be read, or that names a file that is not there, is an error (nothing listed is left out)."""
+        assert source.paths_from is not None
+        where = f"sources[{source.name}].paths_from"
+        listing = os.path.join(self.base_dir, source.paths_from)
+        base = os.path.join(self.base_dir, source.paths_base) if source.paths_base else os.path.dirname(listing)
+        try:
+            opener = gzip.open if listing.endswith(".gz") else open
+            with opener(listing, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+                lines = [line.strip() for line in fh]
+        except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
+            raise ConfigError(f"{where}: cannot read {listing} ({type(exc).__name__}: {exc})") from None
+        paths = [os.path.normpath(os.path.join(base, line)) for line in lines if line and not line.startswith("#")]
+        if not paths:
+            raise ConfigError(f"{where}: {listing} lists no file")
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise ConfigError(f"{where}: {len(missing)} of the {len(paths)} files {listing} lists are not there "
+                              f"(the first: {missing[0]}); set paths_base if they are relative to another folder")
+        return paths
 
     def uri(self, path: str) -> str:
         """The `source_uri` of a file: its path relative to the config folder, so ids survive a move."""
