@@ -58,6 +58,16 @@ def _payload(record: Any, limit: int) -> bytes:
     raise BadEncoding(f"unsupported Content-Encoding {encoding!r}")
 
 
+def _body(record: Any, settings: ExtractSettings) -> bytes | BadEncoding:
+    """The payload a document record's row needs (b"" when its status or type rejects it anyway)."""
+    if not _wants_body(record):
+        return b""
+    try:
+        return _payload(record, settings.max_doc_bytes)
+    except BadEncoding as exc:
+        return exc
+
+
 def _warc_row(record: Any, locator: str, body: bytes | BadEncoding, new: Any, settings: ExtractSettings) -> Row:
     status, ctype = _status_and_type(record)
     doc = new(locator, record.rec_headers.get_header("WARC-Target-URI"))
@@ -150,12 +160,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                             return  # the next range starts there
                         # else a damaged record the next range cannot find: read (and report) it here
                     if record.rec_type in ("response", "resource"):  # warcinfo, request, metadata: not documents
-                        body: bytes | BadEncoding = b""
-                        if _wants_body(record):
-                            try:
-                                body = _payload(record, settings.max_doc_bytes)
-                            except BadEncoding as exc:
-                                body = exc
+                        body = _body(record, settings)
                         records.read_to_end(record)
                         if getattr(record.raw_stream, "limit", 0) > 0:  # Content-Length not reached: the file ends
                             raise Truncated(f"record ends {record.raw_stream.limit} bytes short of its "
@@ -232,13 +237,7 @@ def _rest_of_member(fh: Any, offset: int, new: Any, settings: ExtractSettings) -
         for k, record in enumerate(records):
             if k == 0 or record.rec_type not in ("response", "resource"):
                 continue
-            body: bytes | BadEncoding = b""
-            if _wants_body(record):
-                try:
-                    body = _payload(record, settings.max_doc_bytes)
-                except BadEncoding as exc:
-                    body = exc
-            yield _warc_row(record, f"offset:{offset}#{k}", body, new, settings)
+            yield _warc_row(record, f"offset:{offset}#{k}", _body(record, settings), new, settings)
     except Exception as exc:  # noqa: BLE001  (a damaged record inside the member: the rest of the member)
         yield reject(new(f"offset:{offset}#{k + 1}+"), "read:corrupt_warc", f"{brief(exc)}; rest of gzip member lost")
     fh.seek(end)
