@@ -59,10 +59,12 @@ def brief(exc: BaseException) -> str:
 
 
 def first_bad_byte(exc: UnicodeDecodeError) -> str:
+    """Where a decoding failed, for a rejection's detail."""
     return f"invalid {exc.encoding} at byte {exc.start}"
 
 
 def whole_file(source: Source, path: str, uri: str, settings: ExtractSettings) -> tuple[Row, bytes | None]:
+    """A one-document file's row and bytes, or its rejected row and None (too large, unreadable, empty, binary)."""
     doc = new_doc(source=source.name, source_uri=uri, locator="file", fmt=source.format)
     try:
         size = os.path.getsize(path)
@@ -83,8 +85,8 @@ def whole_file(source: Source, path: str, uri: str, settings: ExtractSettings) -
 
 
 def record_to_doc(doc: Row, record: dict, source: Source) -> Row | None:
-    """Fill text/url/metadata from a JSONL or Parquet record (a binary text field is decoded as UTF-8); None when
-    the text field is missing."""
+    """Fill text/url/metadata from a JSONL or Parquet record (a binary text field is decoded as UTF-8): the
+    document, its rejected row when the text cannot be read, or None when there is no text field."""
     text = record.get(source.text_field)
     if isinstance(text, bytes):  # a Parquet `binary` column: UTF-8 text stored without its type
         try:
