@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
 # Elements whose source line breaks are the page's own (and scripts, whose line breaks are syntax).
-_VERBATIM = re.compile(r"<(pre|code|textarea|listing|xmp|plaintext|script|style)(?=[\s/>])", re.I)
+_VERBATIM_TAGS = ("pre", "code", "textarea", "listing", "xmp", "plaintext", "script", "style")
+_VERBATIM = re.compile(rf"<({'|'.join(_VERBATIM_TAGS)})(?=[\s/>])", re.I)
+_CLOSE = {tag: re.compile(rf"</{tag}\s*>", re.I) for tag in _VERBATIM_TAGS}
 _BREAKS = re.compile(r"[\r\n]+")
 
 
@@ -66,7 +68,7 @@ def unwrap_lines(html: str) -> str:
             out.append(_BREAKS.sub(" ", html[at:]))
             return "".join(out)
         out.append(_BREAKS.sub(" ", html[at:start.start()]))
-        end = re.compile(rf"</{start.group(1)}\s*>", re.I).search(html, start.end())
+        end = _CLOSE[start.group(1).lower()].search(html, start.end())
         if end is None:  # never closed: the rest of the page is inside it
             out.append(html[start.start():])
             return "".join(out)

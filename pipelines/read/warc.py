@@ -149,6 +149,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 records = ArchiveIterator(fh)  # the offsets it reports are file offsets: it starts at fh.tell()
                 records.loader = _warc_loader()
                 records.INC_RECORD = ""  # warcio writes a warning to stderr per malformed record; the row says it
+                shared_member = False  # a gzip member held several records: they were read apart
                 for record in records:
                     if records.offset >= limit:
                         if not members:
@@ -173,16 +174,13 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                         # this gzip member holds more records (a writer put several in one): read them apart
                         member = records.get_record_offset()
                         floor = max(floor, member + 1)
-                        end_of_member = yield from _rest_of_member(fh, member, new, settings)
-                        resume_at = end_of_member if end_of_member is not None else \
-                            _next_record(fh, member + 1, limit, members)
+                        position = yield from _rest_of_member(fh, member, limit, new, settings)
+                        shared_member = True
                         break
-                else:
-                    resume_at = -1  # warcio read all it could
-                if resume_at != -1:
-                    if resume_at is None:
+                if shared_member:
+                    if position is None:
                         return
-                    position = after = resume_at
+                    after = position
                     continue
                 # warcio stopped before the end of the file: what follows is damage, reported by this range when
                 # it starts inside it, or when no other range can start there
@@ -210,9 +208,9 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 yield reject(new(f"offset:{offset}+"), reason, f"{brief(exc)}; {lost}")
 
 
-def _rest_of_member(fh: Any, offset: int, new: Any, settings: ExtractSettings) -> Iterator[Row]:
+def _rest_of_member(fh: Any, offset: int, limit: float, new: Any, settings: ExtractSettings) -> Iterator[Row]:
     """Rows for the second and later records of the gzip member at `offset` (a writer put several records in
-    one member), located `offset:<member>#<k>`; returns where the next member starts."""
+    one member), located `offset:<member>#<k>`; returns where the next record starts (None: no more in range)."""
     fh.seek(offset)
     inflate = zlib.decompressobj(wbits=31)
     data = bytearray()
@@ -224,7 +222,7 @@ def _rest_of_member(fh: Any, offset: int, new: Any, settings: ExtractSettings) -
         if len(data) > settings.max_decompressed_bytes:
             yield reject(new(f"offset:{offset}#1+"), "read:too_large",
                          f"gzip member passes extract.max_decompressed_bytes={settings.max_decompressed_bytes}")
-            return None
+            return _next_record(fh, offset + 1, limit, True)
     end = fh.tell() - len(inflate.unused_data)
     if not inflate.eof:
         raise Truncated("gzip member ends early", offset)
