@@ -96,10 +96,12 @@ class Classifier:
     def __init__(self, path: str) -> None:
         import fasttext
 
+        from pipelines.runtime import storage
+
         self.path = path
-        self.model = fasttext.load_model(path)
+        self.model = fasttext.load_model(storage.local_copy(path))  # fastText opens files by name
         card_path = path + ".card.json"
-        self.card = json.load(open(card_path)) if os.path.exists(card_path) else {}
+        self.card = json.loads(storage.read_bytes(card_path)) if storage.exists(card_path) else {}
         self.max_words = self.card.get("params", {}).get("max_words", 500)
         self.labels = [lab.replace("__label__", "") for lab in self.model.get_labels()]
 

@@ -69,7 +69,7 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
 @pytest.mark.parametrize("raw, expected", [
     ({"output": "out"}, "sources: required key is missing"),
     ({"sources": [SOURCE]}, "output: required key is missing"),
-    ({"sources": [SOURCE], "output": "out", "filterz": {}}, "filterz: unknown key (expected one of: classifiers, decontam"),
+    ({"sources": [SOURCE], "output": "out", "filterz": {}}, "filterz: unknown key (expected one of: base, classifiers, decontam"),
     ({"sources": [SOURCE], "output": "out", "filters": {"min_wrds": 3}}, "filters.min_wrds: unknown key"),
     ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_wrds": 3}}}, "filters.rules.gopher_min_wrds: unknown key"),
     ({"sources": [SOURCE], "output": "out", "filters": {"rules": {"gopher_min_words": "many"}}}, "filters.rules.gopher_min_words: expected bool or float, got 'many'"),

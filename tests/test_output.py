@@ -44,7 +44,7 @@ def first(tmp_path_factory):
 
 def test_layout(first):
     out = Path(first.output)
-    assert sorted(p.name for p in out.iterdir()) == [".refinery", "data_card.json", "data_card.md", "funnel.png",
+    assert sorted(p.name for p in out.iterdir()) == [".refinery", "_SUCCESS", "data_card.json", "data_card.md", "funnel.png",
                                                      "kept", "licenses.png", "manifest.json", "rejected",
                                                      "stats.json"]
     kept = sorted(os.listdir(out / "kept"))

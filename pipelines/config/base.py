@@ -10,7 +10,8 @@ import re
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, ValidationInfo
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidationInfo)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -38,8 +39,14 @@ class Section(BaseModel):
 
 
 class Job(Section):
-    """A job's whole config; `base_dir` is the folder of its file, which relative paths are resolved against."""
+    """A job's whole config; `base_dir` is the folder relative paths are resolved against: the config file's, or
+    the job's `base` (a folder or a URL such as s3://bucket/project)."""
 
+    base: str | None = Field(None, description="resolve relative paths against this folder or URL (s3://, gs://, "
+                             "az://...) instead of the config file's folder; ids stay the same when it moves")
+    storage: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="non-secret options per protocol, e.g. {s3: {anon: true}} for a public "
+        "bucket, {s3: {endpoint_url: ...}}; credentials come from the environment, never from here")
     _base_dir: str = PrivateAttr(default="")
 
     def model_post_init(self, context: Any) -> None:
@@ -75,12 +82,17 @@ Named = Annotated[tuple[T, ...], BeforeValidator(_as_tuple), AfterValidator(_uni
 
 
 def _anchor(context: dict | None) -> str:
-    """The folder relative paths are resolved against: the config file's (validation context), else the cwd."""
-    return os.path.abspath((context or {}).get("base_dir") or os.getcwd())
+    """The folder relative paths are resolved against: the config's (validation context), else the cwd."""
+    from pipelines.runtime import storage
+
+    return storage.normalize((context or {}).get("base_dir") or os.getcwd())
 
 
 def resolve(path: str, info: ValidationInfo) -> str:
-    return os.path.normpath(path if os.path.isabs(path) else os.path.join(_anchor(info.context), path))
+    """A config's path made absolute: a URL as it is, a relative path against the config's folder (or `base`)."""
+    from pipelines.runtime import storage
+
+    return storage.normalize(storage.join(_anchor(info.context), path))
 
 
 def check_name(name: str) -> str:
@@ -101,8 +113,15 @@ def validate(model: type[M], raw: Any, base: str) -> M:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"config: expected a mapping of keys, got {type(raw).__name__}")
+    from pipelines.runtime import storage
+
+    anchor = storage.normalize(base)
+    if isinstance(raw.get("base"), str) and raw["base"]:
+        anchor = storage.normalize(storage.join(anchor, raw["base"]))
+    if isinstance(raw.get("storage"), dict):
+        storage.configure(raw["storage"])  # before any path is looked at
     try:
-        return model.model_validate(raw, context={"base_dir": os.path.abspath(base)})
+        return model.model_validate(raw, context={"base_dir": anchor})
     except ValidationError as exc:
         problems = _problems(model, exc.errors())
         raise ConfigError("\n".join(problems), problems) from None

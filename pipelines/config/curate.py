@@ -19,6 +19,8 @@ from pydantic import Field, ValidationInfo, field_serializer, field_validator, m
 from pipelines.filter.rules import C4_LINE_FILTER, RULES_BY_NAME
 from pipelines.config.base import ConfigError, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
 from pipelines.config.inputs import glob_regex, glob_root, match_files
+from pipelines.runtime import storage
+from pipelines.runtime.storage import StorageError
 
 Format = Literal["html", "warc", "jsonl", "parquet", "text", "pdf"]
 RuleName = Literal[tuple(sorted(RULES_BY_NAME)) + (C4_LINE_FILTER,)]  # type: ignore[valid-type]
@@ -29,7 +31,7 @@ def _existing_files(paths: tuple[str, ...], info: ValidationInfo, what: str = "f
     out = []
     for i, p in enumerate(paths):
         full = resolve(p, info)
-        if not os.path.isfile(full):
+        if not storage.isfile(full):
             raise KeyedError(str(i), f"{what} not found: {p}")
         out.append(full)
     return tuple(out)
@@ -39,9 +41,9 @@ def _fasttext_file(path: str, info: ValidationInfo) -> str:
     from classifiers.fasttext_model import check_model_file
 
     full = resolve(path, info)
-    if not os.path.isfile(full):
+    if not storage.isfile(full):
         raise ValueError(f"model file not found: {path} (train it with `refinery classifier train`)")
-    problem = check_model_file(full)
+    problem = check_model_file(storage.local_copy(full))
     if problem:
         raise ValueError(problem)
     return full
@@ -385,22 +387,25 @@ class CurateConfig(Job):
 
     @property
     def hash(self) -> str:
-        body = self.model_dump(mode="json", exclude={"resume"})  # checkpoint frequency changes no output
-        body["output"] = os.path.relpath(self.output, self.base_dir)
-        text = json.dumps(body, sort_keys=True).replace(self.base_dir + os.sep, "")  # model and eval paths
+        # neither checkpoint frequency nor where the project lies changes the output
+        body = self.model_dump(mode="json", exclude={"resume", "base", "storage"})
+        body["output"] = storage.relative(self.output, self.base_dir) or self.output
+        text = json.dumps(body, sort_keys=True).replace(self.base_dir.rstrip("/") + "/", "")  # model and eval paths
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def source_files(self, source: Source) -> list[str]:
         """Absolute, sorted, de-duplicated file paths of a source. A glob that matches nothing is an error."""
         files: set[str] = set()
         for i, pattern in enumerate(source.paths):
-            full = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
-            matched = match_files(full, source.follow_symlinks)
+            full = storage.join(self.base_dir, pattern)
+            with storage.user_errors(f"sources[{source.name}].paths[{i}]"):
+                matched = match_files(full, source.follow_symlinks)
             if not matched:
                 raise ConfigError(
                     f"sources[{source.name}].paths[{i}]: {pattern!r} matches no file (looked for {full}"
                     + ("; symbolic links are skipped: set follow_symlinks: true to read them)"
-                       if not source.follow_symlinks and glob.glob(full, recursive=False) else ")")
+                       if not source.follow_symlinks and not storage.is_url(full) and glob.glob(full, recursive=False)
+                       else ")")
                 )
             files.update(matched)
         if source.paths_from:
@@ -412,57 +417,64 @@ class CurateConfig(Job):
         cannot be read, or that names a file that is not there, is an error (nothing listed is left out)."""
         assert source.paths_from is not None
         where = f"sources[{source.name}].paths_from"
-        listing = os.path.join(self.base_dir, source.paths_from)
-        base = os.path.join(self.base_dir, source.paths_base) if source.paths_base else os.path.dirname(listing)
+        listing = storage.join(self.base_dir, source.paths_from)
+        base = storage.join(self.base_dir, source.paths_base) if source.paths_base else storage.dirname(listing)
         try:
-            opener = gzip.open if listing.endswith(".gz") else open
-            with opener(listing, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-                lines = [line.strip() for line in fh]
+            with storage.user_errors(f"{where}: cannot read {listing}"), storage.open(listing, "rb") as raw:
+                data = gzip.decompress(raw.read()) if listing.endswith(".gz") else raw.read()
+            lines = [line.strip() for line in data.decode("utf-8").splitlines()]
+        except StorageError:
+            raise
         except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
             raise ConfigError(f"{where}: cannot read {listing} ({type(exc).__name__}: {exc})") from None
-        paths = [os.path.normpath(os.path.join(base, line)) for line in lines if line and not line.startswith("#")]
+        paths = [storage.normalize(storage.join(base, line)) for line in lines if line and not line.startswith("#")]
         if not paths:
             raise ConfigError(f"{where}: {listing} lists no file")
-        missing = [p for p in paths if not os.path.isfile(p)]
+        with storage.user_errors(where):
+            missing = [p for p in paths if not storage.isfile(p)]
         if missing:
             raise ConfigError(f"{where}: {len(missing)} of the {len(paths)} files {listing} lists are not there "
                               f"(the first: {missing[0]}); set paths_base if they are relative to another folder")
         return paths
 
     def uri(self, path: str) -> str:
-        """The `source_uri` of a file: its path relative to the config folder, so ids survive a move."""
-        rel = os.path.relpath(path, self.base_dir).replace(os.sep, "/")
+        """The `source_uri` of a file: its path relative to the config folder (or `base`), so ids survive a move;
+        a file elsewhere keeps its whole path or URL."""
+        rel = storage.relative(path, self.base_dir)
+        if rel is None:
+            rel = path if storage.is_url(path) else os.path.relpath(path, self.base_dir)
+        rel = rel.replace(os.sep, "/")
         # a file name that is not UTF-8 comes back from the OS with lone surrogates: spell its bytes out
         return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # What a curate run writes in its output folder (the data card's files included).
 OUTPUT_NAMES = ("stats.json", "manifest.json", "data_card.json", "data_card.md", "funnel.png", "licenses.png",
-                "kept/part-00000-of-00001.parquet", "rejected/part-00000-of-00001.parquet", ".refinery")
+                "kept/part-00000-of-00001.parquet", "rejected/part-00000-of-00001.parquet", ".refinery", "_SUCCESS")
 
 
 def check_output(cfg: CurateConfig) -> None:
     """The output folder must be a folder, and no input glob may match what refinery writes in it (a rerun
     would read its own output). Input files inside it are refused when the inputs are listed."""
-    if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
+    if not storage.is_url(cfg.output) and os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
         raise KeyedError("output", f"{cfg.output} exists and is not a folder")
     for i, source in enumerate(cfg.sources):
         for j, pattern in enumerate(source.paths):
-            full = os.path.normpath(pattern if os.path.isabs(pattern) else os.path.join(cfg.base_dir, pattern))
+            full = storage.normalize(storage.join(cfg.base_dir, pattern))
             root = glob_root(full)
-            regex = re.compile(glob_regex(os.path.relpath(full, root)))
+            regex = re.compile(glob_regex(storage.relative(full, root) or ""))
             for name in OUTPUT_NAMES:
-                written = os.path.join(cfg.output, name)
-                if os.path.commonpath([written, root]) == root and regex.fullmatch(os.path.relpath(written, root)):
+                written = storage.join(cfg.output, name)
+                rel = storage.relative(written, root)
+                if rel is not None and regex.fullmatch(rel):
                     raise KeyedError(f"sources.{i}.paths.{j}", f"{pattern!r} matches {written}, which refinery "
                                      "writes: choose an output folder outside the inputs")
 
 
 def check_inputs_outside_output(cfg: CurateConfig, files: list[str]) -> None:
     """Publishing replaces OUTPUT/kept and OUTPUT/rejected: no input may live in the output folder."""
-    out = os.path.realpath(cfg.output)
     for path in files:
-        if os.path.commonpath([out, os.path.realpath(path)]) == out:
+        if storage.inside(path, cfg.output):
             raise ConfigError(f"output: {cfg.output} holds the input file {path}: refinery replaces folders in its "
                               "output; choose an output folder outside the inputs")
 

@@ -5,6 +5,8 @@ import glob
 import os
 import re
 
+from pipelines.runtime import storage
+
 _SPECIAL = ("/proc", "/sys", "/dev")
 
 
@@ -25,8 +27,11 @@ def match_files(pattern: str, follow_symlinks: bool) -> list[str]:
 
     Without `follow_symlinks`, a symbolic link (to a file or a folder) is never entered or read. With it, links
     are followed, a folder reached twice (a loop) is walked once, a file reached twice is read once (under the
-    first path in sorted order), and nothing under /proc, /sys or /dev is read.
+    first path in sorted order), and nothing under /proc, /sys or /dev is read. A URL's glob lists the objects
+    under its fixed prefix once (an object store has no links and no folders to walk).
     """
+    if storage.is_url(pattern):
+        return _match_objects(pattern)
     pattern = os.path.normpath(os.path.abspath(pattern))
     root = glob_root(pattern)
     if not glob.has_magic(pattern):
@@ -66,6 +71,24 @@ def match_files(pattern: str, follow_symlinks: bool) -> list[str]:
             continue
         real_seen.add(real)
         out.append(path)
+    return out
+
+
+def _match_objects(pattern: str) -> list[str]:
+    pattern = storage.normalize(pattern)
+    if not glob.has_magic(pattern):
+        return [pattern] if storage.isfile(pattern) else []
+    root = glob_root(pattern)
+    relative = pattern[len(root):].lstrip("/")
+    hidden = relative.startswith(".") or "/." in relative
+    regex = re.compile(glob_regex(relative))
+    out = []
+    for path in storage.find(root):
+        rel = path[len(root):].lstrip("/")
+        if regex.fullmatch(rel) and (hidden or not (rel.startswith(".") or "/." in rel)):
+            out.append(path)
+    if not out and not storage.bucket_exists(pattern):
+        raise FileNotFoundError(f"NoSuchBucket: {pattern}")
     return out
 
 

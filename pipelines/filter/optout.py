@@ -6,11 +6,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipelines.config.curate import OptoutSettings
+from pipelines.runtime import storage
 from pipelines.schema import reject
 
 
 def _lines(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as fh:
+    with storage.open(path, "r", encoding="utf-8") as fh:
         return [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
 
 

@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import sys
 import threading
 import time
@@ -31,10 +30,11 @@ from pipelines.config.base import ConfigError
 from pipelines.config.curate import CurateConfig, check_inputs_outside_output
 from pipelines.write.datacard import curate_card
 from pipelines.lang.words import missing_segmenters, segmenter_name
-from pipelines.runtime.decisions import DATA, NAMESPACE, Decisions, data_movement, measure, offsets
+from pipelines.runtime.decisions import NAMESPACE, Decisions, data_movement, measure, offsets
 from pipelines.dedup.dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
+from pipelines.runtime import storage
 from pipelines.runtime.files import sha256_file, write_json
-from pipelines.write.output import KINDS, WriteShards, list_shards, publish
+from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish
 from pipelines.runtime.progress import watch
 from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt
 from pipelines.schema import STAGES
@@ -112,7 +112,7 @@ def range_bytes(files: list[tuple[str, str]], split_bytes: int, units: int = 16)
     total = 0
     for _, path in files:
         with contextlib.suppress(OSError):
-            total += os.path.getsize(path)
+            total += storage.getsize(path)
     return max(min(split_bytes, 8 << 20), min(split_bytes, math.ceil(total / units)))
 
 
@@ -121,7 +121,7 @@ def dedup_partitions(units: list[Unit]) -> int:
     size = 0
     for unit in units:
         with contextlib.suppress(OSError):
-            size += (unit.end if unit.end is not None else os.path.getsize(unit.path)) - unit.start
+            size += (unit.end if unit.end is not None else storage.getsize(unit.path)) - unit.start
     return max(4, min(4096, math.ceil(size / (64 << 20))))
 
 
@@ -135,9 +135,10 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
     languages: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         folder = os.path.join(staging, kind)
-        for name in sorted(os.listdir(folder)):
+        for name in storage.listdir(folder):
             keys = ["source", "lang"] + (["reason"] if kind == "rejected" else [])
-            table = pq.read_table(os.path.join(folder, name), columns=keys + ["n_chars"])
+            with storage.arrow_input(os.path.join(folder, name)) as source:
+                table = pq.read_table(source, columns=keys + ["n_chars"])
             # counted by Arrow, one row per (source, language, reason): no Python object per document
             for group in table.group_by(keys).aggregate([("n_chars", "count"), ("n_chars", "sum")]).to_pylist():
                 s = sources[group["source"]]
@@ -265,14 +266,25 @@ def _run_key(cfg: CurateConfig, units: list[Unit]) -> str:
 
 
 def _finish(cfg: CurateConfig, staging: str, work_root: str, ready: dict[str, Any]) -> CurateResult:
-    """Publish a staged, checked output. Every step may be repeated: a crash here is finished by the next run."""
-    publish(staging, cfg.output)
+    """Publish a staged, checked output. Every step may be repeated: a crash here is finished by the next run.
+
+    `_SUCCESS` goes first and comes back last: a reader that waits for it (Spark, Hadoop and many bucket
+    pipelines do) never reads a half-published output. `ready.json` is the last staged file removed, so a crash
+    while cleaning up is finished without running the job again."""
     stats, manifest = ready["stats"], ready["manifest"]
+    storage.remove(os.path.join(cfg.output, SUCCESS))
+    publish(staging, cfg.output, names={kind: [s["path"] for s in manifest[kind]] for kind in KINDS})
     write_json(os.path.join(cfg.output, "stats.json"), stats)
     write_json(os.path.join(cfg.output, "manifest.json"), manifest)
     curate_card(cfg.output, stats, manifest)
-    shutil.rmtree(staging)
-    shutil.rmtree(work_root, ignore_errors=True)
+    storage.write_bytes(os.path.join(cfg.output, SUCCESS), b"")
+    ready_path = os.path.join(staging, "ready.json")
+    for name in storage.listdir(staging):
+        if name != "ready.json":
+            storage.rmtree(os.path.join(staging, name))
+    storage.rmtree(work_root)
+    storage.rmtree(staging)
+    storage.remove(ready_path)
     return CurateResult(cfg.output, stats, manifest)
 
 
@@ -298,24 +310,21 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     staging = os.path.join(cfg.output, ".staging")
     work_root = os.path.join(cfg.output, ".work")
     ready_path = os.path.join(staging, "ready.json")
-    if os.path.exists(ready_path):
-        with open(ready_path, encoding="utf-8") as fh:
-            ready = json.load(fh)
+    if storage.exists(ready_path):
+        ready = json.loads(storage.read_bytes(ready_path))
         if ready.get("key") == key:  # the last run crashed while publishing: finish it
             return _finish(cfg, staging, work_root, ready)
-    if os.path.exists(staging):
-        shutil.rmtree(staging)  # left by an interrupted run: never published, safe to drop
+    storage.rmtree(staging)  # left by an interrupted run: never published, safe to drop
     work = os.path.join(work_root, key)
-    if not cfg.resume.enabled and os.path.exists(work):
-        shutil.rmtree(work)  # resume off: every unit is staged again
-    if os.path.isdir(work_root):  # units staged for another config or other inputs are of no use
-        for name in os.listdir(work_root):
-            if os.path.join(work_root, name) != work:
-                shutil.rmtree(os.path.join(work_root, name))
+    if not cfg.resume.enabled:
+        storage.rmtree(work)  # resume off: every unit is staged again
+    for name in storage.listdir(work_root):  # units staged for another config or other inputs are of no use
+        if os.path.join(work_root, name) != work:
+            storage.rmtree(os.path.join(work_root, name))
     for kind in KINDS:
-        os.makedirs(os.path.join(staging, kind))
+        storage.makedirs(os.path.join(staging, kind))
     progress_dir = os.path.join(staging, "progress")
-    os.makedirs(progress_dir)
+    storage.makedirs(progress_dir)
 
     started = time.time()
     stop = threading.Event()
@@ -337,9 +346,8 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     stats = compute_stats(cfg, staging, counters)
     for field, name in (("minhash", "minhash_audit.json"), ("classifier_thresholds", "classifier_thresholds.json")):
         path = os.path.join(staging, name)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                stats[field] = json.load(fh)
+        if storage.exists(path):
+            stats[field] = json.loads(storage.read_bytes(path))
     stats["elapsed_s"] = round(time.time() - started, 2)
     stats["workers"] = workers
     stats["threads"] = threads and workers > 1
@@ -363,6 +371,6 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
         "rejected": list_shards(os.path.join(staging, "rejected")),
     }
     ready = {"key": key, "stats": stats, "manifest": manifest}
-    shutil.rmtree(progress_dir)
+    storage.rmtree(progress_dir)
     write_json(ready_path, ready)  # from here on the output is final: a crash leaves it to be published
     return _finish(cfg, staging, work_root, ready)

@@ -3,11 +3,11 @@ records, and short error texts."""
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from typing import BinaryIO
 
 from pipelines.config.curate import ExtractSettings, Source
+from pipelines.runtime import storage
 from pipelines.schema import MAX_METADATA_DEPTH, Row, has_surrogate, nesting, new_doc, reject
 
 GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
@@ -17,11 +17,27 @@ class TooLarge(Exception):
     pass
 
 
-def open_stream(path: str) -> BinaryIO:
-    """A binary stream over the file, gunzipped when the name ends in .gz."""
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+class _Gunzip(gzip.GzipFile):
+    """A gzip stream that closes the object it reads when it is closed."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
+def open_stream(path: str, gunzip: bool | None = None) -> BinaryIO:
+    """A binary stream over a file or object, gunzipped when the name ends in .gz (or when `gunzip` says)."""
+    if gunzip if gunzip is not None else path.endswith(".gz"):
+        if not storage.is_url(path):
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return _Gunzip(storage.open(path, "rb"))  # type: ignore[return-value]
+    return storage.open(path, "rb")
 
 
 def read_limited(path: str, limit: int) -> bytes:
@@ -67,7 +83,7 @@ def whole_file(source: Source, path: str, uri: str, settings: ExtractSettings) -
     """A one-document file's row and bytes, or its rejected row and None (too large, unreadable, empty, binary)."""
     doc = new_doc(source=source.name, source_uri=uri, locator="file", fmt=source.format)
     try:
-        size = os.path.getsize(path)
+        size = storage.getsize(path)
         if not path.endswith(".gz") and size > settings.max_doc_bytes:
             return reject(doc, "extract:too_large", f"{size} bytes > extract.max_doc_bytes={settings.max_doc_bytes}"), None
         data = read_limited(path, settings.max_doc_bytes)

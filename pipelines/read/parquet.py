@@ -6,6 +6,7 @@ from typing import Any, Iterator
 import pyarrow.parquet as pq
 
 from pipelines.config.curate import ExtractSettings, Source
+from pipelines.runtime import storage
 from pipelines.read.common import brief, first_bad_byte, record_to_doc
 from pipelines.schema import Row, is_rejected, new_doc, reject
 
@@ -14,7 +15,20 @@ def read_parquet(source: Source, path: str, uri: str, settings: ExtractSettings)
         return new_doc(source=source.name, source_uri=uri, locator=locator, fmt="parquet")
 
     try:
-        pf = pq.ParquetFile(path)
+        opened = storage.arrow_input(path)
+        fh = opened.__enter__()
+    except OSError as exc:
+        yield reject(new("file"), "read:io_error", f"{type(exc).__name__}: {exc}")
+        return
+    try:
+        yield from _read(fh, source, settings, new)
+    finally:
+        opened.__exit__(None, None, None)
+
+
+def _read(fh: Any, source: Source, settings: ExtractSettings, new: Any) -> Iterator[Row]:
+    try:
+        pf = pq.ParquetFile(fh)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError and others for a bad file
         yield reject(new("file"), "read:corrupt_parquet", f"{type(exc).__name__}: {exc}")
         return

@@ -1,10 +1,10 @@
 """PDF files: the file's bytes, for the PDF extractor (one document per file)."""
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
 from pipelines.config.curate import ExtractSettings, Source
+from pipelines.runtime import storage
 from pipelines.read.common import GZIP_ERRORS, TooLarge, read_limited
 from pipelines.schema import Row, new_doc, reject
 
@@ -13,7 +13,7 @@ def read_pdf(source: Source, path: str, uri: str, settings: ExtractSettings) -> 
     doc = new_doc(source=source.name, source_uri=uri, locator="file", fmt="pdf")
     limit = settings.pdf.max_bytes
     try:
-        size = os.path.getsize(path)
+        size = storage.getsize(path)
         if size > limit:
             yield reject(doc, "extract:too_large", f"{size} bytes > extract.pdf.max_bytes={limit}")
             return

@@ -15,10 +15,11 @@ records (a crawl of a site that serves WARC files), which no forward scan can te
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import zlib
 from typing import BinaryIO, NamedTuple
+
+from pipelines.runtime import storage
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_LINE = re.compile(rb"WARC/1\.[01]\r\n")
@@ -38,8 +39,7 @@ class Unit(NamedTuple):
     def key(self) -> str:
         """A name for the unit that changes when the file changes (size, modification time)."""
         try:
-            st = os.stat(self.path)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            stamp = storage.info(self.path)["stamp"]  # size and mtime; an object's size and ETag
         except OSError:
             stamp = "missing"
         text = f"{self.source}\0{self.path}\0{stamp}\0{self.start}\0{self.end}"
@@ -51,7 +51,7 @@ def is_multimember_gzip(path: str, probe: int = 64 << 20) -> bool:
     compressed or inflated: a first member larger than that counts as a single stream (read whole)."""
     d = zlib.decompressobj(31)
     read = inflated = 0
-    with open(path, "rb") as fh:
+    with storage.open(path, "rb") as fh:
         while read < probe and inflated < probe:
             block = fh.read(BLOCK)
             if not block:
@@ -81,7 +81,7 @@ def plan_units(files: list[tuple[str, str]], formats: dict[str, str], split_byte
     units: list[Unit] = []
     for source, path in files:
         try:
-            size = os.path.getsize(path)
+            size = storage.getsize(path)
         except OSError:
             size = 0  # the reader reports the file as read:io_error
         if size <= split_bytes or not splittable(formats[source], path):

@@ -2,16 +2,15 @@
 from a byte range; the locator is the record's offset."""
 from __future__ import annotations
 
-import gzip
 import io
 import logging
-import os
 import zlib
 from typing import Any, Iterator
 
 from pipelines.config.curate import ExtractSettings, Source
 from pipelines.read.charsets import HTML_TYPES, HTTP_CHARSET, with_html
-from pipelines.read.common import GZIP_ERRORS, brief, looks_binary
+from pipelines.read.common import GZIP_ERRORS, brief, looks_binary, open_stream
+from pipelines.runtime import storage
 from pipelines.read.splits import gzip_record_at, is_multimember_gzip, warc_start
 from pipelines.schema import Row, new_doc, reject
 
@@ -132,7 +131,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         gzipped = path.endswith(".gz") and _gzip_magic(path)
         members = gzipped and (end is not None or is_multimember_gzip(path))
         single_stream = gzipped and not members
-        fh: Any = gzip.open(path, "rb") if single_stream else open(path, "rb")
+        fh: Any = open_stream(path, gunzip=single_stream)
     except OSError as exc:
         yield reject(new(f"offset:{start}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
         return
@@ -140,7 +139,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         limit = end if end is not None else float("inf")
         position: int | None = _next_record(fh, start, limit, members)
         floor = start  # past the last record given a row: a failure is never placed before it
-        size = os.path.getsize(path)
+        size = storage.getsize(path)
         after = position if position is not None else start  # where the last record read ends
         while position is not None:
             fh.seek(position)
@@ -243,7 +242,7 @@ def _rest_of_member(fh: Any, offset: int, limit: float, new: Any, settings: Extr
 
 
 def _gzip_magic(path: str) -> bool:
-    with open(path, "rb") as fh:
+    with storage.open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 
 

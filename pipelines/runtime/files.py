@@ -1,18 +1,20 @@
-"""Files, written whole or not at all, their digests, and the texts inside them."""
+"""Files, written whole or not at all, their digests, and the texts inside them (local paths or URLs)."""
 from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import os
+
+from pipelines.runtime import storage
 from typing import IO, Any, Iterator
 
 
 @contextlib.contextmanager
 def atomic_path(path: str, sync: bool = False) -> Iterator[str]:
-    """A temporary name beside `path` to write to; renamed to `path` when the block ends without an error, so
-    `path` is never seen half-written. `sync`: on disk before the rename (a commit that must survive a crash)."""
+    """A temporary name beside a local `path` to write to, for libraries that write by name; renamed to `path`
+    when the block ends without an error, so `path` is never seen half-written. `sync`: on disk before the
+    rename (a commit that must survive a crash). A URL is written through `atomic_open` instead."""
     tmp = path + ".tmp"
     try:
         yield tmp
@@ -30,11 +32,23 @@ def atomic_path(path: str, sync: bool = False) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", sync: bool = False) -> Iterator[IO[Any]]:
-    """`open(path, mode)` through a temporary file and a rename (see `atomic_path`)."""
-    with atomic_path(path, sync) as tmp:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+def arrow_output(path: str, sync: bool = False) -> Iterator[Any]:
+    """What pyarrow writes to: a temporary local name renamed when done (`atomic_path`), or an object upload
+    that completes when the block ends without an error."""
+    if storage.is_url(path):
+        with storage.writer(path, "wb") as fh:
             yield fh
+    else:
+        with atomic_path(path, sync) as tmp:
+            yield tmp
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w", sync: bool = False) -> Iterator[IO[Any]]:
+    """A file (or object) that appears whole when the block ends without an error, and not at all otherwise
+    (see `storage.writer`)."""
+    with storage.writer(path, mode, sync) as fh:
+        yield fh
 
 
 def write_json(path: str, body: Any, indent: int | None = 2) -> None:
@@ -46,22 +60,24 @@ def write_json(path: str, body: Any, indent: int | None = 2) -> None:
 
 def sha256_file(path: str) -> str:
     """The hex sha256 of a file's bytes."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    return storage.sha256(path)
 
 
 def read_texts(path: str, text_field: str = "text") -> Iterator[str]:
     """The non-empty texts of a file, by its name (`.gz` is read through gzip): Parquet (the `text_field`
     column), JSONL (each record's `text_field`; a record without it but with `context` and `gold`, an eval
     task, gives "context gold"), anything else is one plain text."""
+    import io
+
     import pyarrow.parquet as pq
 
     name = path[:-3] if path.endswith(".gz") else path
     if name.endswith(".parquet"):
-        yield from (t for t in pq.read_table(path, columns=[text_field]).column(text_field).to_pylist() if t)
+        with storage.arrow_input(path) as source:
+            yield from (t for t in pq.read_table(source, columns=[text_field]).column(text_field).to_pylist() if t)
         return
-    opener: Any = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
+    raw = storage.open(path, "rb")
+    with io.TextIOWrapper(gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw, encoding="utf-8") as fh, raw:
         if not name.endswith(".jsonl"):
             text = fh.read()
             if text:

@@ -11,17 +11,20 @@ import threading
 import time
 import uuid
 
+from pipelines.runtime import storage
 from pipelines.runtime.files import write_json
 
 
 class Progress:
-    """Counters of one DoFn instance, flushed to `<dir>/<stage>-<uuid>.json` at most once a second."""
+    """Counters of one DoFn instance, flushed to `<dir>/<stage>-<uuid>.json` at most once a second (once in ten
+    seconds in a bucket, where each flush is a request)."""
 
     def __init__(self, folder: str | None, stage: str) -> None:
         self.path = os.path.join(folder, f"{stage}-{uuid.uuid4().hex}.json") if folder else None
         self.stage = stage
         self.counts: dict[str, int] = {}
         self.last = 0.0
+        self.every = 10.0 if folder and storage.is_url(folder) else 1.0
 
     def add(self, **counts: int) -> None:
         for key, n in counts.items():
@@ -30,7 +33,7 @@ class Progress:
 
     def flush(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.path is None or (not force and now - self.last < 1.0):
+        if self.path is None or (not force and now - self.last < self.every):
             return
         self.last = now
         try:
@@ -42,15 +45,14 @@ class Progress:
 def totals(folder: str) -> dict[str, int]:
     out: dict[str, int] = {}
     try:
-        names = os.listdir(folder)
+        names = storage.listdir(folder)
     except OSError:
         return out
     for name in names:
         if not name.endswith(".json"):
             continue
         try:
-            with open(os.path.join(folder, name)) as fh:
-                body = json.load(fh)
+            body = json.loads(storage.read_bytes(os.path.join(folder, name)))
         except (OSError, ValueError):
             continue
         body.pop("stage", None)
@@ -62,6 +64,8 @@ def totals(folder: str) -> dict[str, int]:
 def watch(folder: str, n_units: int, stop: threading.Event, every: float = 2.0) -> None:
     """Print a progress line to stderr every `every` seconds until `stop` is set."""
     start = time.monotonic()
+    if storage.is_url(folder):
+        every = max(every, 10.0)
     while not stop.wait(every):
         t = totals(folder)
         elapsed = time.monotonic() - start

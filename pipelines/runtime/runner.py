@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config.base import ConfigError
+from pipelines.runtime import storage
 
 
 def _names_runner(beam_args: list[str]) -> bool:
@@ -74,12 +75,21 @@ def stop_on_interrupt() -> Iterator[None]:
 
 
 MARKER = ".refinery"
+OWN = (MARKER, "manifest.json", ".staging", ".work")  # any of them: the folder is refinery's own
+LOCK = ".refinery.lock"  # in a bucket: the object that says a run holds the output
+LEASE_S = 300.0          # a lock not renewed for this long was left by a run that died
+RENEW_S = 60.0
 
 
 @contextlib.contextmanager
 def claim_output(output: str) -> Iterator[None]:
     """Hold the output folder for one run: it must be new, empty or refinery's own (its `.refinery` marker, or
-    the manifest.json of an earlier version), and no other run may hold it (an exclusive lock on the marker)."""
+    the manifest.json of an earlier version), and no other run may hold it (an exclusive lock on the marker;
+    in a bucket, a lock object created by a conditional write)."""
+    if storage.is_url(output):
+        with _claim_bucket(output):
+            yield
+        return
     import fcntl
 
     marker = os.path.join(output, MARKER)
@@ -108,6 +118,61 @@ def claim_output(output: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _claim_bucket(output: str) -> Iterator[None]:
+    """The lock object `OUTPUT/.refinery.lock`: created only if absent (If-None-Match), renewed every minute by
+    this run (If-Match on its own ETag), deleted at the end. One not renewed for LEASE_S was left by a run that
+    died, and is taken over by a conditional overwrite; of two runs racing for it, one wins."""
+    import json
+    import socket
+    import time
+
+    lock = storage.join(output, LOCK)
+    with storage.user_errors(f"output: {output}"):
+        names = set(storage.listdir(output))
+        if names and not names & set(OWN + (LOCK, "_SUCCESS")):
+            raise ConfigError(f"output: {output} is not empty and was not written by refinery; choose a new or "
+                              "empty prefix (refinery replaces kept/ and rejected/ in it)")
+        holder = f"refinery run on {socket.gethostname()}, pid {os.getpid()}"
+
+        def body() -> bytes:
+            return json.dumps({"holder": holder, "renewed": time.time()}).encode()
+
+        if not storage.create(lock, body()):
+            stale = storage.etag(lock)
+            try:
+                held = json.loads(storage.read_bytes(lock))
+            except (OSError, ValueError):
+                held = {"holder": "another process", "renewed": time.time()}
+            if time.time() - float(held.get("renewed", 0)) < LEASE_S or stale is None or \
+                    not storage.replace_if(lock, body(), stale):
+                raise ConfigError(f"output: {output} is being written by another refinery run "
+                                  f"({held.get('holder', 'another process')}); wait for it or choose another output")
+        storage.write_bytes(storage.join(output, MARKER), b"refinery output\n")
+        mine = [storage.etag(lock)]
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(RENEW_S):
+            with contextlib.suppress(Exception):
+                if mine[0] and storage.replace_if(lock, body(), mine[0]):
+                    mine[0] = storage.etag(lock)
+                else:
+                    print(f"refinery: warning: the lock on {output} was taken by another run", file=sys.stderr)
+                    return
+
+    keeper = threading.Thread(target=renew, daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+        with contextlib.suppress(Exception):
+            if storage.etag(lock) == mine[0]:
+                storage.remove(lock)
 
 
 def _descendants(pid: int) -> list[int]:

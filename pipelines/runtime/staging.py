@@ -1,8 +1,9 @@
 """Staged units: where a worker writes the rows of the unit it read, once, and every later step reads them.
 
 A unit's rows live in `OUTPUT/.work/<run key>/<unit key>/` as Parquet pieces (`piece-<first row>.parquet`, the
-rows of one flush, written through a temporary name, synced and renamed), then `done.json` once the whole unit
-is staged (with the row count of every piece). The pieces are the unit's checkpoint: a rerun skips a unit with
+rows of one flush, written whole: locally through a temporary name, synced and renamed; in a bucket as one
+object upload), then `done.json`, written last, once the whole unit is staged (with the row count of every
+piece): a unit is part of the run only when its `done.json` names its pieces. The pieces are the unit's checkpoint: a rerun skips a unit with
 `done.json` without reading its input, and in a unit without it skips the records its pieces hold. Later steps
 read only the columns they need (ids, hashes, band keys) and the final write reads the rows once more, in row
 order.
@@ -14,7 +15,6 @@ and the unit is staged again from its input, its sound pieces kept.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from typing import Any, Iterator
@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.runtime.files import atomic_open, atomic_path
+from pipelines.runtime import storage
+from pipelines.runtime.files import arrow_output, atomic_open
 from pipelines.schema import STAGED_SCHEMA, Row, to_table
 
 DONE = "done.json"
@@ -44,37 +45,39 @@ def _owner(folder: str) -> bytes:
                       sort_keys=True).encode()
 
 
+def _read(path: str, columns: list[str] | None) -> pa.Table:
+    with storage.arrow_input(path) as source:
+        return pq.read_table(source, columns=columns)
+
+
 def unit_folder(work: str, unit_key: str) -> str:
     return os.path.join(work, unit_key)
 
 
 def write_piece(folder: str, rows: list[Row]) -> str:
     """Stage a flush of rows (each with its `row` number) as one piece; returns its path."""
-    os.makedirs(folder, exist_ok=True)
+    storage.makedirs(folder)
     path = os.path.join(folder, f"piece-{min(r['row'] for r in rows):010d}.parquet")
     table = to_table(rows, True, STAGED_SCHEMA).replace_schema_metadata({OWNER: _owner(folder)})
-    with atomic_path(path, sync=True) as tmp:  # on disk before the rename that makes it part of the unit
-        pq.write_table(table, tmp, compression="zstd", compression_level=1)
+    with arrow_output(path, sync=True) as target:  # on disk before the rename that makes it part of the unit
+        pq.write_table(table, target, compression="zstd", compression_level=1)
     return path
 
 
 def pieces(folder: str) -> list[str]:
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return []
-    return [os.path.join(folder, n) for n in sorted(names) if n.startswith("piece-") and n.endswith(".parquet")]
+    return [os.path.join(folder, n) for n in storage.listdir(folder) if n.startswith("piece-") and n.endswith(".parquet")]
 
 
 def mark_done(folder: str, rows: int) -> None:
     """The unit is staged: `rows` records, in the pieces there now (each checked, with its row count)."""
-    os.makedirs(folder, exist_ok=True)
+    storage.makedirs(folder)
     counts = {}
     for path in pieces(folder):
         why = check_piece(path, folder)
         if why is not None:  # written a moment ago: the disk is failing under us
             raise OSError(f"staged piece {path} is damaged right after it was written: {why}")
-        counts[os.path.basename(path)] = pq.ParquetFile(path).metadata.num_rows
+        with storage.arrow_input(path) as source:
+            counts[os.path.basename(path)] = pq.ParquetFile(source).metadata.num_rows
     if sum(counts.values()) != rows:
         raise OSError(f"{folder}: the pieces hold {sum(counts.values())} rows, the unit has {rows}")
     with atomic_open(os.path.join(folder, DONE), sync=True) as fh:
@@ -82,13 +85,14 @@ def mark_done(folder: str, rows: int) -> None:
 
 
 def is_done(folder: str) -> bool:
-    return os.path.exists(os.path.join(folder, DONE))
+    return storage.exists(os.path.join(folder, DONE))
 
 
 def check_piece(path: str, folder: str) -> str | None:
     """Why the piece cannot be used as a piece of the unit staged in `folder`, or None when it can."""
     try:
-        schema = pq.ParquetFile(path).schema_arrow
+        with storage.arrow_input(path) as source:
+            schema = pq.ParquetFile(source).schema_arrow
     except (OSError, pa.ArrowException) as exc:
         return f"cannot be read ({_brief(exc)})"
     owner = (schema.metadata or {}).get(OWNER)
@@ -105,8 +109,7 @@ def damage(folder: str) -> list[str]:
     """What is wrong with a unit marked staged, one line per problem; empty when every piece is sound and the
     pieces are the ones `done.json` lists, with its row counts."""
     try:
-        with open(os.path.join(folder, DONE), encoding="utf-8") as fh:
-            listed = json.load(fh)["pieces"]
+        listed = json.loads(storage.read_bytes(os.path.join(folder, DONE)))["pieces"]
         assert isinstance(listed, dict)
     except (OSError, ValueError, KeyError, TypeError, AssertionError):
         return [f"{DONE} cannot be read"]
@@ -119,7 +122,7 @@ def damage(folder: str) -> list[str]:
             why = f"not listed in {DONE}"
         if why is None:
             try:  # the footer may be sound over damaged pages: read a column through
-                n = pq.read_table(path, columns=["row"]).num_rows
+                n = _read(path, ["row"]).num_rows
                 if n != listed[name]:
                     why = f"holds {n} rows, {DONE} records {listed[name]}"
             except (OSError, pa.ArrowException) as exc:
@@ -132,13 +135,11 @@ def damage(folder: str) -> list[str]:
 
 def discard(folder: str, problems: list[str]) -> None:
     """Make a damaged unit a partly staged one: drop `done.json` and every piece a problem names."""
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(folder, DONE))
+    storage.remove(os.path.join(folder, DONE))
     for problem in problems:
         name = problem.split(":", 1)[0]
         if name.startswith("piece-"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(folder, name))
+            storage.remove(os.path.join(folder, name))
 
 
 def finished_ids(folder: str, problems: list[str] | None = None) -> set[str]:
@@ -149,14 +150,13 @@ def finished_ids(folder: str, problems: list[str] | None = None) -> set[str]:
         why = check_piece(path, folder)
         if why is None:
             try:
-                out.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+                out.update(_read(path, ["id"]).column("id").to_pylist())
                 continue
             except (OSError, pa.ArrowException) as exc:
                 why = f"cannot be read ({_brief(exc)})"
         if problems is not None:
             problems.append(f"{os.path.basename(path)}: {why}")
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
+        storage.remove(path)
     return out
 
 
@@ -178,7 +178,7 @@ def staged_pieces(folder: str, columns: list[str] | None = None) -> Iterator[pa.
     went bad after its unit was checked is one line for the user: the next run stages its unit again."""
     for path in pieces(folder):
         try:
-            table = pq.read_table(path, columns=columns).replace_schema_metadata(None)
+            table = _read(path, columns).replace_schema_metadata(None)
         except (OSError, pa.ArrowException) as exc:
             raise CheckpointError(f"staged piece {path} became unreadable during the run "
                                   f"({_brief(exc)}); run the same "

@@ -32,6 +32,7 @@ from pipelines.read.readers import read_file
 from pipelines.extract.sandbox import Interrupted
 from pipelines.schema import Row, is_rejected, new_doc, reject, strict_fields
 from pipelines.read.splits import Unit
+from pipelines.runtime import storage
 from pipelines.runtime.files import write_json
 from pipelines.runtime.staging import (CheckpointError, damage, discard, finished_ids, is_done, mark_done, read_staged,
                                        unit_folder, write_piece)
@@ -43,9 +44,8 @@ def restaged_notes(progress_dir: str) -> list[dict[str, Any]]:
     """The notes of the units this run staged again, in unit order."""
     folder = os.path.join(progress_dir, RESTAGED)
     notes = []
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        with open(os.path.join(folder, name), encoding="utf-8") as fh:
-            notes.append(json.load(fh))
+    for name in storage.listdir(folder):
+        notes.append(json.loads(storage.read_bytes(os.path.join(folder, name))))
     return sorted(notes, key=lambda n: n["index"])
 
 
@@ -172,7 +172,7 @@ class StageUnit(beam.DoFn):
         if self.progress_dir is not None:
             note = {"index": index, "unit": key, "source": unit.source, "path": unit.path, "start": unit.start,
                     "end": unit.end, "problems": problems}
-            os.makedirs(os.path.join(self.progress_dir, RESTAGED), exist_ok=True)
+            storage.makedirs(os.path.join(self.progress_dir, RESTAGED))
             write_json(os.path.join(self.progress_dir, RESTAGED, f"{key}.json"), note)
 
     def _on_repeat(self) -> None:

@@ -5,7 +5,6 @@ number is computed from the outputs the card sits beside, so a reader can check 
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections import Counter, defaultdict
@@ -14,6 +13,7 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.runtime import storage
 from pipelines.runtime.files import atomic_open, write_json
 
 
@@ -28,10 +28,25 @@ def _plt():
 
 def _read(folder: str, columns: list[str]) -> list[dict]:
     rows: list[dict] = []
-    for path in sorted(glob.glob(os.path.join(folder, "*.parquet"))):
-        have = pq.ParquetFile(path).schema_arrow.names
-        rows.extend(pq.read_table(path, columns=[c for c in columns if c in have]).to_pylist())
+    for path in _parquet_files(folder):
+        with storage.arrow_input(path) as source:
+            have = pq.ParquetFile(source).schema_arrow.names
+        with storage.arrow_input(path) as source:
+            rows.extend(pq.read_table(source, columns=[c for c in columns if c in have]).to_pylist())
     return rows
+
+
+def _parquet_files(folder: str) -> list[str]:
+    return [os.path.join(folder, n) for n in storage.listdir(folder) if n.endswith(".parquet")]
+
+
+def _savefig(fig: Any, path: str) -> None:
+    """A chart as a PNG, written whole (in a bucket too)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    storage.write_bytes(path, buffer.getvalue())
 
 
 def _breakdown(rows: list[dict], key: str, weight: str) -> dict[str, dict[str, int]]:
@@ -104,7 +119,7 @@ def curate_card(output: str, stats: dict, manifest: dict) -> dict:
     ax.set_ylabel("documents after the stage")
     ax.set_title("curation funnel")
     fig.tight_layout()
-    fig.savefig(os.path.join(output, "funnel.png"), dpi=110)
+    _savefig(fig, os.path.join(output, "funnel.png"))
     plt.close(fig)
     _pie(os.path.join(output, "licenses.png"), card["licenses"], "n_chars", "kept characters by licence")
     return card
@@ -113,8 +128,9 @@ def curate_card(output: str, stats: dict, manifest: dict) -> dict:
 def _tally(folder: str, key: str, weight: str) -> dict[str, dict[str, int]]:
     """_breakdown counted by Arrow, file by file: no Python object per row (a shards run has millions)."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"documents": 0, weight: 0})
-    for path in sorted(glob.glob(os.path.join(folder, "*.parquet"))):
-        table = pq.read_table(path, columns=[key, weight])
+    for path in _parquet_files(folder):
+        with storage.arrow_input(path) as source:
+            table = pq.read_table(source, columns=[key, weight])
         table = table.set_column(0, key, pc.fill_null(table.column(key), "unknown"))
         for group in table.group_by(key).aggregate([(weight, "count"), (weight, "sum")]).to_pylist():
             out[group[key]]["documents"] += group[f"{weight}_count"]
@@ -150,7 +166,7 @@ def shards_card(output: str, manifest: dict) -> dict:
     ax.set_ylabel("tokens")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(output, "tokens.png"), dpi=110)
+    _savefig(fig, os.path.join(output, "tokens.png"))
     plt.close(fig)
     _pie(os.path.join(output, "licenses.png"), card["licenses"], "n_tokens", "tokens by licence")
     return card
@@ -164,7 +180,7 @@ def _pie(path: str, breakdown: dict, weight: str, title: str) -> None:
         ax.pie(values, labels=list(breakdown), textprops={"fontsize": 7})
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
 
 

@@ -5,7 +5,8 @@ order, rows in reading order, the same however files were cut into units), each 
 512. Shard k of n = ceil(total / write.shard_bytes) holds the rows that start in [k, k + 1) x shard_bytes. Its
 writer is sent only the decisions of the units it overlaps, reads those units' pieces in order and writes row
 groups of `write.row_group_rows` rows as it goes: memory is one piece and one row group, and the bytes are the
-same for any number of workers, runner or unit cuts. Each shard is written under a temporary name and renamed.
+same for any number of workers, runner or unit cuts. Each shard is written whole (a temporary name and a rename
+locally, one object upload in a bucket).
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from apache_beam.metrics import Metrics
 from pipelines.config.curate import WriteSettings
 from pipelines.runtime.decisions import NAMESPACE, Decision, Decisions, Shuffle
 from pipelines.dedup.dedup import normalize_url
-from pipelines.runtime.files import atomic_path, sha256_file
+from pipelines.runtime import storage
+from pipelines.runtime.files import arrow_output, sha256_file
 from pipelines.schema import KEPT_SCHEMA, REJECTED_SCHEMA
 from pipelines.runtime.staging import read_staged, staged_pieces
 
 KINDS = ("kept", "rejected")
+SUCCESS = "_SUCCESS"  # written last when an output is published, removed first when it is published again
 ROW_OVERHEAD = 512
 
 
@@ -130,8 +133,8 @@ def write_shard(folder: str, kind: str, index: int, plan: dict[str, Any], units:
     compression = None if settings.compression == "none" else settings.compression
     level = settings.compression_level if compression in ("zstd", "gzip") else None
     size = settings.row_group_rows
-    with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression=compression, compression_level=level) as writer:
+    with arrow_output(path) as target:
+        with pq.ParquetWriter(target, schema, compression=compression, compression_level=level) as writer:
             buffer: list[pa.Table] = []
             held = 0
             for unit, decisions in sorted(units):
@@ -198,28 +201,30 @@ class WriteShards(beam.PTransform):
 def list_shards(folder: str) -> list[dict[str, Any]]:
     """rows, bytes and sha256 of every finished shard in a folder, by name."""
     out = []
-    for name in sorted(os.listdir(folder)):
+    for name in storage.listdir(folder):
         if not name.endswith(".parquet"):
             continue
         path = os.path.join(folder, name)
-        out.append(
-            {
-                "path": name,
-                "rows": pq.ParquetFile(path).metadata.num_rows,
-                "bytes": os.path.getsize(path),
-                "sha256": sha256_file(path),
-            }
-        )
+        with storage.arrow_input(path) as source:
+            rows = pq.ParquetFile(source).metadata.num_rows
+        out.append({"path": name, "rows": rows, "bytes": storage.getsize(path), "sha256": sha256_file(path)})
     return out
 
 
-def publish(staging: str, output: str, kinds: tuple[str, ...] = KINDS) -> None:
-    """Swap the staged folders (kept/ and rejected/ by default) into the output folder.
+def publish(staging: str, output: str, kinds: tuple[str, ...] = KINDS,
+            names: dict[str, list[str]] | None = None) -> None:
+    """Move the staged folders (kept/ and rejected/ by default) into the output folder.
 
-    Each folder is replaced whole: a reader sees the old complete set or the new complete set, and a shard
-    from an earlier run with a different shard count never lingers beside the new ones. Calling it again after
-    a crash part-way finishes the job: a folder already moved out of `staging` is skipped.
+    Locally each folder is swapped in whole by renames: a reader sees the old complete set or the new complete
+    set, and a shard from an earlier run with a different shard count never lingers beside the new ones. In a
+    bucket, which has no rename, each staged object named in `names` (the manifest's list, per kind) is copied
+    to its final name, complete or not at all, then the final folder's other objects are deleted; the caller
+    writes the manifest and `_SUCCESS` after this, so a reader that waits for `_SUCCESS` sees one complete set.
+    Calling it again after a crash part-way finishes the job: what was published before is skipped.
     """
+    if storage.is_url(output):
+        _publish_objects(staging, output, kinds, names or {})
+        return
     for kind in kinds:
         new, final, old = os.path.join(staging, kind), os.path.join(output, kind), os.path.join(output, f".old-{kind}")
         if not os.path.exists(new):
@@ -231,3 +236,21 @@ def publish(staging: str, output: str, kinds: tuple[str, ...] = KINDS) -> None:
         os.replace(new, final)
         if os.path.exists(old):
             shutil.rmtree(old)
+
+
+def _publish_objects(staging: str, output: str, kinds: tuple[str, ...], names: dict[str, list[str]]) -> None:
+    for kind in kinds:
+        new, final = storage.join(staging, kind), storage.join(output, kind)
+        wanted = names.get(kind)
+        if wanted is None:
+            raise ValueError(f"publishing {kind} to a bucket needs the list of its files")
+        staged = set(storage.find(new))
+        for name in wanted:
+            if storage.join(new, name) in staged:
+                storage.copy(storage.join(new, name), storage.join(final, name))
+            elif not storage.exists(storage.join(final, name)):
+                raise FileNotFoundError(f"{storage.join(new, name)}: staged file missing, and not published before")
+        keep = {storage.join(final, name) for name in wanted}
+        for path in storage.find(final):
+            if path not in keep:
+                storage.remove(path)

@@ -1,0 +1,218 @@
+"""Inputs and outputs in a bucket: a real S3 API server on localhost (moto's server mode), started here.
+
+The same project is curated from local disk and from the bucket (one config, its `base` moved): the rows are
+byte for byte the same. Then the bucket misbehaves (errors under load, a crash while publishing, a second run on
+the same output) and the output stays whole.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config.base import ConfigError
+from pipelines.config.curate import parse_config
+from pipelines.jobs.curate import run_curate
+from pipelines.runtime import storage
+from conftest import DATA
+from s3 import FaultyProxy, S3Server
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server()
+    before = server.use()
+    yield server
+    for key, value in before.items():
+        if value is None:
+            storage.os.environ.pop(key, None)
+        else:
+            storage.os.environ[key] = value
+    storage._filesystem_cache.clear()
+    server.stop()
+
+
+def project(folder: Path) -> dict:
+    """A small project of every kind of input, its crawl listed in a paths file as Common Crawl lists its WARCs."""
+    data = folder / "data"
+    (data / "web").mkdir(parents=True)
+    for page in sorted((DATA / "web").glob("0*.html.gz"))[:12]:
+        shutil.copy(page, data / "web")
+    shutil.copytree(DATA / "warc", data / "crawl")
+    (data / "books").mkdir()
+    for name in ("shakespeare__sonnets.txt", "milton__areopagitica.txt"):
+        shutil.copy(DATA / "books" / name, data / "books")
+    shutil.copytree(DATA / "wiki", data / "wiki")
+    (data / "pdf").mkdir()
+    for name in ("cardinal.pdf", "invalid.pdf", "libreoffice-writer-password.pdf"):
+        shutil.copy(DATA / "pdf" / name, data / "pdf")
+    (folder / "lists").mkdir()
+    with gzip.open(folder / "lists" / "crawl.paths.gz", "wt") as fh:
+        fh.write("data/crawl/demo.warc.gz\n")
+    return {
+        "sources": [
+            {"name": "web", "format": "html", "paths": ["data/web/*.html.gz"]},
+            {"name": "crawl", "format": "warc", "paths_from": "lists/crawl.paths.gz", "paths_base": "."},
+            {"name": "books", "format": "text", "paths": ["data/books/*.txt"]},
+            {"name": "wiki", "format": "jsonl", "paths": ["data/wiki/*.jsonl.gz"]},
+            {"name": "pdf", "format": "pdf", "paths": ["data/pdf/*.pdf"]},
+        ],
+        "output": "out",
+        "extract": {"pdf": {"ocr": "never"}},
+        "write": {"shard_bytes": 400_000, "row_group_rows": 50},
+    }
+
+
+def run(folder: Path, config: dict, workers: int = 1, **kw):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "curate.yaml").write_text(yaml.safe_dump(config))
+    return run_curate(parse_config(config, str(folder)), workers=workers, show_progress=False, **kw)
+
+
+def shards(result) -> dict[str, str]:
+    return {f"{kind}/{s['path']}": s["sha256"] for kind in ("kept", "rejected") for s in result.manifest[kind]}
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("local")
+    config = project(folder)
+    return folder, config, run(folder, config)
+
+
+@pytest.fixture(scope="module")
+def bucket(s3, local):
+    folder, config, _ = local
+    url = s3.bucket("corpus") + "/project"
+    for name in ("data", "lists"):
+        s3.upload(folder / name, f"{url}/{name}")
+    return url
+
+
+def published(s3, output: str) -> list[str]:
+    prefix = output[len("s3://"):].split("/", 1)[1] + "/"
+    return [k[len(prefix):] for k in s3.keys(output)]
+
+
+def test_a_bucket_run_writes_the_rows_a_local_run_writes(s3, local, bucket, tmp_path):
+    folder, config, first = local
+    result = run(tmp_path / "cfg", {**config, "base": bucket}, workers=2)
+    assert result.output == f"{bucket}/out"
+    assert result.stats["totals"] == first.stats["totals"]
+    assert result.stats["totals"]["read"] > 40
+    assert shards(result) == shards(first)  # the same bytes: ids, source URIs, every column
+    names = published(s3, result.output)
+    assert "_SUCCESS" in names and "manifest.json" in names and "data_card.md" in names
+    assert not [n for n in names if n.startswith((".staging", ".work", ".refinery.lock"))]
+    for name, digest in shards(result).items():  # what the manifest says is what the bucket holds
+        assert storage.sha256(f"{result.output}/{name}") == digest
+    manifest = json.loads(s3.read(f"{result.output}/manifest.json"))
+    assert manifest["config_hash"] == first.manifest["config_hash"]  # where a project lies is not its identity
+
+
+def test_errors_under_load_change_nothing(s3, local, bucket, tmp_path):
+    """One request in 25 answered 500 InternalError or 503 SlowDown/ServiceUnavailable: retried, same bytes."""
+    _, config, first = local
+    proxy = FaultyProxy(s3.endpoint, every=25)  # each fault costs a backoff of about half a second
+    s3.use(proxy.endpoint)
+    try:
+        result = run(tmp_path, {**config, "base": bucket, "output": "under-load"})
+    finally:
+        s3.use()
+        proxy.stop()
+    assert proxy.faults > 20
+    assert shards(result) == shards(first)
+
+
+def test_a_crash_while_publishing_is_finished_by_the_next_run(s3, local, bucket, tmp_path, monkeypatch):
+    _, config, first = local
+    config = {**config, "base": bucket, "output": "crashed"}
+    output = f"{bucket}/crashed"
+    copied = []
+    real_copy = storage.copy
+
+    def copy_then_die(src: str, dst: str) -> None:
+        if len(copied) == 2:
+            raise SystemExit("killed while publishing")
+        real_copy(src, dst)
+        copied.append(dst)
+
+    monkeypatch.setattr(storage, "copy", copy_then_die)
+    with pytest.raises(SystemExit):
+        run(tmp_path, config)
+    names = published(s3, output)
+    assert "_SUCCESS" not in names and "manifest.json" not in names
+    assert len([n for n in names if n.startswith("kept/")]) == 2  # two shards were out when it died
+    monkeypatch.setattr(storage, "copy", real_copy)
+    result = run(tmp_path, config)
+    assert result.stats["elapsed_s"] == json.loads(s3.read(f"{output}/stats.json"))["elapsed_s"]
+    assert shards(result) == shards(first)
+    names = published(s3, output)
+    assert sorted(n for n in names if n.startswith(("kept/", "rejected/"))) == sorted(shards(first))
+    assert "_SUCCESS" in names and not [n for n in names if n.startswith((".staging", ".work"))]
+
+
+def test_two_runs_on_one_output_are_refused(s3, tmp_path):
+    from pipelines.runtime import runner
+
+    output = s3.bucket("locks") + "/out"
+    with runner.claim_output(output):
+        with pytest.raises(ConfigError, match="being written by another refinery run"):
+            with runner.claim_output(output):
+                pass
+    assert storage.listdir(output) == [".refinery"]  # released
+    # a lock left by a run that died (not renewed for the lease) is taken over
+    storage.write_bytes(f"{output}/{runner.LOCK}", json.dumps({"holder": "dead", "renewed": 0}).encode())
+    with runner.claim_output(output):
+        assert json.loads(storage.read_bytes(f"{output}/{runner.LOCK}"))["holder"] != "dead"
+    s3.client().put_object(Bucket="locks", Key="theirs/data.csv", Body=b"a,b\n")
+    with pytest.raises(ConfigError, match="not written by refinery"):
+        with runner.claim_output("s3://locks/theirs"):
+            pass
+
+
+def test_ranged_reads(s3, tmp_path):
+    """A byte range of a large object is read with ranged GETs from the range's start: nothing before it is
+    fetched (the reads ahead are storage.BLOCK bytes long, more than this object's second half)."""
+    from pipelines.read.jsonl import read_jsonl
+
+    lines = [json.dumps({"text": f"document {i} " + "word " * 200}) for i in range(4000)]
+    body = ("\n".join(lines) + "\n").encode()
+    (tmp_path / "big.jsonl").write_bytes(body)
+    url = s3.bucket("ranges") + "/big.jsonl"
+    s3.upload(tmp_path, "s3://ranges")
+    source = parse_config({"sources": [{"name": "s", "format": "jsonl", "paths": [str(tmp_path / "big.jsonl")]}],
+                           "output": str(tmp_path / "out")}, str(tmp_path)).sources[0]
+    settings = parse_config({"sources": [source.model_dump()], "output": "o"}, str(tmp_path)).extract
+    start, end = len(body) // 2, len(body) // 2 + 100_000
+    local_rows = list(read_jsonl(source, str(tmp_path / "big.jsonl"), "u", settings, start, end))
+    proxy = FaultyProxy(s3.endpoint, every=10**9)
+    s3.use(proxy.endpoint)
+    try:
+        remote_rows = list(read_jsonl(source, url, "u", settings, start, end))
+    finally:
+        s3.use()
+        proxy.stop()
+    assert [r["id"] for r in remote_rows] == [r["id"] for r in local_rows] and len(local_rows) > 50
+    assert 100_000 < proxy.bytes_out <= len(body) - start + 4096  # the head of the object never travelled
+
+
+def test_user_mistakes_are_one_line(s3, tmp_path):
+    from pipelines.cli import main
+
+    config = {"sources": [{"name": "s", "format": "jsonl", "paths": ["s3://no-such-bucket/x/*.jsonl"]}],
+              "output": str(tmp_path / "out")}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"sources\[s\]\.paths\[0\]: the bucket does not exist"):
+        run_curate(parse_config(config, str(tmp_path)), show_progress=False)
+    assert main(["curate", str(tmp_path / "a.yaml")]) == 2
+    with pytest.raises(ConfigError, match="credentials never go in a config"):
+        parse_config({**config, "storage": {"s3": {"secret_access_key": "x"}}}, str(tmp_path))
+    with pytest.raises(ConfigError, match=r"pip install 'refinery\[azure\]'"):
+        storage.filesystem("az://container/x")
+    with pytest.raises(ConfigError, match="read-only"):
+        storage.write_bytes("https://example.org/x", b"")
