@@ -216,3 +216,45 @@ def test_user_mistakes_are_one_line(s3, tmp_path):
         storage.filesystem("az://container/x")
     with pytest.raises(ConfigError, match="read-only"):
         storage.write_bytes("https://example.org/x", b"")
+
+
+def test_a_cluster_that_shares_no_disk(s3, local, bucket, tmp_path, tmp_path_factory):
+    """Beam's portable runner with an EXTERNAL worker pool in its own mount namespace: the driver's folders (the
+    config, pytest's temporary folders, /tmp unless the checkout lies there) are empty tmpfs to the workers, so
+    a local path handed from driver to worker fails the run. Inputs and output are in the bucket."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from test_output import free_port, wait_for_port
+
+    _, config, first = local
+    (tmp_path / "curate.yaml").write_text("driver's file")
+    hidden = [str(tmp_path_factory.getbasetemp())]
+    if not str(ROOT).startswith("/tmp/"):
+        hidden.append("/tmp")
+    mounts = " && ".join(f"mount -t tmpfs tmpfs {h}" for h in hidden)
+    job_port, pool_port = free_port(), free_port()
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    pool = (f"{mounts} && test ! -e {tmp_path}/curate.yaml && exec {sys.executable} -m "
+            f"apache_beam.runners.worker.worker_pool_main --service_port {pool_port}")
+    services = [
+        subprocess.Popen([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+                          "--port", str(job_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", pool], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+    ]
+    try:
+        wait_for_port(job_port, services[0])
+        wait_for_port(pool_port, services[1])
+        cfg = parse_config({**config, "base": bucket, "output": "cluster"}, str(tmp_path))
+        result = run_curate(cfg, beam_args=[
+            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"], show_progress=False)
+    finally:
+        for proc in services:
+            proc.kill()
+            proc.wait()
+    assert shards(result) == shards(first)
+    assert result.stats["totals"] == first.stats["totals"]
