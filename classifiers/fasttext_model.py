@@ -19,6 +19,7 @@ from scipy.stats import rankdata
 from pydantic import Field
 
 from pipelines.config.base import Section
+from pipelines.runtime import storage
 from pipelines.runtime.files import atomic_path, sha256_file, write_json
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -141,7 +142,7 @@ def train_classifier(examples: Iterable[tuple[str, str]], output: str, params: T
     train, held = _split(items, params.heldout_fraction, params.seed)
     rng = random.Random(params.seed)
     rng.shuffle(train)
-    os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
+    storage.makedirs(storage.dirname(output) or ".")
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
         for lab, t in train:
             fh.write(f"__label__{lab} {t}\n")
@@ -153,8 +154,13 @@ def train_classifier(examples: Iterable[tuple[str, str]], output: str, params: T
             minCount=params.min_count, seed=params.seed, thread=1, verbose=0, loss="softmax")
     finally:
         os.unlink(train_file)
-    with atomic_path(output) as tmp:
-        model.save_model(tmp)
+    if storage.is_url(output):  # fastText saves by name: a local file, then one upload
+        with tempfile.TemporaryDirectory() as folder:
+            model.save_model(os.path.join(folder, "model.bin"))
+            storage.copy(os.path.join(folder, "model.bin"), output)
+    else:
+        with atomic_path(output) as tmp:
+            model.save_model(tmp)
 
     clf = Classifier.__new__(Classifier)
     clf.model, clf.max_words, clf.labels = model, params.max_words, labels
@@ -186,7 +192,7 @@ def train_classifier(examples: Iterable[tuple[str, str]], output: str, params: T
         "metrics_heldout": metrics,
         "fasttext": fasttext_version(),
         "model_sha256": sha256_file(output),
-        "model_bytes": os.path.getsize(output),
+        "model_bytes": storage.getsize(output),
     }
     write_json(output + ".card.json", card)
     return card

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipelines.runtime.files import atomic_open
+from pipelines.runtime.files import atomic_open, save_png
 
 
 def _plt():
@@ -29,7 +29,7 @@ def plot_fit(path: str, y: np.ndarray, pred: np.ndarray, title: str) -> None:
     ax.set_ylabel("predicted on held-out folds")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -44,7 +44,7 @@ def plot_weights(path: str, names: list[str], prior: np.ndarray, chosen: np.ndar
     ax.set_ylabel("weight")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -63,7 +63,7 @@ def plot_confirm(path: str, confirm: dict[str, dict[str, Any]]) -> None:
     ax.set_ylabel("objective (bits per byte, lower is better)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -84,7 +84,7 @@ def plot_response(path: str, names: list[str], chosen: np.ndarray, hi: np.ndarra
     ax.set_ylabel("predicted objective")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path)
     plt.close(fig)
 
 

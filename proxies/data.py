@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.compute as pc
 
+from pipelines.runtime import storage
 from pipelines.read.pool import CuratedPool, id_hash, is_heldout, split_value, split_values  # noqa: F401
 
 from .tokenizer import Tokenizer, id_dtype
@@ -178,7 +179,10 @@ def _read_texts(pool: CuratedPool, chosen: dict, built: dict[str, Domain], domai
 
 def tokenize_pool(pool: Pool, tokenizer: Tokenizer, folder: str | None = None) -> None:
     """Each domain's sampled train stream, tokenized once into the smallest dtype that holds the vocabulary;
-    with `folder`, written there and memory-mapped (the texts are then dropped)."""
+    with `folder`, written there and memory-mapped (the texts are then dropped). A folder in a bucket cannot be
+    memory-mapped: the token files go to the local cache folder instead (storage.cache_folder)."""
+    if folder is not None and storage.is_url(folder):
+        folder = os.path.join(storage.cache_folder(), "tokens")
     dtype = id_dtype(tokenizer.vocab_size)
     for d in pool.domains:
         parts = []

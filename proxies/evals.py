@@ -6,12 +6,10 @@ continuation given its context. Bits per byte do not depend on the tokenizer.
 """
 from __future__ import annotations
 
-import glob
 import gzip
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +18,7 @@ import torch
 from .data import Pool
 from .model import StackedGPT
 from .tokenizer import Tokenizer
+from pipelines.runtime import storage
 from pipelines.runtime.files import read_texts
 
 
@@ -41,8 +40,8 @@ class EvalSet:
 
 
 def _read_texts(path: str) -> list[str]:
-    files = sorted(p for p in glob.glob(os.path.join(path, "**", "*"), recursive=True) if os.path.isfile(p)) \
-        if os.path.isdir(path) else [path]
+    files = [p for p in storage.find(path) if not storage.basename(p).startswith(".")] \
+        if storage.isdir(path) and not storage.isfile(path) else [path]
     if not files:
         raise FileNotFoundError(f"eval set path {path} holds no file")
     return [t for f in files for t in read_texts(f)]
@@ -50,15 +49,15 @@ def _read_texts(path: str) -> list[str]:
 
 def _read_tasks(path: str) -> list[tuple[str, str]]:
     items = []
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            if not isinstance(rec.get("context"), str) or not isinstance(rec.get("gold"), str) or not rec["gold"]:
-                raise ValueError(f"{path}:{n}: a task needs string 'context' and non-empty 'gold'")
-            items.append((rec["context"], rec["gold"]))
+    data = storage.read_bytes(path)
+    text = (gzip.decompress(data) if path.endswith(".gz") else data).decode("utf-8")
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if not isinstance(rec.get("context"), str) or not isinstance(rec.get("gold"), str) or not rec["gold"]:
+            raise ValueError(f"{path}:{n}: a task needs string 'context' and non-empty 'gold'")
+        items.append((rec["context"], rec["gold"]))
     return items
 
 
@@ -87,10 +86,10 @@ def build_suite(specs: list[dict], base_dir: str, pool: Pool, max_bytes: int) ->
                 raise ValueError(f"eval set {name!r}: no pool domain {spec['domain']!r} (pool: {pool.names})")
             suite.append(EvalSet(name, weight, "text", texts=_cap(domain.heldout_texts, max_bytes)))
         elif spec.get("path"):
-            path = os.path.join(base_dir, spec["path"])
+            path = storage.join(base_dir, spec["path"])
             suite.append(EvalSet(name, weight, "text", texts=_cap(_read_texts(path), max_bytes)))
         else:
-            items = _read_tasks(os.path.join(base_dir, spec["tasks"]))
+            items = _read_tasks(storage.join(base_dir, spec["tasks"]))
             suite.append(EvalSet(name, weight, "task", items=items))
         if not (suite[-1].texts or suite[-1].items):
             raise ValueError(f"eval set {name!r} is empty")

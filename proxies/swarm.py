@@ -25,7 +25,8 @@ from .evals import EvalSet, Scores, objective, score_suite
 from .model import GPTConfig, StackedGPT
 from .tokenizer import Tokenizer
 from .train import TrainSettings, pick_device, setup_cpu_threads, train_group
-from pipelines.runtime.files import atomic_open, atomic_path, write_json
+from pipelines.runtime import storage
+from pipelines.runtime.files import arrow_output, atomic_open, write_json
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,16 @@ class Swarm:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.trained = 0  # proxies trained by this object (the cache makes it 0 on a repeated call)
         self.rescored = 0
-        os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+        storage.makedirs(os.path.join(out_dir, "runs"))
 
     def _dir(self, key: str) -> str:
         return os.path.join(self.out_dir, "runs", key)
 
     def _result(self, key: str) -> dict | None:
         path = os.path.join(self._dir(key), "result.json")
-        if not os.path.exists(path):
+        if not storage.exists(path):
             return None
-        with open(path) as fh:
-            return json.load(fh)
+        return json.loads(storage.read_bytes(path))
 
     def _score(self, model: StackedGPT) -> Scores:
         model.eval()
@@ -92,7 +92,7 @@ class Swarm:
     def units(self, run: Run) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(bits per unit, bytes per unit) of each eval set for a finished run."""
         key = run_key(run, self.pool, self.tokenizer, self.config, self.settings)
-        with np.load(os.path.join(self._dir(key), f"units-{self.suite_key}.npz")) as z:
+        with storage.open(os.path.join(self._dir(key), f"units-{self.suite_key}.npz"), "rb") as fh, np.load(fh) as z:
             names = [es.name for es in self.suite]
             return {n: z[f"bits_{n}"] for n in names}, {n: z[f"bytes_{n}"] for n in names}
 
@@ -103,7 +103,7 @@ class Swarm:
             res = self._result(k)
             if res is None:
                 todo.append((r, k))
-            elif self.suite_key not in res["evals"] or not os.path.exists(
+            elif self.suite_key not in res["evals"] or not storage.exists(
                     os.path.join(self._dir(k), f"units-{self.suite_key}.npz")):
                 rescore.append((r, k))
         if rescore:
@@ -128,9 +128,9 @@ class Swarm:
         eval_s = time.perf_counter() - t0
         for i, (r, k) in enumerate(group):
             d = self._dir(k)
-            os.makedirs(d, exist_ok=True)
-            with atomic_path(os.path.join(d, "weights.pt")) as tmp:
-                torch.save(result.model.extract(i), tmp)
+            storage.makedirs(d)
+            with atomic_open(os.path.join(d, "weights.pt"), "wb") as fh:
+                torch.save(result.model.extract(i), fh)
             self._save_units(k, scores, i)
             write_json(os.path.join(d, "result.json"), indent=1, body={
                 "mixture": r.weights(), "seed": r.seed, "tokens": result.tokens_per_proxy,
@@ -148,7 +148,8 @@ class Swarm:
             group = runs[start : start + g]
             model = StackedGPT(self.config, len(group)).to(self.device)
             for i, (_, k) in enumerate(group):
-                model.load_one(i, torch.load(os.path.join(self._dir(k), "weights.pt"), weights_only=True))
+                with storage.open(os.path.join(self._dir(k), "weights.pt"), "rb") as fh:
+                    model.load_one(i, torch.load(fh, weights_only=True))
             scores = self._score(model)
             for i, (_, k) in enumerate(group):
                 self._save_units(k, scores, i)
@@ -169,8 +170,8 @@ class Swarm:
 
 
 def write_swarm(rows: list[dict], path: str) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows), tmp, compression="zstd")
+    with arrow_output(path) as target:
+        pq.write_table(pa.Table.from_pylist(rows), target, compression="zstd")
 
 
 def _replicates(rows: list[dict], name: str) -> dict[str, dict[int, float]]:

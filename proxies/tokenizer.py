@@ -7,6 +7,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
+from pipelines.runtime import storage
 from pipelines.runtime.files import atomic_open
 
 EOT_BYTE = 0  # separates documents in a byte stream (NUL does not occur in curated text)
@@ -81,11 +82,10 @@ def load_or_train(kind: str, vocab_size: int, folder: str, train_texts: list[str
     if kind == "bytes":
         return ByteTokenizer()
     path = os.path.join(folder, f"tokenizer-bpe-{vocab_size}.json")
-    if os.path.exists(path):
-        with open(path) as fh:
-            return BpeTokenizer.from_json(fh.read())
+    if storage.exists(path):
+        return BpeTokenizer.from_json(storage.read_bytes(path).decode("utf-8"))
     tok = BpeTokenizer.train(train_texts, vocab_size)
-    os.makedirs(folder, exist_ok=True)
+    storage.makedirs(folder)
     with atomic_open(path) as fh:
         fh.write(tok.to_json())
     return tok

@@ -1,13 +1,13 @@
 """The classifier job's config (`refinery classifier train`): labelled text, and fastText's settings."""
 from __future__ import annotations
 
-import glob
-import os
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from classifiers.fasttext_model import TrainParams
+from pipelines.runtime import storage
+from pipelines.config.inputs import match_files
 from pipelines.config.base import Items, Job, KeyedError, Section, Strings, check_name, load_yaml, resolve, validate
 
 
@@ -27,7 +27,7 @@ class LabelData(Section):
             return None
         files: list[str] = []
         for j, pattern in enumerate(patterns):
-            matched = sorted(p for p in glob.glob(resolve(pattern, info), recursive=True) if os.path.isfile(p))
+            matched = match_files(resolve(pattern, info), follow_symlinks=True)
             if not matched:
                 raise KeyedError(str(j), f"{pattern!r} matches no file")
             files.extend(matched)
@@ -39,7 +39,7 @@ class LabelData(Section):
         if pool is None:
             return None
         full = resolve(pool, info)
-        if not glob.glob(os.path.join(full, "kept", "*.parquet")):
+        if not [n for n in storage.listdir(storage.join(full, "kept")) if n.endswith(".parquet")]:
             raise ValueError(f"no curated shards in {pool}/kept")
         return full
 

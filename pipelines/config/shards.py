@@ -1,12 +1,12 @@
 """The shards job's config (`refinery shards`): the chosen mixture written as training shards."""
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from pipelines.runtime import storage
 from pipelines.config.base import Items, Job, KeyedError, Section, Strings, load_yaml, resolve, validate
 
 
@@ -88,10 +88,9 @@ class ShardsConfig(Job):
         if "mix" not in raw or not isinstance(raw["mix"], str):
             return raw
         path = resolve(raw["mix"], info)
-        if not os.path.isfile(path):
+        if not storage.isfile(path):
             raise KeyedError("mix", f"file not found: {raw['mix']} (run `refinery mix` first, or give weights)")
-        with open(path, encoding="utf-8") as fh:
-            mix = yaml.safe_load(fh) or {}
+        mix = yaml.safe_load(storage.read_bytes(path).decode("utf-8")) or {}
         if not isinstance(mix, dict):
             raise KeyedError("mix", f"{raw['mix']} is not a mix.yaml written by `refinery mix`")
         out = dict(raw)

@@ -19,6 +19,7 @@ from proxies.model import GPTConfig
 from proxies.swarm import Run, Swarm, make_run, noise_floor, write_swarm
 from proxies.tokenizer import load_or_train
 
+from pipelines.runtime import storage
 from pipelines.config.swarm import SwarmConfig
 from pipelines.runtime.files import atomic_open, write_json
 
@@ -114,7 +115,7 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
     swarm = Swarm(pool, suite, tokenizer, model_cfg, cfg.train, cfg.output, log=_log)
     _log(f"[mix] swarm of {len(runs)} proxy runs over {k} domains ({len(sampled)} sampled mixtures)")
     rows = swarm.run(runs)
-    os.makedirs(cfg.output, exist_ok=True)
+    storage.makedirs(cfg.output)
     write_swarm(rows, os.path.join(cfg.output, "swarm.parquet"))
 
     # 2. fit each eval set and the objective on [w, log w]; held-out metrics from grouped folds
@@ -206,7 +207,7 @@ def run_mix(cfg: SwarmConfig) -> dict[str, Any]:
         "prior_objective": round(confirm["prior"]["measured"], 6),
         "eval_suite": [{k2: v for k2, v in es.items()} for es in cfg.eval_sets],
         "data_manifest": pool.manifest_hash,
-        "pool": os.path.relpath(cfg.pool, cfg.output),
+        "pool": storage.relpath(cfg.pool, cfg.output),
         "swarm_size": len(rows),
         "heldout_spearman_objective": obj_fit.metrics["spearman"],
         "verdict": paired["prior"]["verdict"],

@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from typing import Any, Iterable, Iterator
@@ -36,11 +35,12 @@ from pipelines.config.base import ConfigError
 from pipelines.config.shards import ShardsConfig, ShardsTokenizer
 from pipelines.read.pool import CuratedPool, id_hash, split_values
 from pipelines.runtime.decisions import DATA, data_movement, measure
-from pipelines.runtime.files import atomic_path, sha256_file, write_json
+from pipelines.runtime import storage
+from pipelines.runtime.files import arrow_output, atomic_open, sha256_file, write_json
 from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt
 from pipelines.schema import scores_of
 from pipelines.write.datacard import shards_card
-from pipelines.write.output import publish
+from pipelines.write.output import SUCCESS, publish
 from pipelines.write.plan import plan_domain, profile_reason, rehydrated_copies, value_of
 from pipelines.write.trainer_files import (FORMATS, PROVENANCE_SCHEMA, SHARD_SCHEMA, megatron_dtype, shard_name,
                                            write_shard)
@@ -57,8 +57,7 @@ ROW_COLUMNS = ["id", "text", "source", "scores", "license", "consent", "source_u
 def load_tokenizer(spec: ShardsTokenizer) -> Tokenizer:
     if spec.kind == "bytes":
         return ByteTokenizer()
-    with open(spec.path) as fh:
-        return BpeTokenizer.from_json(fh.read())
+    return BpeTokenizer.from_json(storage.read_bytes(spec.path).decode("utf-8"))
 
 
 def row_hash(order: np.ndarray, repeat: np.ndarray) -> np.ndarray:
@@ -88,7 +87,8 @@ class Measure(beam.DoFn):
         cache = token_cache(self.work, file, group)
         columns = list(dict.fromkeys(READ_COLUMNS + [cfg.domain_column]))
         columns = [c for c in columns if c in self.pool.schema.names]
-        if not os.path.exists(cache):
+        cached = storage.exists(cache)
+        if not cached:
             columns.append("text")
         table = self.pool.read_piece(file, group, columns)
         ids = table.column("id").to_pylist()
@@ -115,9 +115,9 @@ class Measure(beam.DoFn):
                 keep.append(i)
         for key, n in excluded.items():
             yield beam.pvalue.TaggedOutput("excluded", (key, n))
-        if os.path.exists(cache):
-            with np.load(cache) as saved:
-                cached_rows, starts = saved["rows"], saved["starts"]
+        if cached:
+            saved = load_npz(cache)
+            cached_rows, starts = saved["rows"], saved["starts"]
             counts = dict(zip(cached_rows.tolist(), np.diff(starts).tolist()))
             n_tokens = np.array([counts[int(rows[i])] for i in keep], dtype=np.int64)
         else:
@@ -126,11 +126,10 @@ class Measure(beam.DoFn):
                      for i in keep]
             Metrics.counter(DATA, "text_bytes").inc(sum(len((texts[i] or "").encode()) for i in keep))
             n_tokens = np.array([len(t) for t in parts], dtype=np.int64)
-            with atomic_path(cache) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, rows=rows[keep].astype(np.int64),
-                             starts=np.concatenate([[0], np.cumsum(n_tokens)]).astype(np.int64),
-                             tokens=np.concatenate(parts) if parts else np.zeros(0, self.dtype))
+            with atomic_open(cache, "wb") as fh:
+                np.savez(fh, rows=rows[keep].astype(np.int64),
+                         starts=np.concatenate([[0], np.cumsum(n_tokens)]).astype(np.int64),
+                         tokens=np.concatenate(parts) if parts else np.zeros(0, self.dtype))
             Metrics.counter(DATA, "tokenized_documents").inc(len(keep))
         clusters = values("dup_cluster_size")
         by_domain: dict[str, list[tuple]] = {}
@@ -144,6 +143,11 @@ class Measure(beam.DoFn):
 
 def token_cache(work: str, file: int, group: int) -> str:
     return os.path.join(work, "tokens", f"f{file:06d}-g{group:06d}.npz")
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    with storage.open(path, "rb") as fh, np.load(fh) as saved:
+        return {name: saved[name] for name in saved.files}
 
 
 def plan_one(domain: str, parts: Iterable[bytes], cfg: ShardsConfig, work: str) -> tuple[str, dict]:
@@ -164,9 +168,8 @@ def plan_one(domain: str, parts: Iterable[bytes], cfg: ShardsConfig, work: str) 
     if copies is not None:
         report["rehydrated_documents"] = int((copies > 1).sum())
     path = os.path.join(work, "plan", hashlib.sha256(domain.encode()).hexdigest()[:16] + ".npy")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, picks)
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, picks)
     report["plan_file"] = os.path.basename(path)
     return domain, report
 
@@ -191,7 +194,8 @@ class Route(beam.DoFn):
         self.pool, self.work, self.count, self.done = pool, work, count, done
 
     def process(self, name: str) -> Iterator[tuple[tuple[int, int], bytes]]:
-        picks = np.load(os.path.join(self.work, "plan", name))
+        with storage.open(os.path.join(self.work, "plan", name), "rb") as fh:
+            picks = np.load(fh)
         picks["shard"] = (picks["h"] % np.uint64(self.count)).astype(np.int32)
         picks = picks[~np.isin(picks["shard"], list(self.done))]
         for file in np.unique(picks["file"]):
@@ -211,8 +215,8 @@ class Scatter(beam.DoFn):
     def process(self, item: tuple[tuple[int, int], Iterable[bytes]]) -> Iterator[tuple[int, int]]:
         (file, group), parts = item
         picks = np.sort(np.frombuffer(b"".join(parts), dtype=PICK), order=["shard", "row", "repeat"])
-        with np.load(token_cache(self.work, file, group)) as saved:
-            cached_rows, starts, tokens = saved["rows"], saved["starts"], saved["tokens"]
+        saved = load_npz(token_cache(self.work, file, group))
+        cached_rows, starts, tokens = saved["rows"], saved["starts"], saved["tokens"]
         rows = np.unique(picks["row"])
         columns = [c for c in dict.fromkeys(ROW_COLUMNS + [self.cfg.domain_column]) if c in self.pool.schema.names]
         table = self.pool.take(file, group, rows, columns)
@@ -230,9 +234,9 @@ class Scatter(beam.DoFn):
             })
             path = os.path.join(self.work, "buckets", shard_name(int(shard), self.count),
                                 f"f{file:06d}-g{group:06d}.parquet")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with atomic_path(path) as tmp:
-                pq.write_table(bucket, tmp, compression="zstd", compression_level=1)
+            storage.makedirs(os.path.dirname(path))
+            with arrow_output(path) as target:
+                pq.write_table(bucket, target, compression="zstd", compression_level=1)
             yield int(shard), int(mine.sum())
 
 
@@ -247,8 +251,10 @@ class WriteShard(beam.DoFn):
         shard, counts = item
         name = shard_name(shard, self.count)
         folder = os.path.join(self.work, "buckets", name)
-        paths = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-        tables = [pq.read_table(os.path.join(folder, p)) for p in paths]
+        tables = []
+        for p in storage.listdir(folder):
+            with storage.arrow_input(os.path.join(folder, p)) as source:
+                tables.append(pq.read_table(source))
         if sum(t.num_rows for t in tables) != sum(counts):
             raise RuntimeError(f"{name}: its buckets hold {sum(t.num_rows for t in tables)} rows, {sum(counts)} "
                                "were routed to it")
@@ -287,7 +293,7 @@ class WriteShard(beam.DoFn):
         files = write_shard(self.staging, name, out, prov, tokens, lengths, self.vocab_size, self.cfg.formats)
         write_json(os.path.join(self.staging, "done", name + ".json"),
                    {"rows": n, "tokens": int(lengths.sum()), "files": files})
-        shutil.rmtree(folder, ignore_errors=True)
+        storage.rmtree(folder)
         Metrics.counter(DATA, "shards_written").inc()
         yield name
 
@@ -342,7 +348,7 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
     tokenizer = load_tokenizer(cfg.tokenizer)
     check_domains(cfg, pool)
     key = _run_key(cfg, pool, tokenizer)
-    created = not os.path.exists(cfg.output)
+    created = not storage.exists(cfg.output)
     with claim_output(cfg.output), stop_on_interrupt():
         try:
             return _run(cfg, workers, beam_args, pool, tokenizer, key)
@@ -354,15 +360,14 @@ def run_shards(cfg: ShardsConfig, workers: int | None = None, beam_args: list[st
 def _forget(output: str, created: bool) -> None:
     """After a user error found part-way: nothing of the run stays (the output folder too, if this run made it)."""
     for name in (".work", ".staging"):
-        shutil.rmtree(os.path.join(output, name), ignore_errors=True)
-    if created and set(os.listdir(output)) <= {".refinery"}:
-        shutil.rmtree(output, ignore_errors=True)
+        storage.rmtree(os.path.join(output, name))
+    if created and set(storage.listdir(output)) <= {".refinery"}:
+        storage.rmtree(output)
 
 
 def _read_json(path: str) -> dict:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return json.loads(storage.read_bytes(path))
     except (OSError, ValueError):
         return {}
 
@@ -373,25 +378,21 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
     key_file = os.path.join(work, "key.json")
     if _read_json(key_file).get("key") != key:
         for folder in (staging, work):  # another config or pool: nothing of it can be reused
-            shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(work)
+            storage.rmtree(folder)
+        storage.makedirs(work)
         write_json(key_file, {"key": key})
     for folder in (os.path.join(work, "tokens"), os.path.join(work, "plan"), os.path.join(staging, "done")):
-        os.makedirs(folder, exist_ok=True)
+        storage.makedirs(folder)
     started = time.time()
     movement: dict[str, Any] = {}
-    if not os.path.exists(os.path.join(work, "domains.json")):
+    if not storage.exists(os.path.join(work, "domains.json")):
         print(f"[shards] measuring and planning {pool.rows:,} documents of {cfg.pool}", file=sys.stderr, flush=True)
         began = time.time()
         with _beam(workers, beam_args) as p:
             build_plan(p, cfg, pool, work)
         movement["plan"] = {**data_movement(p.result), "wall_s": round(time.time() - began, 2)}
-    with open(os.path.join(work, "domains.json")) as fh:
-        domains = json.load(fh)
-    excluded_rows = []
-    if os.path.exists(os.path.join(work, "excluded.json")):
-        with open(os.path.join(work, "excluded.json")) as fh:
-            excluded_rows = json.load(fh)
+    domains = _read_json(os.path.join(work, "domains.json"))
+    excluded_rows = _read_json(os.path.join(work, "excluded.json")) or []
     excluded: dict[str, dict[str, int]] = {}
     by_source: dict[str, dict[str, int]] = {}
     for d, src, why, n in excluded_rows:
@@ -405,7 +406,8 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
     total = sum(r["achieved_tokens"] for r in domains.values())
     count = max(1, math.ceil(total / cfg.shard_tokens))
     done_folder = os.path.join(staging, "done")
-    done = {i for i in range(count) if os.path.exists(os.path.join(done_folder, shard_name(i, count) + ".json"))}
+    finished = set(storage.listdir(done_folder))
+    done = {i for i in range(count) if shard_name(i, count) + ".json" in finished}
     plans = sorted(r.pop("plan_file") for r in domains.values() if "plan_file" in r)
     if len(done) < count:
         print(f"[shards] writing {count - len(done)} of {count} shards ({total:,} tokens)", file=sys.stderr, flush=True)
@@ -435,30 +437,30 @@ def _run(cfg: ShardsConfig, workers: int, beam_args: list[str], pool: CuratedPoo
         "excluded_by_source": by_source,
         "profile": cfg.profile.as_dict() or None,
         "curated_manifest_sha256": sha256_file(pool_manifest),
-        "mix_file": os.path.relpath(cfg.mix, cfg.output) if cfg.mix else None,
-        "files": {folder: list_shards_any(os.path.join(staging, folder) if os.path.isdir(os.path.join(staging, folder))
+        "mix_file": storage.relpath(cfg.mix, cfg.output) if cfg.mix else None,
+        "files": {folder: list_shards_any(os.path.join(staging, folder) if storage.isdir(os.path.join(staging, folder))
                                           else os.path.join(cfg.output, folder)) for folder in folders},
         "shards_resumed": len(done),
         "data_movement": movement,
         "elapsed_s": round(time.time() - started, 2),
     }
-    publish(staging, cfg.output, tuple(folders))
+    storage.remove(os.path.join(cfg.output, SUCCESS))
+    publish(staging, cfg.output, tuple(folders), {f: [e["path"] for e in manifest["files"][f]] for f in folders})
     for folder in set(FORMATS) - set(folders):  # an earlier run's format that this one does not write
-        shutil.rmtree(os.path.join(cfg.output, folder), ignore_errors=True)
+        storage.rmtree(os.path.join(cfg.output, folder))
     write_json(os.path.join(cfg.output, "tokenizer.json"), tokenizer.describe())
     write_json(os.path.join(cfg.output, "manifest.json"), manifest)
     shards_card(cfg.output, manifest)
-    shutil.rmtree(staging)
-    shutil.rmtree(work)
+    storage.write_bytes(os.path.join(cfg.output, SUCCESS), b"")
+    storage.rmtree(staging)
+    storage.rmtree(work)
     return manifest
 
 
 def list_shards_any(folder: str) -> list[dict]:
     """name, bytes and sha256 of every file in a folder."""
-    if not os.path.isdir(folder):
-        return []
-    return [{"path": n, "bytes": os.path.getsize(os.path.join(folder, n)), "sha256": sha256_file(os.path.join(folder, n))}
-            for n in sorted(os.listdir(folder))]
+    return [{"path": n, "bytes": storage.getsize(os.path.join(folder, n)), "sha256": sha256_file(os.path.join(folder, n))}
+            for n in storage.listdir(folder)]
 
 
 def shards_table(manifest: dict) -> str:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import os
 from typing import Iterator
 
 from classifiers.fasttext_model import train_classifier
 
+from pipelines.runtime import storage
 from pipelines.config.classifier import ClassifierTrainConfig
 from pipelines.read.pool import CuratedPool
 from pipelines.runtime.files import read_texts
@@ -56,7 +56,7 @@ def gather(cfg: ClassifierTrainConfig) -> list[tuple[str, str]]:
 
 def run_train(cfg: ClassifierTrainConfig) -> dict:
     examples = gather(cfg)
-    sources = {label: [{k: (os.path.relpath(v, cfg.base_dir) if k == "pool" else
-                            [os.path.relpath(p, cfg.base_dir) for p in v] if k == "paths" else v)
+    sources = {label: [{k: (storage.relpath(v, cfg.base_dir) if k == "pool" else
+                            [storage.relpath(p, cfg.base_dir) for p in v] if k == "paths" else v)
                         for k, v in spec.model_dump(exclude_unset=True).items()} for spec in specs] for label, specs in cfg.labels.items()}
     return train_classifier(examples, cfg.output, cfg.params, cfg.name, positive=cfg.positive, sources=sources)

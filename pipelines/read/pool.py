@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.runtime import storage
 from pipelines.config.base import ConfigError
 
 
@@ -59,8 +60,7 @@ class CuratedPool:
         self.folder = folder
         manifest_path = os.path.join(folder, "manifest.json")
         try:
-            with open(manifest_path, "rb") as fh:
-                body = fh.read()
+            body = storage.read_bytes(manifest_path)
             manifest = json.loads(body)
             names = [entry["path"] for entry in manifest["kept"]]
         except FileNotFoundError:
@@ -75,7 +75,8 @@ class CuratedPool:
         for name in names:
             path = os.path.join(folder, "kept", name)
             try:
-                meta = pq.ParquetFile(path).metadata
+                with storage.arrow_input(path) as source:
+                    meta = pq.ParquetFile(source).metadata
             except (OSError, pa.ArrowException) as exc:
                 raise ConfigError(f"{key}: {path}, listed in the pool's manifest, cannot be read "
                                   f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
@@ -104,7 +105,8 @@ class CuratedPool:
         """One row group's `columns`, with `row` (the row in its file) added."""
         f = self.files[file]
         cols = [c for c in dict.fromkeys(columns) if c != "row"]
-        table = pq.ParquetFile(f.path).read_row_group(group, columns=cols)
+        with storage.arrow_input(f.path) as source:
+            table = pq.ParquetFile(source).read_row_group(group, columns=cols)
         start = int(f.group_starts()[group])
         return table.append_column("row", pa.array(np.arange(start, start + table.num_rows, dtype=np.int64)))
 

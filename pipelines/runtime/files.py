@@ -58,6 +58,15 @@ def write_json(path: str, body: Any, indent: int | None = 2) -> None:
         fh.write("\n")
 
 
+def save_png(fig: Any, path: str) -> None:
+    """A matplotlib figure as a PNG, written whole (in a bucket too)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    storage.write_bytes(path, buffer.getvalue())
+
+
 def sha256_file(path: str) -> str:
     """The hex sha256 of a file's bytes."""
     return storage.sha256(path)

@@ -93,6 +93,17 @@ def relative(path: str, base: str) -> str | None:
     return path[len(base):] if path.startswith(base) else None
 
 
+def relpath(path: str, start: str) -> str:
+    """`os.path.relpath` for local paths and for URLs of one bucket; a URL elsewhere stays whole."""
+    if not is_url(path) and not is_url(start):
+        return os.path.relpath(local(path), local(start))
+    if is_url(path) and is_url(start):
+        (scheme, rest), (scheme2, rest2) = path.split("://", 1), start.split("://", 1)
+        if scheme == scheme2 and rest.split("/", 1)[0] == rest2.split("/", 1)[0]:
+            return posixpath.relpath("/" + rest, "/" + rest2)
+    return path
+
+
 def inside(path: str, folder: str) -> bool:
     """Whether `path` is `folder` or lies below it (local paths through their real locations)."""
     if not is_url(path) and not is_url(folder):
@@ -455,6 +466,12 @@ def etag(path: str) -> str | None:
 
 # ---- local copies -----------------------------------------------------------------------------------
 
+def cache_folder() -> str:
+    """This machine's folder for local copies and memory-mapped caches of what lies in buckets:
+    `$REFINERY_CACHE`, else `refinery-cache` in the system's temporary folder."""
+    return os.environ.get("REFINERY_CACHE") or os.path.join(tempfile.gettempdir(), "refinery-cache")
+
+
 def local_copy(path: str) -> str:
     """A local file with the bytes of `path`: the path itself, or (for a URL) a copy in the cache folder,
     fetched once per process and machine (libraries such as fastText open files by name)."""
@@ -462,7 +479,7 @@ def local_copy(path: str) -> str:
         return local(path)
     stamp = info(path)["stamp"]
     name = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()[:24] + "-" + basename(path)
-    folder = os.path.join(os.environ.get("REFINERY_CACHE") or tempfile.gettempdir(), "refinery-cache")
+    folder = os.path.join(cache_folder(), "files")
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, name)
     if not os.path.exists(target):

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.runtime import storage
-from pipelines.runtime.files import atomic_open, write_json
+from pipelines.runtime.files import atomic_open, save_png, write_json
 
 
 def _plt():
@@ -39,14 +39,6 @@ def _read(folder: str, columns: list[str]) -> list[dict]:
 def _parquet_files(folder: str) -> list[str]:
     return [os.path.join(folder, n) for n in storage.listdir(folder) if n.endswith(".parquet")]
 
-
-def _savefig(fig: Any, path: str) -> None:
-    """A chart as a PNG, written whole (in a bucket too)."""
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    storage.write_bytes(path, buffer.getvalue())
 
 
 def _breakdown(rows: list[dict], key: str, weight: str) -> dict[str, dict[str, int]]:
@@ -119,7 +111,7 @@ def curate_card(output: str, stats: dict, manifest: dict) -> dict:
     ax.set_ylabel("documents after the stage")
     ax.set_title("curation funnel")
     fig.tight_layout()
-    _savefig(fig, os.path.join(output, "funnel.png"))
+    save_png(fig, os.path.join(output, "funnel.png"))
     plt.close(fig)
     _pie(os.path.join(output, "licenses.png"), card["licenses"], "n_chars", "kept characters by licence")
     return card
@@ -166,7 +158,7 @@ def shards_card(output: str, manifest: dict) -> dict:
     ax.set_ylabel("tokens")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _savefig(fig, os.path.join(output, "tokens.png"))
+    save_png(fig, os.path.join(output, "tokens.png"))
     plt.close(fig)
     _pie(os.path.join(output, "licenses.png"), card["licenses"], "n_tokens", "tokens by licence")
     return card
@@ -180,7 +172,7 @@ def _pie(path: str, breakdown: dict, weight: str, title: str) -> None:
         ax.pie(values, labels=list(breakdown), textprops={"fontsize": 7})
     ax.set_title(title)
     fig.tight_layout()
-    _savefig(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.runtime.files import atomic_path
+from pipelines.runtime import storage
+from pipelines.runtime.files import atomic_open
 from pipelines.schema import SCORES
 from proxies.tokenizer import id_dtype
 
@@ -62,27 +63,27 @@ def megatron_index(lengths: np.ndarray, dtype: np.dtype) -> bytes:
 
 def write_shard(folder: str, name: str, rows: pa.Table, provenance: pa.Table, tokens: np.ndarray,
                 lengths: np.ndarray, vocab_size: int, formats: tuple[str, ...]) -> list[str]:
-    """Write one shard's files (each through a temporary name); returns their paths relative to `folder`.
+    """Write one shard's files (each written whole); returns their paths relative to `folder`.
     `rows` follows SHARD_SCHEMA, `tokens` is the shard's ids end to end, `lengths` each row's token count."""
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    outputs: list[tuple[str, Callable[[str], None]]] = [
-        (f"provenance/{name}.parquet", lambda p: pq.write_table(provenance, p, compression="zstd"))]
+    outputs: list[tuple[str, Callable[[Any], None]]] = [
+        (f"provenance/{name}.parquet", lambda f: pq.write_table(provenance, f, compression="zstd"))]
     if "parquet" in formats:
-        outputs.append((f"parquet/{name}.parquet", lambda p: pq.write_table(rows, p, compression="zstd")))
+        outputs.append((f"parquet/{name}.parquet", lambda f: pq.write_table(rows, f, compression="zstd")))
     if "tokens" in formats:
-        outputs.append((f"tokens/{name}.bin", lambda p: tokens.astype(id_dtype(vocab_size), copy=False).tofile(p)))
-        outputs.append((f"tokens/{name}.idx", lambda p: starts.tofile(p)))
+        outputs.append((f"tokens/{name}.bin", lambda f: f.write(_raw(tokens.astype(id_dtype(vocab_size), copy=False)))))
+        outputs.append((f"tokens/{name}.idx", lambda f: f.write(_raw(starts))))
     if "megatron" in formats:
         dtype = megatron_dtype(vocab_size)
-        outputs.append((f"megatron/{name}.bin", lambda p: tokens.astype(dtype, copy=False).tofile(p)))
-        outputs.append((f"megatron/{name}.idx", lambda p: _write_bytes(p, megatron_index(lengths, dtype))))
+        outputs.append((f"megatron/{name}.bin", lambda f: f.write(_raw(tokens.astype(dtype, copy=False)))))
+        outputs.append((f"megatron/{name}.idx", lambda f: f.write(megatron_index(lengths, dtype))))
     for relative, write in outputs:
-        os.makedirs(os.path.dirname(os.path.join(folder, relative)), exist_ok=True)
-        with atomic_path(os.path.join(folder, relative)) as tmp:
-            write(tmp)
+        storage.makedirs(os.path.dirname(os.path.join(folder, relative)))
+        with atomic_open(os.path.join(folder, relative), "wb") as fh:
+            write(fh)
     return [relative for relative, _ in outputs]
 
 
-def _write_bytes(path: str, body: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(body)
+def _raw(array: np.ndarray) -> memoryview:
+    """An array's bytes, without a copy."""
+    return memoryview(np.ascontiguousarray(array)).cast("B")
