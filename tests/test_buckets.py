@@ -258,3 +258,69 @@ def test_a_cluster_that_shares_no_disk(s3, local, bucket, tmp_path, tmp_path_fac
             proc.wait()
     assert shards(result) == shards(first)
     assert result.stats["totals"] == first.stats["totals"]
+
+
+def whole_run(folder: Path, base: str | None) -> None:
+    """`refinery run`: curate, mix and shards of a three-domain project; with `base`, all of it in a bucket."""
+    from pipelines.cli import main
+
+    where = {"base": base} if base else {}
+    configs = {
+        "curate.yaml": {**where, "output": "curated", "filters": {"enabled": False},
+                        "dedup": {"minhash": {"enabled": False}}, "sources": [
+                            {"name": "books", "format": "text", "paths": ["data/books/*.txt"]},
+                            {"name": "code", "format": "text", "paths": ["data/code/*.py"]},
+                            {"name": "wiki", "format": "jsonl", "paths": ["data/wiki/*.jsonl.gz"]}]},
+        "mix.yaml": {**where, "pool": "curated", "output": "mix", "domain_column": "source",
+                     "domains": ["books", "code", "wiki"], "heldout_fraction": 0.1, "tokenizer": {"kind": "bytes"},
+                     "proxy": {"n_layer": 1, "n_head": 2, "d_model": 16, "context": 32},
+                     "train": {"steps": 20, "batch": 8, "lr": 0.003, "warmup": 2, "group_size": 4, "threads": 1},
+                     "eval": {"max_bytes": 4000, "sets": [{"name": "code", "domain": "code"},
+                                                          {"name": "tasks", "tasks": "eval/tasks.jsonl"}]},
+                     "mix": {"budget_tokens": 2.0e5, "max_epochs": 4, "swarm_size": 4, "noise_mixtures": 0,
+                             "confirm_runs": 1, "search_samples": 200}},
+        "shards.yaml": {**where, "pool": "curated", "mix": "mix/mix.yaml", "output": "shards",
+                        "tokenizer": {"kind": "bytes"}, "shard_tokens": 50_000,
+                        "formats": ["parquet", "tokens", "megatron"]},
+        "run.yaml": {"curate": "curate.yaml", "mix": "mix.yaml", "shards": "shards.yaml"},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in configs.items():
+        (folder / name).write_text(yaml.safe_dump(body))
+    assert main(["run", str(folder / "run.yaml"), "--workers", "1", "--quiet"]) == 0
+
+
+def run_project(folder: Path) -> None:
+    (folder / "data" / "code").mkdir(parents=True)
+    (folder / "data" / "books").mkdir()
+    for name in ("shakespeare__sonnets.txt", "milton__areopagitica.txt", "shakespeare__macbeth.txt"):
+        shutil.copy(DATA / "books" / name, folder / "data" / "books")
+    for path in sorted((DATA / "code").glob("*.py"))[:25]:
+        shutil.copy(path, folder / "data" / "code")
+    shutil.copytree(DATA / "wiki", folder / "data" / "wiki")
+    (folder / "eval").mkdir()
+    shutil.copy(DATA.parent / "eval" / "tasks.jsonl", folder / "eval")
+
+
+def test_refinery_run_in_a_bucket_writes_what_it_writes_on_disk(s3, tmp_path):
+    local_dir = tmp_path / "local"
+    run_project(local_dir)
+    whole_run(local_dir, None)
+    url = s3.bucket("whole-run") + "/p"
+    for name in ("data", "eval"):
+        s3.upload(local_dir / name, f"{url}/{name}")
+    whole_run(tmp_path / "configs", url)
+
+    def digests(manifest: dict) -> dict:
+        return {f"{folder}/{f['path']}": f["sha256"] for folder, files in manifest["files"].items() for f in files}
+
+    local_shards = json.loads((local_dir / "shards" / "manifest.json").read_text())
+    bucket_shards = json.loads(s3.read(f"{url}/shards/manifest.json"))
+    assert digests(bucket_shards) == digests(local_shards) and len(digests(local_shards)) >= 6
+    for name in digests(local_shards):  # the trainer's files, byte for byte
+        assert s3.read(f"{url}/shards/{name}") == (local_dir / "shards" / name).read_bytes()
+    assert yaml.safe_load(s3.read(f"{url}/mix/mix.yaml")) == yaml.safe_load((local_dir / "mix" / "mix.yaml").read_text())
+    curated = json.loads(s3.read(f"{url}/curated/manifest.json"))
+    assert curated["kept"] == json.loads((local_dir / "curated" / "manifest.json").read_text())["kept"]
+    names = published(s3, f"{url}/shards")
+    assert "_SUCCESS" in names and not [n for n in names if n.startswith((".staging", ".work"))]
