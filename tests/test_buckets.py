@@ -98,37 +98,9 @@ def published(s3, output: str) -> list[str]:
     return [k[len(prefix):] for k in s3.keys(output)]
 
 
-def test_a_bucket_run_writes_the_rows_a_local_run_writes(s3, local, bucket, tmp_path):
-    folder, config, first = local
-    result = run(tmp_path / "cfg", {**config, "base": bucket}, workers=2)
-    assert result.output == f"{bucket}/out"
-    assert result.stats["totals"] == first.stats["totals"]
-    assert result.stats["totals"]["read"] > 40
-    assert shards(result) == shards(first)  # the same bytes: ids, source URIs, every column
-    names = published(s3, result.output)
-    assert "_SUCCESS" in names and "manifest.json" in names and "data_card.md" in names
-    assert not [n for n in names if n.startswith((".staging", ".work", ".refinery.lock"))]
-    for name, digest in shards(result).items():  # what the manifest says is what the bucket holds
-        assert storage.sha256(f"{result.output}/{name}") == digest
-    manifest = json.loads(s3.read(f"{result.output}/manifest.json"))
-    assert manifest["config_hash"] == first.manifest["config_hash"]  # where a project lies is not its identity
-
-
-def test_errors_under_load_change_nothing(s3, local, bucket, tmp_path):
-    """One request in 25 answered 500 InternalError or 503 SlowDown/ServiceUnavailable: retried, same bytes."""
-    _, config, first = local
-    proxy = FaultyProxy(s3.endpoint, every=25)  # each fault costs a backoff of about half a second
-    s3.use(proxy.endpoint)
-    try:
-        result = run(tmp_path, {**config, "base": bucket, "output": "under-load"})
-    finally:
-        s3.use()
-        proxy.stop()
-    assert proxy.faults > 20
-    assert shards(result) == shards(first)
-
-
-def test_a_crash_while_publishing_is_finished_by_the_next_run(s3, local, bucket, tmp_path, monkeypatch):
+def test_errors_under_load_and_a_crash_while_publishing(s3, local, bucket, tmp_path, monkeypatch):
+    """One request in 25 answered 500 InternalError or 503 SlowDown/ServiceUnavailable (retried), then the run
+    dies while publishing and the same command finishes it: the bytes of a clean local run."""
     _, config, first = local
     config = {**config, "base": bucket, "output": "crashed"}
     output = f"{bucket}/crashed"
@@ -141,19 +113,28 @@ def test_a_crash_while_publishing_is_finished_by_the_next_run(s3, local, bucket,
         real_copy(src, dst)
         copied.append(dst)
 
+    proxy = FaultyProxy(s3.endpoint, every=25)  # each fault costs a backoff of about half a second
+    s3.use(proxy.endpoint)
     monkeypatch.setattr(storage, "copy", copy_then_die)
-    with pytest.raises(SystemExit):
-        run(tmp_path, config)
+    try:
+        with pytest.raises(SystemExit):
+            run(tmp_path, config)
+    finally:
+        s3.use()
+        proxy.stop()
+    assert proxy.faults > 20
     names = published(s3, output)
     assert "_SUCCESS" not in names and "manifest.json" not in names
     assert len([n for n in names if n.startswith("kept/")]) == 2  # two shards were out when it died
     monkeypatch.setattr(storage, "copy", real_copy)
     result = run(tmp_path, config)
-    assert result.stats["elapsed_s"] == json.loads(s3.read(f"{output}/stats.json"))["elapsed_s"]
+    assert result.stats["elapsed_s"] == json.loads(s3.read(f"{output}/stats.json"))["elapsed_s"]  # not run again
     assert shards(result) == shards(first)
     names = published(s3, output)
     assert sorted(n for n in names if n.startswith(("kept/", "rejected/"))) == sorted(shards(first))
-    assert "_SUCCESS" in names and not [n for n in names if n.startswith((".staging", ".work"))]
+    assert "_SUCCESS" in names and not [n for n in names if n.startswith((".staging", ".work", ".refinery.lock"))]
+    for name, digest in shards(result).items():  # what the manifest says is what the bucket holds
+        assert storage.sha256(f"{output}/{name}") == digest
 
 
 def test_two_runs_on_one_output_are_refused(s3, tmp_path):
@@ -212,6 +193,10 @@ def test_user_mistakes_are_one_line(s3, tmp_path):
     assert main(["curate", str(tmp_path / "a.yaml")]) == 2
     with pytest.raises(ConfigError, match="credentials never go in a config"):
         parse_config({**config, "storage": {"s3": {"secret_access_key": "x"}}}, str(tmp_path))
+    missing_output = {"sources": [{"name": "s", "format": "jsonl", "paths": [str(tmp_path / "a.yaml")]}],
+                      "output": "s3://no-such-bucket/out"}
+    with pytest.raises(ConfigError, match=r"^output: s3://no-such-bucket/out: the bucket does not exist$"):
+        run_curate(parse_config(missing_output, str(tmp_path)), show_progress=False)
     with pytest.raises(ConfigError, match=r"pip install 'refinery\[azure\]'"):
         storage.filesystem("az://container/x")
     with pytest.raises(ConfigError, match="read-only"):
@@ -248,7 +233,7 @@ def test_a_cluster_that_shares_no_disk(s3, local, bucket, tmp_path, tmp_path_fac
     try:
         wait_for_port(job_port, services[0])
         wait_for_port(pool_port, services[1])
-        cfg = parse_config({**config, "base": bucket, "output": "cluster"}, str(tmp_path))
+        cfg = parse_config({**config, "base": bucket}, str(tmp_path))
         result = run_curate(cfg, beam_args=[
             "--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
             "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"], show_progress=False)
@@ -256,8 +241,13 @@ def test_a_cluster_that_shares_no_disk(s3, local, bucket, tmp_path, tmp_path_fac
         for proc in services:
             proc.kill()
             proc.wait()
-    assert shards(result) == shards(first)
-    assert result.stats["totals"] == first.stats["totals"]
+    assert shards(result) == shards(first)  # the same bytes: ids, source URIs, every column
+    assert result.stats["totals"] == first.stats["totals"] and result.stats["totals"]["read"] > 40
+    names = published(s3, result.output)
+    assert "_SUCCESS" in names and "manifest.json" in names and "data_card.md" in names
+    assert not [n for n in names if n.startswith((".staging", ".work", ".refinery.lock"))]
+    manifest = json.loads(s3.read(f"{result.output}/manifest.json"))
+    assert manifest["config_hash"] == first.manifest["config_hash"]  # where a project lies is not its identity
 
 
 def whole_run(folder: Path, base: str | None) -> None:

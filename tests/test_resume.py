@@ -26,7 +26,8 @@ def crash_config(**overrides) -> dict:
     config = {
         "sources": [
             {"name": "web", "format": "html", "paths": ["../data/web/*.html.gz"]},
-            {"name": "pdfs", "format": "pdf", "paths": ["../data/pdf/c02-22.pdf", "../data/pdf/skew.pdf",
+            {"name": "pdfs", "format": "pdf", "paths": ["../data/pdf/c02-22.pdf",  # scanned: OCR
+                                                         "../data/pdf/002-trivial-libre-office-writer.pdf",
                                                          "../data/pdf/pdflatex-4-pages.pdf"]},
             {"name": "wiki", "format": "jsonl", "paths": ["../data/wiki.jsonl"]},
         ],
@@ -109,20 +110,18 @@ def test_sigkill_then_rerun_gives_the_clean_bytes(data, clean):
     assert not os.path.exists(base / "out" / ".work") and not os.path.exists(base / "out" / ".staging")
 
 
-def test_a_rerun_reads_only_the_units_not_staged_yet(data):
+def test_a_rerun_reads_only_the_units_not_staged_yet(data, clean):
     """Killed after some units were staged whole: the rerun takes their rows from their pieces and never opens
-    their input files. Here those files are overwritten with zeros of the same size and modification time (the
-    unit's key is unchanged): reading any of them again would change the output."""
+    their input files. Here those files (a copy, at the same paths relative to the config, so the ids are the
+    clean run's) are overwritten with zeros of the same size and modification time (the unit's key is
+    unchanged): reading any of them again would change the output."""
     from pipelines.config.curate import parse_config
     from pipelines.jobs.curate import list_inputs, range_bytes
     from pipelines.read.splits import plan_units
 
-    shutil.copytree(data / "data", data / "units-data")
+    shutil.copytree(data / "data", data / "units-root" / "data")
     config = crash_config()
-    for source in config["sources"]:
-        source["paths"] = [p.replace("../data/", "../units-data/") for p in source["paths"]]
-    clean_run = curate(data / "units-clean", config)
-    base = data / "units"
+    base = data / "units-root" / "units"
     kill_part_way(base, config, min_units=8)
     cfg = parse_config(config, str(base))
     files = list_inputs(cfg)
@@ -137,7 +136,7 @@ def test_a_rerun_reads_only_the_units_not_staged_yet(data):
             os.utime(unit.path, ns=(st.st_atime_ns, st.st_mtime_ns))
     resumed = curate(base, config)
     assert resumed.stats["units_resumed"] == len(done)
-    assert shard_digests(resumed.output) == shard_digests(clean_run.output)
+    assert shard_digests(resumed.output) == clean
 
 
 def test_sigkill_inside_one_unsplittable_file(data, truth):
@@ -162,8 +161,8 @@ def test_a_crash_while_publishing_is_finished_by_the_next_run(data, clean, monke
 
     base = data / "publish"
 
-    def publish_kept_then_die(staging: str, output: str) -> None:
-        publish(staging, output, ("kept",))
+    def publish_kept_then_die(staging: str, output: str, names: dict) -> None:
+        publish(staging, output, ("kept",), names)
         raise KeyboardInterrupt("killed between kept/ and rejected/")
 
     monkeypatch.setattr(curate_module, "publish", publish_kept_then_die)

@@ -77,8 +77,8 @@ def stop_on_interrupt() -> Iterator[None]:
 MARKER = ".refinery"
 OWN = (MARKER, "manifest.json", ".staging", ".work")  # any of them: the folder is refinery's own
 LOCK = ".refinery.lock"  # in a bucket: the object that says a run holds the output
-LEASE_S = 300.0          # a lock not renewed for this long was left by a run that died
-RENEW_S = 60.0
+LEASE_S = 90.0           # a lock not renewed for this long was left by a run that died
+RENEW_S = 20.0
 
 
 @contextlib.contextmanager
@@ -122,12 +122,14 @@ def claim_output(output: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _claim_bucket(output: str) -> Iterator[None]:
-    """The lock object `OUTPUT/.refinery.lock`: created only if absent (If-None-Match), renewed every minute by
+    """The lock object `OUTPUT/.refinery.lock`: created only if absent (If-None-Match), renewed every RENEW_S by
     this run (If-Match on its own ETag), deleted at the end. One not renewed for LEASE_S was left by a run that
-    died, and is taken over by a conditional overwrite; of two runs racing for it, one wins."""
+    died (a killed process cannot delete it), and is taken over by a conditional overwrite; of two runs racing
+    for it, one wins."""
     import json
     import socket
     import time
+    import uuid
 
     lock = storage.join(output, LOCK)
     with storage.user_errors(f"output: {output}"):
@@ -136,9 +138,10 @@ def _claim_bucket(output: str) -> Iterator[None]:
             raise ConfigError(f"output: {output} is not empty and was not written by refinery; choose a new or "
                               "empty prefix (refinery replaces kept/ and rejected/ in it)")
         holder = f"refinery run on {socket.gethostname()}, pid {os.getpid()}"
+        token = uuid.uuid4().hex  # a create retried after its answer was lost finds its own lock
 
         def body() -> bytes:
-            return json.dumps({"holder": holder, "renewed": time.time()}).encode()
+            return json.dumps({"holder": holder, "token": token, "renewed": time.time()}).encode()
 
         if not storage.create(lock, body()):
             stale = storage.etag(lock)
@@ -146,10 +149,13 @@ def _claim_bucket(output: str) -> Iterator[None]:
                 held = json.loads(storage.read_bytes(lock))
             except (OSError, ValueError):
                 held = {"holder": "another process", "renewed": time.time()}
-            if time.time() - float(held.get("renewed", 0)) < LEASE_S or stale is None or \
-                    not storage.replace_if(lock, body(), stale):
+            age = time.time() - float(held.get("renewed", 0))
+            if held.get("token") != token and (
+                    age < LEASE_S or stale is None or not storage.replace_if(lock, body(), stale)):
                 raise ConfigError(f"output: {output} is being written by another refinery run "
-                                  f"({held.get('holder', 'another process')}); wait for it or choose another output")
+                                  f"({held.get('holder', 'another process')}, lock renewed {max(0, age):.0f} s ago; "
+                                  f"one not renewed for {LEASE_S:.0f} s is taken over); wait for it or choose "
+                                  "another output")
         storage.write_bytes(storage.join(output, MARKER), b"refinery output\n")
         mine = [storage.etag(lock)]
     stop = threading.Event()
