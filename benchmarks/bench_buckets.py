@@ -49,10 +49,22 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("the S3 server did not start")
 
 
-def run(base: Path, inputs: str, output: str, workers: int) -> dict:
-    config = {"sources": [{"name": "web", "format": "jsonl", "paths": [inputs]}], "output": output}
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(base: Path, project: str, workers: int, server: int) -> dict:
+    """curate of the project at `project` (a folder or a bucket URL: the same relative paths, so the same
+    ids); with the CPU time the S3 server spent meanwhile."""
+    config = {"base": project, "sources": [{"name": "web", "format": "jsonl", "paths": ["data/*.jsonl"]}],
+              "output": "out"}
+    base.mkdir(exist_ok=True)
     (base / "curate.yaml").write_text(yaml.safe_dump(config))
-    return measured(ROOT, ["curate", str(base / "curate.yaml"), "--workers", str(workers), "--quiet"])
+    before = cpu_seconds(server)
+    out = measured(ROOT, ["curate", str(base / "curate.yaml"), "--workers", str(workers), "--quiet"])
+    return {**out, "server_cpu": cpu_seconds(server) - before}
 
 
 def main() -> None:
@@ -75,8 +87,7 @@ def main() -> None:
             client.upload_file(str(path), "bench", f"data/{path.name}")
         print(f"{os.cpu_count()} cores, {args.workers} workers; {args.docs:,} documents, "
               f"{planted['text_bytes'] / 1e6:.1f} MB of text; server {endpoint}", flush=True)
-        sides = {"disk": (str(folder / "data" / "*.jsonl"), str(folder / "out")),
-                 "bucket": ("s3://bench/data/*.jsonl", "s3://bench/out")}
+        sides = {"disk": str(folder), "bucket": "s3://bench"}
         runs: dict[str, list[dict]] = {"disk": [], "bucket": []}
         for r in range(args.repeat):
             for name in (["disk", "bucket"] if r % 2 == 0 else ["bucket", "disk"]):
@@ -87,17 +98,21 @@ def main() -> None:
                         Bucket="bench", Prefix="out/") for o in page.get("Contents", [])]
                     for i in range(0, len(keys), 1000):
                         client.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
-                runs[name].append(run(folder, *sides[name], args.workers))
+                runs[name].append(run(folder / "config", sides[name], args.workers, server.pid))
         disk = min(runs["disk"], key=lambda x: x["wall"])
         bucket = min(runs["bucket"], key=lambda x: x["wall"])
+        manifest_disk = json.loads((folder / "out" / "manifest.json").read_text())
+        manifest_bucket = json.loads(client.get_object(Bucket="bench", Key="out/manifest.json")["Body"].read())
         totals_disk = json.loads((folder / "out" / "stats.json").read_text())["totals"]
         totals_bucket = json.loads(client.get_object(Bucket="bench", Key="out/stats.json")["Body"].read())["totals"]
         for name, r in (("disk", disk), ("bucket", bucket)):
             print(f"{name:<7} wall {r['wall']:7.1f} s  {args.docs / r['wall']:6.0f} docs/s  peak RSS "
-                  f"{r['peak'] / 2**30:5.2f} GiB", flush=True)
+                  f"{r['peak'] / 2**30:5.2f} GiB  (S3 server CPU meanwhile {r['server_cpu']:5.1f} s)", flush=True)
         print(f"bucket / disk: wall {bucket['wall'] / disk['wall']:.3f}x, peak RSS {bucket['peak'] / disk['peak']:.3f}x; "
               f"same counts: {totals_disk == totals_bucket} (kept {totals_bucket['kept']:,}, rejected "
-              f"{totals_bucket['rejected']:,})", flush=True)
+              f"{totals_bucket['rejected']:,}); same shard bytes: "
+              f"{[s['sha256'] for s in manifest_disk['kept']] == [s['sha256'] for s in manifest_bucket['kept']]}",
+              flush=True)
     finally:
         server.kill()
         shutil.rmtree(folder, ignore_errors=True)

@@ -431,7 +431,8 @@ class CurateConfig(Job):
         if not paths:
             raise ConfigError(f"{where}: {listing} lists no file")
         with storage.user_errors(where):
-            missing = [p for p in paths if not storage.isfile(p)]
+            found = storage.infos([p for p in paths if storage.is_url(p)])
+            missing = [p for p in paths if (found[p] is None if p in found else not storage.isfile(p))]
         if missing:
             raise ConfigError(f"{where}: {len(missing)} of the {len(paths)} files {listing} lists are not there "
                               f"(the first: {missing[0]}); set paths_base if they are relative to another folder")

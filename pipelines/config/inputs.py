@@ -83,7 +83,7 @@ def _match_objects(pattern: str) -> list[str]:
     hidden = relative.startswith(".") or "/." in relative
     regex = re.compile(glob_regex(relative))
     out = []
-    for path in storage.find(root):
+    for path in storage.find(root, note=True):
         rel = path[len(root):].lstrip("/")
         if regex.fullmatch(rel) and (hidden or not (rel.startswith(".") or "/." in rel)):
             out.append(path)

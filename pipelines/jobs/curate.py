@@ -86,6 +86,7 @@ class CurateResult:
 def list_inputs(cfg: CurateConfig) -> list[tuple[str, str]]:
     """(source name, absolute path) of every input file; a file claimed by two sources is an error."""
     owner: dict[str, str] = {}
+    storage.forget()  # sizes and stamps are listed afresh for each run
     for source in cfg.sources:
         for path in cfg.source_files(source):
             if path in owner:

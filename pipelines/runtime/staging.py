@@ -46,8 +46,8 @@ def _owner(folder: str) -> bytes:
 
 
 def _read(path: str, columns: list[str] | None) -> pa.Table:
-    with storage.arrow_input(path) as source:
-        return pq.read_table(source, columns=columns)
+    with storage.arrow_input(path, whole=True) as source:  # a piece is small: one GET
+        return pq.read_table(source, columns=columns, pre_buffer=True)
 
 
 def unit_folder(work: str, unit_key: str) -> str:

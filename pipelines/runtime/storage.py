@@ -232,12 +232,20 @@ def open(path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:  # noqa: A001 -
 
 
 @contextlib.contextmanager
-def arrow_input(path: str) -> Iterator[Any]:
-    """What pyarrow reads from: a local path as it is (Arrow's own file I/O), a URL as a file of ranged GETs."""
+def arrow_input(path: str, whole: bool = False) -> Iterator[Any]:
+    """What pyarrow reads from: a local path as it is (Arrow's own file I/O). An object: with `whole` (the
+    caller reads every column of a small object, such as a staged piece), one GET; otherwise a file whose every
+    read is one ranged GET, so Parquet fetches its footer and then only the column chunks it needs."""
     if not is_url(path):
         yield local(path)
         return
-    with open(path, "rb") as fh:
+    import pyarrow as pa
+
+    fs = filesystem(path)
+    if whole:
+        yield pa.BufferReader(fs.cat_file(path))
+        return
+    with fs.open(path, "rb", cache_type="none") as fh:
         yield fh
 
 
@@ -246,14 +254,45 @@ def read_bytes(path: str) -> bytes:
         return fh.read()
 
 
+_NOTED: dict[str, dict[str, Any]] = {}  # size and stamp of objects, as the driver's listing found them
+
+
 def info(path: str) -> dict[str, Any]:
-    """{'size', 'stamp'}: the stamp changes when the file does (mtime locally, the ETag of an object)."""
+    """{'size', 'stamp'}: the stamp changes when the file does (mtime locally, the ETag of an object). An
+    object listed by `find(note=True)` or `infos` is not asked for again (a crawl has tens of thousands)."""
     if not is_url(path):
         st = os.stat(local(path))
         return {"size": st.st_size, "stamp": f"{st.st_size}:{st.st_mtime_ns}"}
-    found = filesystem(path).info(path)
+    if path in _NOTED:
+        return _NOTED[path]
+    return _described(filesystem(path).info(path))
+
+
+def _described(found: dict[str, Any]) -> dict[str, Any]:
     tag = found.get("ETag") or found.get("etag") or found.get("generation") or found.get("LastModified") or ""
     return {"size": int(found.get("size") or 0), "stamp": f"{found.get('size')}:{str(tag).strip(chr(34))}"}
+
+
+def infos(paths: list[str], threads: int = 32) -> dict[str, dict[str, Any] | None]:
+    """`info` of many objects at once (None where there is none), noted for later `info` calls: a crawl's
+    paths list is checked in parallel requests, not one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: str) -> dict[str, Any] | None:
+        try:
+            return info(path)
+        except FileNotFoundError:
+            return None
+
+    with ThreadPoolExecutor(threads) as pool:
+        found = dict(zip(paths, pool.map(one, paths)))
+    _NOTED.update({p: i for p, i in found.items() if i is not None and is_url(p)})
+    return found
+
+
+def forget() -> None:
+    """Drop what listings noted (a new run lists its inputs again)."""
+    _NOTED.clear()
 
 
 def getsize(path: str) -> int:
@@ -291,8 +330,9 @@ def listdir(path: str) -> list[str]:
     return sorted({_key(e)[len(prefix):].split("/", 1)[0] for e in entries if _key(e).startswith(prefix)} - {""})
 
 
-def find(folder: str) -> list[str]:
-    """Every file below a folder (URLs with their scheme), sorted."""
+def find(folder: str, note: bool = False) -> list[str]:
+    """Every file below a folder (URLs with their scheme), sorted; `note`: remember each object's size and
+    stamp from the listing itself (see `info`)."""
     if not is_url(folder):
         out = []
         for root, _, names in os.walk(local(folder)):
@@ -301,9 +341,11 @@ def find(folder: str) -> list[str]:
     fs = filesystem(folder)
     scheme = protocol(folder)
     try:
-        found = fs.find(folder.rstrip("/"), withdirs=False)
+        found = fs.find(folder.rstrip("/"), withdirs=False, detail=True)
     except FileNotFoundError:
         return []
+    if note:
+        _NOTED.update({f"{scheme}://{_key(p)}": _described(entry) for p, entry in found.items()})
     return sorted(f"{scheme}://{_key(p)}" for p in found)
 
 
