@@ -46,8 +46,9 @@ def _owner(folder: str) -> bytes:
 
 
 def _read(path: str, columns: list[str] | None) -> pa.Table:
-    with storage.arrow_input(path, whole=True) as source:  # a piece is small: one GET
-        return pq.read_table(source, columns=columns, pre_buffer=True)
+    if storage.is_url(path):  # a piece is small and read by several steps: one GET, held for the next
+        return pq.read_table(pa.BufferReader(storage.read_held(path)), columns=columns)
+    return pq.read_table(path, columns=columns)
 
 
 def unit_folder(work: str, unit_key: str) -> str:

@@ -250,7 +250,9 @@ def arrow_input(path: str, whole: bool = False) -> Iterator[Any]:
 
 
 def read_bytes(path: str) -> bytes:
-    with open(path, "rb") as fh:
+    if is_url(path):
+        return filesystem(path).cat_file(path)  # one GET
+    with builtins.open(local(path), "rb") as fh:
         return fh.read()
 
 
@@ -291,8 +293,29 @@ def infos(paths: list[str], threads: int = 32) -> dict[str, dict[str, Any] | Non
 
 
 def forget() -> None:
-    """Drop what listings noted (a new run lists its inputs again)."""
+    """Drop what listings noted and the objects held (a new run lists and reads them again)."""
     _NOTED.clear()
+    _HELD.clear()
+
+
+_HELD: dict[str, bytes] = {}  # small objects read whole, least recently used first
+HELD_BYTES = 32 << 20
+
+
+def read_held(path: str) -> bytes:
+    """The bytes of a small object that several steps read in turn (a staged piece: its ids, then its hashes,
+    then its rows), kept in this process up to HELD_BYTES, least recently used out first; a local file is read
+    from disk each time (the operating system caches it). Writing or removing it through this module drops it."""
+    if not is_url(path):
+        return read_bytes(path)
+    data = _HELD.pop(path, None)
+    if data is None:
+        data = filesystem(path).cat_file(path)
+    _HELD[path] = data
+    total = sum(len(v) for v in _HELD.values())
+    while total > HELD_BYTES and len(_HELD) > 1:
+        total -= len(_HELD.pop(next(iter(_HELD))))
+    return data
 
 
 def getsize(path: str) -> int:
@@ -397,6 +420,7 @@ def writer(path: str, mode: str = "wb", sync: bool = False) -> Iterator[IO[Any]]
             raise
         return
     _check_writable(path)
+    _HELD.pop(path, None)
     raw = filesystem(path).open(path, "wb")
     fh: Any = raw
     if text:
@@ -425,6 +449,7 @@ def remove(path: str) -> None:
     """Delete a file or object; one that is not there is not an error."""
     with contextlib.suppress(FileNotFoundError):
         if is_url(path):
+            _HELD.pop(path, None)
             filesystem(path).rm_file(path)
         else:
             os.remove(local(path))
@@ -438,6 +463,8 @@ def rmtree(path: str) -> None:
         shutil.rmtree(local(path), ignore_errors=True)
         return
     files = find(path)
+    for name in files:
+        _HELD.pop(name, None)
     if files:
         filesystem(path).rm(files)
 
