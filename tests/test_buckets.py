@@ -99,7 +99,7 @@ def published(s3, output: str) -> list[str]:
 
 
 def test_errors_under_load_and_a_crash_while_publishing(s3, local, bucket, tmp_path, monkeypatch):
-    """One request in 25 answered 500 InternalError or 503 SlowDown/ServiceUnavailable (retried), then the run
+    """One request in 15 answered 500 InternalError or 503 SlowDown/ServiceUnavailable (retried), then the run
     dies while publishing and the same command finishes it: the bytes of a clean local run."""
     _, config, first = local
     config = {**config, "base": bucket, "output": "crashed"}
@@ -113,7 +113,7 @@ def test_errors_under_load_and_a_crash_while_publishing(s3, local, bucket, tmp_p
         real_copy(src, dst)
         copied.append(dst)
 
-    proxy = FaultyProxy(s3.endpoint, every=25)  # each fault costs a backoff of about half a second
+    proxy = FaultyProxy(s3.endpoint, every=15)  # each fault costs a backoff of about half a second
     s3.use(proxy.endpoint)
     monkeypatch.setattr(storage, "copy", copy_then_die)
     try:
@@ -122,7 +122,7 @@ def test_errors_under_load_and_a_crash_while_publishing(s3, local, bucket, tmp_p
     finally:
         s3.use()
         proxy.stop()
-    assert proxy.faults > 20
+    assert proxy.faults >= 10
     names = published(s3, output)
     assert "_SUCCESS" not in names and "manifest.json" not in names
     assert len([n for n in names if n.startswith("kept/")]) == 2  # two shards were out when it died

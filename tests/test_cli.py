@@ -68,8 +68,8 @@ def test_config_mistakes_are_one_line_each_and_exit_2(tmp_path):
         assert proc.returncode == 2 and proc.stdout == ""
         assert proc.stderr.splitlines() == [
             "refinery: config error: dedup.minhash.bands: expected a value >= 1, got 0",
-            "refinery: config error: filterz: unknown key (expected one of: classifiers, decontam, dedup, extract, "
-            "filters, optout, output, pii, resume, sources, write)"]
+            "refinery: config error: filterz: unknown key (expected one of: base, classifiers, decontam, dedup, "
+            "extract, filters, optout, output, pii, resume, sources, storage, write)"]
 
 
 def test_config_schema_check_version_and_help(tmp_path):

@@ -154,36 +154,3 @@ def wait_for_port(port: int, proc, timeout: float = 60) -> None:
         time.sleep(0.2)
     raise TimeoutError(f"nothing listens on port {port}")
 
-
-def test_portable_runner_with_external_workers(first, tmp_path):
-    """The path Flink, Spark and Dataflow take: Beam's PortableRunner submits the job to a job service, whose
-    SDK workers are separate processes started by a worker pool. Same records, same bytes."""
-    import subprocess
-    import sys
-
-    from pipelines.config.curate import parse_config
-    from pipelines.jobs.curate import run_curate
-
-    job_port, pool_port = free_port(), free_port()
-    # the pool starts each worker as `python -c ...`: the environment's python must be first on PATH
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    services = [
-        subprocess.Popen([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
-                          "--port", str(job_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                          "--service_port", str(pool_port)], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    try:
-        wait_for_port(job_port, services[0])
-        wait_for_port(pool_port, services[1])
-        cfg = parse_config(small_config("out"), str(tmp_path))
-        result = run_curate(cfg, beam_args=[
-            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"], show_progress=False)
-    finally:
-        for proc in services:
-            proc.kill()
-            proc.wait()
-    assert result.stats["totals"] == first.stats["totals"]
-    assert shard_digests(result.output) == shard_digests(first.output)
