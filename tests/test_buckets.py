@@ -212,7 +212,8 @@ def test_a_cluster_that_shares_no_disk(s3, local, bucket, tmp_path, tmp_path_fac
     import sys
 
     from conftest import ROOT
-    from test_output import free_port, wait_for_port
+    from s3 import free_port
+    from test_output import wait_for_port
 
     _, config, first = local
     (tmp_path / "curate.yaml").write_text("driver's file")

@@ -232,20 +232,14 @@ def open(path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:  # noqa: A001 -
 
 
 @contextlib.contextmanager
-def arrow_input(path: str, whole: bool = False) -> Iterator[Any]:
-    """What pyarrow reads from: a local path as it is (Arrow's own file I/O). An object: with `whole` (the
-    caller reads every column of a small object, such as a staged piece), one GET; otherwise a file whose every
-    read is one ranged GET, so Parquet fetches its footer and then only the column chunks it needs."""
+def arrow_input(path: str) -> Iterator[Any]:
+    """What pyarrow reads from: a local path as it is (Arrow's own file I/O); an object as a file whose every
+    read is one ranged GET, so Parquet fetches its footer and then only the column chunks it needs (a small
+    object that several steps read whole goes through `read_held` instead)."""
     if not is_url(path):
         yield local(path)
         return
-    import pyarrow as pa
-
-    fs = filesystem(path)
-    if whole:
-        yield pa.BufferReader(fs.cat_file(path))
-        return
-    with fs.open(path, "rb", cache_type="none") as fh:
+    with filesystem(path).open(path, "rb", cache_type="none") as fh:
         yield fh
 
 
