@@ -266,6 +266,8 @@ def test_a_done_unit_missing_a_piece_or_holding_an_extra_one(tmp_path):
     second = staging.write_piece(folder, rows[2:])
     staging.mark_done(folder, 4)
     assert staging.damage(folder) == []
+    facts = staging.read_staged(folder, ["id", "text_bytes"])  # the decisions' columns, from the facts alone
+    assert facts.column("row").to_pylist() == [0, 1, 2, 3] and facts.column("id").to_pylist() == [r["id"] for r in rows]
     body = open(second, "rb").read()
     os.remove(second)
     assert staging.damage(folder) == ["piece-0000000002.parquet: missing"]
@@ -274,6 +276,11 @@ def test_a_done_unit_missing_a_piece_or_holding_an_extra_one(tmp_path):
     open(second, "wb").write(body)
     extra = staging.write_piece(folder, [dict(rows[0], row=9)])
     assert staging.damage(folder) == ["piece-0000000009.parquet: not listed in done.json"]
+    facts = os.path.join(folder, staging.FACTS)
+    kept = open(facts, "rb").read()
+    open(facts, "wb").write(kept[: len(kept) // 2])
+    assert staging.damage(folder)[-1].startswith("facts.parquet: cannot be read")
+    open(facts, "wb").write(kept)
     staging.discard(folder, staging.damage(folder))
     assert not staging.is_done(folder) and not os.path.exists(extra) and os.path.exists(first)
     assert staging.finished_ids(folder) == {r["id"] for r in rows}

@@ -2,11 +2,12 @@
 
 A unit's rows live in `OUTPUT/.work/<run key>/<unit key>/` as Parquet pieces (`piece-<first row>.parquet`, the
 rows of one flush, written whole: locally through a temporary name, synced and renamed; in a bucket as one
-object upload), then `done.json`, written last, once the whole unit is staged (with the row count of every
-piece): a unit is part of the run only when its `done.json` names its pieces. The pieces are the unit's checkpoint: a rerun skips a unit with
-`done.json` without reading its input, and in a unit without it skips the records its pieces hold. Later steps
-read only the columns they need (ids, hashes, band keys) and the final write reads the rows once more, in row
-order.
+object upload), then `facts.parquet`, the few columns the decisions read (ids, hashes, band keys, scores) of
+every row in row order, then `done.json`, written last, once the whole unit is staged (with the row count of
+every piece): a unit is part of the run only when its `done.json` names its pieces. The pieces are the unit's
+checkpoint: a rerun skips a unit with `done.json` without reading its input, and in a unit without it skips the
+records its pieces hold. Every step that decides reads the unit's facts, one small file (one GET in a bucket),
+never its text; the final write reads the pieces once more, in row order.
 
 Every piece names its run and unit in its Parquet metadata. A piece that cannot be used (empty or truncated by a
 power loss or a full disk, of another schema, written by another run, or not holding the rows `done.json`
@@ -28,6 +29,10 @@ from pipelines.runtime.files import arrow_output, atomic_open
 from pipelines.schema import STAGED_SCHEMA, Row, to_table
 
 DONE = "done.json"
+FACTS = "facts.parquet"
+FACT_COLUMNS = ("row", "id", "reason", "text_bytes", "n_chars", "content_hash", "scores", "url_key", "date", "bands",
+                "sig")
+_WRITTEN: dict[str, pa.Table] = {}  # facts of the pieces this process staged, until their unit is marked done
 OWNER = b"refinery.piece"  # Parquet metadata key: {"run": run key, "unit": unit key}
 
 
@@ -62,6 +67,7 @@ def write_piece(folder: str, rows: list[Row]) -> str:
     table = to_table(rows, True, STAGED_SCHEMA).replace_schema_metadata({OWNER: _owner(folder)})
     with arrow_output(path, sync=True) as target:  # on disk before the rename that makes it part of the unit
         pq.write_table(table, target, compression="zstd", compression_level=1)
+    _WRITTEN[path] = table.select(FACT_COLUMNS).replace_schema_metadata(None)
     return path
 
 
@@ -70,17 +76,26 @@ def pieces(folder: str) -> list[str]:
 
 
 def mark_done(folder: str, rows: int) -> None:
-    """The unit is staged: `rows` records, in the pieces there now (each checked, with its row count)."""
+    """The unit is staged: `rows` records, in the pieces there now (each checked, with its row count); their
+    facts are written before `done.json`."""
     storage.makedirs(folder)
-    counts = {}
+    counts, facts = {}, []
     for path in pieces(folder):
         why = check_piece(path, folder)
         if why is not None:  # written a moment ago: the disk is failing under us
             raise OSError(f"staged piece {path} is damaged right after it was written: {why}")
-        with storage.arrow_input(path) as source:
-            counts[os.path.basename(path)] = pq.ParquetFile(source).metadata.num_rows
+        table = _WRITTEN.pop(path, None)
+        if table is None:  # staged by an earlier run
+            table = _read(path, list(FACT_COLUMNS)).replace_schema_metadata(None)
+        counts[os.path.basename(path)] = table.num_rows
+        facts.append(table)
     if sum(counts.values()) != rows:
         raise OSError(f"{folder}: the pieces hold {sum(counts.values())} rows, the unit has {rows}")
+    schema = STAGED_SCHEMA.remove_metadata()
+    table = pa.concat_tables(facts) if facts else pa.schema([schema.field(c) for c in FACT_COLUMNS]).empty_table()
+    table = table.sort_by("row").replace_schema_metadata({OWNER: _owner(folder)})
+    with arrow_output(os.path.join(folder, FACTS), sync=True) as target:
+        pq.write_table(table, target, compression="zstd", compression_level=1)
     with atomic_open(os.path.join(folder, DONE), sync=True) as fh:
         json.dump({"rows": rows, "pieces": counts}, fh)
 
@@ -131,12 +146,30 @@ def damage(folder: str) -> list[str]:
         if why is not None:
             problems.append(f"{name}: {why}")
     problems += [f"{name}: missing" for name in sorted(set(listed) - found)]
+    why = _check_facts(folder, sum(listed.values()))
+    if why is not None:
+        problems.append(f"{FACTS}: {why}")
     return problems
 
 
+def _check_facts(folder: str, rows: int) -> str | None:
+    try:
+        table = _read(os.path.join(folder, FACTS), ["row"])
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, pa.ArrowException) as exc:
+        return f"cannot be read ({_brief(exc)})"
+    if (table.schema.metadata or {}).get(OWNER) != _owner(folder):
+        return "written by another run or unit"
+    if table.num_rows != rows:
+        return f"holds {table.num_rows} rows, {DONE} records {rows}"
+    return None
+
+
 def discard(folder: str, problems: list[str]) -> None:
-    """Make a damaged unit a partly staged one: drop `done.json` and every piece a problem names."""
+    """Make a damaged unit a partly staged one: drop `done.json`, its facts and every piece a problem names."""
     storage.remove(os.path.join(folder, DONE))
+    storage.remove(os.path.join(folder, FACTS))
     for problem in problems:
         name = problem.split(":", 1)[0]
         if name.startswith("piece-"):
@@ -162,8 +195,19 @@ def finished_ids(folder: str, problems: list[str] | None = None) -> set[str]:
 
 
 def read_staged(folder: str, columns: list[str], rows: Any = None) -> pa.Table:
-    """The unit's rows (only `columns`, plus `row`) in row order; with `rows`, only those row numbers."""
+    """The unit's rows (only `columns`, plus `row`) in row order; with `rows`, only those row numbers. Columns
+    that are all facts are read from the unit's facts, in one read."""
     cols = list(dict.fromkeys(["row"] + columns))
+    if set(cols) <= set(FACT_COLUMNS):
+        try:
+            table = _read(os.path.join(folder, FACTS), cols).replace_schema_metadata(None)
+        except (OSError, pa.ArrowException) as exc:
+            raise CheckpointError(f"staged facts {os.path.join(folder, FACTS)} became unreadable during the run "
+                                  f"({_brief(exc)}); run the same command again: its unit is staged again from "
+                                  "its input") from None
+        if rows is not None:
+            table = table.filter(pc.is_in(table.column("row"), value_set=pa.array(rows, pa.int64())))
+        return table
     tables = []
     for table in staged_pieces(folder, cols):
         if rows is not None:
