@@ -293,12 +293,12 @@ def forget() -> None:
 
 
 _HELD: dict[str, bytes] = {}  # small objects read whole, least recently used first
-HELD_BYTES = 32 << 20
+HELD_BYTES = 8 << 20  # a unit's facts, and the pieces a shard boundary reads twice
 
 
 def read_held(path: str) -> bytes:
-    """The bytes of a small object that several steps read in turn (a staged piece: its ids, then its hashes,
-    then its rows), kept in this process up to HELD_BYTES, least recently used out first; a local file is read
+    """The bytes of a small object that several steps read in turn (a unit's staged facts: its ids, then its
+    hashes, then its band keys; a piece two shards take rows of), kept in this process up to HELD_BYTES, least recently used out first; a local file is read
     from disk each time (the operating system caches it). Writing or removing it through this module drops it."""
     if not is_url(path):
         return read_bytes(path)
