@@ -55,16 +55,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(base: Path, project: str, workers: int, server: int) -> dict:
+def run(base: Path, project: str, workers: int, server: int | None) -> dict:
     """curate of the project at `project` (a folder or a bucket URL: the same relative paths, so the same
     ids); with the CPU time the S3 server spent meanwhile."""
     config = {"base": project, "sources": [{"name": "web", "format": "jsonl", "paths": ["data/*.jsonl"]}],
               "output": "out"}
     base.mkdir(exist_ok=True)
     (base / "curate.yaml").write_text(yaml.safe_dump(config))
-    before = cpu_seconds(server)
+    before = cpu_seconds(server) if server else 0.0
     out = measured(ROOT, ["curate", str(base / "curate.yaml"), "--workers", str(workers), "--quiet"])
-    return {**out, "server_cpu": cpu_seconds(server) - before}
+    return {**out, "server_cpu": cpu_seconds(server) - before if server else 0.0}
 
 
 def main() -> None:
@@ -74,31 +74,33 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="runs per side, alternating; the fastest is reported")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-buckets-"))
-    server, endpoint = start_server()
-    os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=endpoint)  # the standard variables, as a user sets them
+    server = None
     try:
         import boto3
 
         planted = build(folder / "data", args.docs)
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                              region_name="us-east-1")
-        client.create_bucket(Bucket="bench")
-        for path in sorted((folder / "data").glob("*.jsonl")):
-            client.upload_file(str(path), "bench", f"data/{path.name}")
         print(f"{os.cpu_count()} cores, {args.workers} workers; {args.docs:,} documents, "
-              f"{planted['text_bytes'] / 1e6:.1f} MB of text; server {endpoint}", flush=True)
+              f"{planted['text_bytes'] / 1e6:.1f} MB of text", flush=True)
         sides = {"disk": str(folder), "bucket": "s3://bench"}
         runs: dict[str, list[dict]] = {"disk": [], "bucket": []}
         for r in range(args.repeat):
             for name in (["disk", "bucket"] if r % 2 == 0 else ["bucket", "disk"]):
                 if name == "disk":
                     shutil.rmtree(folder / "out", ignore_errors=True)
-                else:
-                    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
-                        Bucket="bench", Prefix="out/") for o in page.get("Contents", [])]
-                    for i in range(0, len(keys), 1000):
-                        client.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
-                runs[name].append(run(folder / "config", sides[name], args.workers, server.pid))
+                else:  # a fresh server each time: moto keeps what a run deleted, and slows as it grows
+                    if server is not None:
+                        server.kill()
+                    server, endpoint = start_server()
+                    os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=endpoint)  # the standard variables
+                    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench",
+                                          aws_secret_access_key="bench", region_name="us-east-1")
+                    client.create_bucket(Bucket="bench")
+                    for path in sorted((folder / "data").glob("*.jsonl")):
+                        client.upload_file(str(path), "bench", f"data/{path.name}")
+                runs[name].append(run(folder / "config", sides[name], args.workers,
+                                      server.pid if name == "bucket" else None))
+                print(f"  run {r + 1} {name:<7} {runs[name][-1]['wall']:6.1f} s  "
+                      f"{runs[name][-1]['peak'] / 2**30:5.2f} GiB", flush=True)
         disk = min(runs["disk"], key=lambda x: x["wall"])
         bucket = min(runs["bucket"], key=lambda x: x["wall"])
         manifest_disk = json.loads((folder / "out" / "manifest.json").read_text())
@@ -114,7 +116,8 @@ def main() -> None:
               f"{[s['sha256'] for s in manifest_disk['kept']] == [s['sha256'] for s in manifest_bucket['kept']]}",
               flush=True)
     finally:
-        server.kill()
+        if server is not None:
+            server.kill()
         shutil.rmtree(folder, ignore_errors=True)
 
 

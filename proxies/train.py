@@ -35,7 +35,7 @@ class TrainSettings(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = Field(True, description="torch.compile of the loss on CUDA (about 2.5x on an H200)")
     group_size: int = Field(8, ge=1, description="proxies trained together in one stacked model")
-    threads: int = Field(0, ge=0, description="CPU threads; 0: the core count")
+    threads: int = Field(0, ge=0, description="CPU threads; 0: OMP_NUM_THREADS, else the core count")
 
     @field_validator("average_last")
     @classmethod
@@ -63,7 +63,11 @@ def pick_device(name: str) -> torch.device:
 
 
 def setup_cpu_threads(threads: int) -> None:
-    torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
+    """`threads`, or when 0: OMP_NUM_THREADS where it is set, else the cores this process may run on."""
+    if not threads:
+        omp = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(omp) if omp.isdigit() and int(omp) > 0 else len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
 
 
 def lr_at(step: int, s: TrainSettings) -> float:

@@ -19,6 +19,22 @@ DATA = ROOT / "examples" / "data"
 WEB = DATA / "web"
 
 
+# The files that take longest, started first: with one file per test process at a time, a long file begun last
+# would leave the other cores idle at the end.
+LONGEST_FIRST = ("test_resume.py", "test_buckets.py", "test_pdf.py", "test_faults.py", "test_mix.py",
+                 "test_splits.py", "test_dedup.py", "test_output.py")
+
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # test processes side by side: torch's threads share the cores
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0))
+                                                     // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def ground_truth() -> dict[str, dict[str, str]]:
     return json.loads((WEB / "ground-truth.json").read_text())
 
