@@ -4,11 +4,14 @@ Scores the text refinery extracts from each page against the page's gold main te
 precision, recall and F1, as tests/test_extraction_quality.py does) on two sets:
   modern: web pages of seven types with gold text (default ../shared/data/modern, or tests/data/modern, the
           committed subset);
-  news:   the 61 news pages of examples/data/web.
+  news:   the 61 news pages of examples/data/web;
+and, where it is on this machine, on WCXB's dev split (1,497 pages of seven types, ../shared/data/wcxb-dev)
+with WCXB's own measure: precision, recall and F1 of the bags of lower-cased words, averaged over pages.
 Both settings run on every page in the same process: a warm-up pass, then timed passes in the order A B B A.
 
     python benchmarks/bench_extraction.py                 # refinery's defaults against trafilatura alone
     python benchmarks/bench_extraction.py --modern DIR --limit 100
+    python benchmarks/bench_extraction.py --only wcxb
 """
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ import argparse
 import collections
 import gzip
 import json
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,7 +45,37 @@ def load_set(folder: Path, page_dir: str, default_type: str, limit: int) -> list
     return pages
 
 
-def run(pages: list[dict], settings: dict[str, HtmlSettings]) -> dict[str, dict]:
+def load_wcxb(folder: Path, limit: int) -> list[dict]:
+    """WCXB's dev pages: gold main text, URL and page type (its `category` pages are `collection`)."""
+    pages = []
+    for path in sorted((folder / "dev" / "ground-truth").glob("*.json"))[: limit or None]:
+        data = json.loads(path.read_text())
+        gold = data.get("ground_truth")
+        if not isinstance(gold, dict):
+            continue
+        kind = ((data.get("_internal") or {}).get("page_type") or {})
+        kind = kind.get("primary", "article") if isinstance(kind, dict) else (kind or "article")
+        html, _ = decode_html(gzip.open(folder / "dev" / "html" / f"{path.stem}.html.gz").read())
+        pages.append({"name": path.stem, "html": html, "url": data.get("url"), "gold": gold.get("main_content") or "",
+                      "type": "collection" if kind == "category" else kind})
+    return pages
+
+
+def word_prf(predicted: str, gold: str) -> tuple[float, float, float]:
+    """WCXB's measure: precision, recall and F1 of the bags of lower-cased words (an empty gold page scores 1
+    when nothing is extracted)."""
+    p = collections.Counter(re.findall(r"\w+", predicted.lower()))
+    g = collections.Counter(re.findall(r"\w+", gold.lower()))
+    if not g:
+        return (0.0, 0.0, 0.0) if p else (1.0, 1.0, 1.0)
+    both = sum((p & g).values())
+    if not both:
+        return 0.0, 0.0, 0.0
+    precision, recall = both / sum(p.values()), both / sum(g.values())
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def run(pages: list[dict], settings: dict[str, HtmlSettings], score: Any = shingle_prf) -> dict[str, dict]:
     """Scores from one pass per setting; time from passes in the order A B B A after an untimed warm-up pass
     (trafilatura and htmldate keep caches across calls, so a setting's pass must not be the first to see a page)."""
     labels = list(settings)
@@ -56,7 +91,7 @@ def run(pages: list[dict], settings: dict[str, HtmlSettings]) -> dict[str, dict]
     for label in labels:
         scores = collections.defaultdict(list)
         for page, result in zip(pages, results[label]):
-            prf = shingle_prf(result["text"], page["gold"])
+            prf = score(result["text"], page["gold"])
             scores[page["type"]].append(prf)
             scores["all"].append(prf)
         out[label] = {"scores": scores, "seconds": seconds[label] / 2,
@@ -91,6 +126,10 @@ def main() -> None:
     committed = ROOT / "tests" / "data" / "modern"
     parser.add_argument("--modern", type=Path, default=shared if shared.exists() else committed)
     parser.add_argument("--news", type=Path, default=ROOT / "examples" / "data" / "web")
+    wcxb = ROOT.parent / "shared" / "data" / "wcxb-dev"
+    parser.add_argument("--wcxb", type=Path, default=wcxb if wcxb.exists() else None,
+                        help="WCXB's folder (its dev split is scored); absent: not scored")
+    parser.add_argument("--only", choices=["modern", "news", "wcxb"], help="score one set only")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N pages of each set")
     args = parser.parse_args()
     defaults = HtmlSettings()
@@ -99,10 +138,15 @@ def main() -> None:
                                                              "region_ratio_unknown": 0.0}),
         "refinery default": defaults,
     }
-    modern = load_set(args.modern, "html", "page", args.limit)
-    report(f"modern ({args.modern})", modern, run(modern, settings))
-    news = load_set(args.news, ".", "news", args.limit)
-    report(f"news ({args.news})", news, run(news, settings))
+    if args.only in (None, "modern"):
+        modern = load_set(args.modern, "html", "page", args.limit)
+        report(f"modern ({args.modern})", modern, run(modern, settings))
+    if args.only in (None, "news"):
+        news = load_set(args.news, ".", "news", args.limit)
+        report(f"news ({args.news})", news, run(news, settings))
+    if args.only in (None, "wcxb") and args.wcxb is not None:
+        pages = load_wcxb(args.wcxb, args.limit)
+        report(f"WCXB dev, word F1 ({args.wcxb})", pages, run(pages, settings, word_prf))
 
 
 if __name__ == "__main__":
