@@ -85,8 +85,9 @@ def mark_done(folder: str, rows: int) -> None:
         if why is not None:  # written a moment ago: the disk is failing under us
             raise OSError(f"staged piece {path} is damaged right after it was written: {why}")
         table = _WRITTEN.pop(path, None)
-        if table is None:  # staged by an earlier run
-            table = _read(path, list(FACT_COLUMNS)).replace_schema_metadata(None)
+        if table is None:  # staged by an earlier run: its fact columns alone (ranged reads in a bucket)
+            with storage.arrow_input(path) as source:
+                table = pq.read_table(source, columns=list(FACT_COLUMNS)).replace_schema_metadata(None)
         counts[os.path.basename(path)] = table.num_rows
         facts.append(table)
     if sum(counts.values()) != rows:
@@ -205,17 +206,18 @@ def read_staged(folder: str, columns: list[str], rows: Any = None) -> pa.Table:
             raise CheckpointError(f"staged facts {os.path.join(folder, FACTS)} became unreadable during the run "
                                   f"({_brief(exc)}); run the same command again: its unit is staged again from "
                                   "its input") from None
-        if rows is not None:
-            table = table.filter(pc.is_in(table.column("row"), value_set=pa.array(rows, pa.int64())))
-        return table
-    tables = []
-    for table in staged_pieces(folder, cols):
-        if rows is not None:
-            table = table.filter(pc.is_in(table.column("row"), value_set=pa.array(rows, pa.int64())))
-        tables.append(table)
+        return _only(table, rows)
+    tables = [_only(table, rows) for table in staged_pieces(folder, cols)]
     if not tables:
         return STAGED_SCHEMA.empty_table().select(cols)
     return pa.concat_tables(tables)
+
+
+def _only(table: pa.Table, rows: Any) -> pa.Table:
+    """The table's rows whose row numbers are in `rows` (all of them when `rows` is None)."""
+    if rows is None:
+        return table
+    return table.filter(pc.is_in(table.column("row"), value_set=pa.array(rows, pa.int64())))
 
 
 def staged_pieces(folder: str, columns: list[str] | None = None) -> Iterator[pa.Table]:

@@ -298,8 +298,9 @@ HELD_BYTES = 8 << 20  # a unit's facts, and the pieces a shard boundary reads tw
 
 def read_held(path: str) -> bytes:
     """The bytes of a small object that several steps read in turn (a unit's staged facts: its ids, then its
-    hashes, then its band keys; a piece two shards take rows of), kept in this process up to HELD_BYTES, least recently used out first; a local file is read
-    from disk each time (the operating system caches it). Writing or removing it through this module drops it."""
+    hashes, then its band keys; a piece two shards take rows of), kept in this process up to HELD_BYTES, least
+    recently used out first; a local file is read from disk each time (the operating system caches it). Writing
+    or removing it through this module drops it."""
     if not is_url(path):
         return read_bytes(path)
     data = _HELD.pop(path, None)
