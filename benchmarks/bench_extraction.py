@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.config.curate import HtmlSettings  # noqa: E402
 from pipelines.extract.html import extract_html  # noqa: E402
 from pipelines.read.charsets import decode_html  # noqa: E402
-from pipelines.text import shingle_prf  # noqa: E402
+from pipelines.text import shingle_prf, word_prf  # noqa: E402
 
 def load_set(folder: Path, page_dir: str, default_type: str, limit: int) -> list[dict]:
     truth = json.loads((folder / "ground-truth.json").read_text())
@@ -61,20 +61,6 @@ def load_wcxb(folder: Path, limit: int) -> list[dict]:
     return pages
 
 
-def word_prf(predicted: str, gold: str) -> tuple[float, float, float]:
-    """WCXB's measure: precision, recall and F1 of the bags of lower-cased words (an empty gold page scores 1
-    when nothing is extracted)."""
-    p = collections.Counter(re.findall(r"\w+", predicted.lower()))
-    g = collections.Counter(re.findall(r"\w+", gold.lower()))
-    if not g:
-        return (0.0, 0.0, 0.0) if p else (1.0, 1.0, 1.0)
-    both = sum((p & g).values())
-    if not both:
-        return 0.0, 0.0, 0.0
-    precision, recall = both / sum(p.values()), both / sum(g.values())
-    return precision, recall, 2 * precision * recall / (precision + recall)
-
-
 def run(pages: list[dict], settings: dict[str, HtmlSettings], score: Any = shingle_prf) -> dict[str, dict]:
     """Scores from one pass per setting; time from passes in the order A B B A after an untimed warm-up pass
     (trafilatura and htmldate keep caches across calls, so a setting's pass must not be the first to see a page)."""
@@ -95,7 +81,7 @@ def run(pages: list[dict], settings: dict[str, HtmlSettings], score: Any = shing
             scores[page["type"]].append(prf)
             scores["all"].append(prf)
         out[label] = {"scores": scores, "seconds": seconds[label] / 2,
-                      "region": sum(r["html_text"] == "region" for r in results[label])}
+                      "region": sum(r.get("html_text") == "region" for r in results[label])}
     return out
 
 
@@ -134,8 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     defaults = HtmlSettings()
     settings = {
-        "trafilatura alone": defaults.model_copy(update={"region_ratio_article": 0.0, "region_ratio_other": 0.0,
-                                                             "region_ratio_unknown": 0.0}),
+        "trafilatura alone": defaults.model_copy(update={"route": False}),
         "refinery default": defaults,
     }
     if args.only in (None, "modern"):

@@ -190,9 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     curate.add_argument("config", help="curate config (YAML)")
     curate.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes for the local runner (default: the core count)")
-    curate.add_argument("--threads", action="store_true",
-                        help="run the workers as threads of one process: less memory where the inputs are HTML, "
-                             "WARC or PDF (extraction runs in its own processes); slower on JSONL and Parquet")
+    mode = curate.add_mutually_exclusive_group()
+    mode.add_argument("--threads", action="store_true", default=None,
+                      help="run the workers as threads of one process (the default where every source is HTML, "
+                           "WARC or PDF: extraction runs in its own processes, and Beam is held once)")
+    mode.add_argument("--processes", dest="threads", action="store_false", default=None,
+                      help="run the workers as processes (the default where a source is JSONL, Parquet or text)")
     curate.add_argument("--quiet", action="store_true", help="no progress lines")
     curate.set_defaults(func=_curate)
 

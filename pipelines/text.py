@@ -3,6 +3,7 @@
 Words of a document in its language are cut in pipelines/lang/words.py."""
 from __future__ import annotations
 
+import collections
 import hashlib
 import re
 import unicodedata
@@ -41,3 +42,17 @@ def shingle_prf(predicted: str, gold: str, n: int = 4) -> tuple[float, float, fl
 def shingle_f1(predicted: str, gold: str, n: int = 4) -> float:
     """F1 of word n-gram shingle overlap (see shingle_prf)."""
     return shingle_prf(predicted, gold, n)[2]
+
+
+def word_prf(predicted: str, gold: str) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the bags of lower-cased words (WCXB's measure; an empty gold text scores 1
+    when nothing is extracted)."""
+    p = collections.Counter(re.findall(r"\w+", predicted.lower()))
+    g = collections.Counter(re.findall(r"\w+", gold.lower()))
+    if not g:
+        return (0.0, 0.0, 0.0) if p else (1.0, 1.0, 1.0)
+    both = sum((p & g).values())
+    if not both:
+        return 0.0, 0.0, 0.0
+    precision, recall = both / sum(p.values()), both / sum(g.values())
+    return precision, recall, 2 * precision * recall / (precision + recall)

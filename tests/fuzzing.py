@@ -126,7 +126,7 @@ def check_file(fmt: str, path: str) -> list[dict]:
     reading the file in byte ranges gives the same rows as reading it whole."""
     import os
 
-    from pipelines.extract import page_region
+    from pipelines.extract import page_region, route
     from pipelines.config.curate import ExtractSettings, Source
     from pipelines.read.readers import read_file
     from pipelines.schema import STAGES, has_surrogate, strict_fields, to_table
@@ -148,8 +148,8 @@ def check_file(fmt: str, path: str) -> list[dict]:
             continue
         if "_html" in row:
             assert not has_surrogate(row["_html"])
-            page_region.region_text(row["_html"])
-            page_region.page_kind(row["_html"])
+            region = page_region.region_text(row["_html"])
+            assert len(route.features(row["_html"], region[:50], region)) == len(route.NAMES)
             row = {**row, "text": row["_html"][:100]}
         assert isinstance(row.get("text"), str) or "_pdf" in row
         assert not has_surrogate(row["text"])

@@ -1,4 +1,4 @@
-"""HTML beyond news: the page's main region where trafilatura keeps too little, measured on modern pages."""
+"""HTML beyond news: the page's main region, kept where the page router prefers it, measured on modern pages."""
 from __future__ import annotations
 
 import gzip
@@ -17,7 +17,7 @@ from pipelines.read.charsets import decode_html
 from pipelines.text import shingle_f1
 
 MODERN = Path(__file__).parent / "data" / "modern"
-TRAFILATURA_ALONE = HtmlSettings(region_ratio_article=0.0, region_ratio_other=0.0, region_ratio_unknown=0.0)
+TRAFILATURA_ALONE = HtmlSettings(route=False)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def modern_scores() -> dict[str, list[tuple[str, float, float, str]]]:
         html, _ = decode_html(gzip.open(MODERN / "html" / f"{name}.html.gz").read())
         new = extract_html(html, entry["url"], HtmlSettings())
         old = extract_html(html, entry["url"], TRAFILATURA_ALONE)
-        assert old["html_text"] == "trafilatura"
+        assert "html_text" not in old
         out.append((entry["type"], shingle_f1(new["text"], entry["articleBody"]),
                     shingle_f1(old["text"], entry["articleBody"]), new["html_text"]))
     return out
@@ -62,20 +62,6 @@ def test_listing_forum_and_documentation_pages_gain(modern_scores):
         new = _mean([s[1] for s in modern_scores if s[0] == kind])
         old = _mean([s[2] for s in modern_scores if s[0] == kind])
         assert new > old + gain, (kind, new, old)
-
-
-@pytest.mark.parametrize("head, kind", [
-    ('<meta property="og:type" content="article">', "article"),
-    ('<meta content="product" property="og:type">', "other"),
-    ('<meta property="og:type" content="website">', "other"),
-    ('<script type="application/ld+json">{"@type": "NewsArticle"}</script>', "article"),
-    ('<script type="application/ld+json">{"@type": ["BlogPosting", "Product"]}</script>', "other"),
-    ('<script type="application/ld+json">{"@graph": [{"@type": "DiscussionForumPosting"}]}</script>', "other"),
-    ('<meta name="description" content="article">', "unknown"),
-    ("", "unknown"),
-])
-def test_page_kind_from_open_graph_and_json_ld(head, kind):
-    assert page_region.page_kind(f"<html><head>{head}</head><body><p>x</p></body></html>") == kind
 
 
 PAGE = """<html><head><title>t</title><script>var menu = "never";</script></head><body>
@@ -143,44 +129,22 @@ def test_unwrapping_changes_only_line_breaks(html):
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/ =\"'abhimnp1\n&;!-")) | st.characters(), max_size=300))
-def test_region_and_kind_never_raise(html):
+def test_region_never_raises(html):
     text = page_region.region_text(html)
     assert isinstance(text, str) and "\ue000" not in text
-    assert page_region.page_kind(html) in ("article", "other", "unknown")
 
 
-def test_choice_follows_the_ratio_of_the_declared_kind():
-    ratios = {"article": 0.1, "other": 0.6, "unknown": 0.7}
-    words = [f"w{i}" for i in range(300)]
-    region = " ".join(words)
-    part = " ".join(words[:120])  # trafilatura kept the first 40% of the region
-    assert page_region.choose(part, region, "other", ratios) is region
-    assert page_region.choose(part, region, "article", ratios) is part
-    assert page_region.choose(" ".join(words[:20]), region, "article", ratios) is region
-    assert page_region.choose("", region, "other", dict(ratios, other=0.0)) == ""
-
-
-def test_trafilatura_text_outside_the_region_gives_way_to_it():
-    ratios = {"article": 0.1, "other": 0.6, "unknown": 0.7}
-    region = " ".join(f"w{i}" for i in range(300))
-    elsewhere = " ".join(f"x{i}" for i in range(400))  # longer than the region, none of it in the region
-    assert page_region.choose(elsewhere, region, "article", ratios) is region
-    inside = " ".join(f"w{i}" for i in range(290)) + " " + " ".join(f"x{i}" for i in range(100))
-    assert page_region.choose(inside, region, "article", ratios) is inside
-    # off for a kind means off: trafilatura's text stands
-    assert page_region.choose(elsewhere, region, "article", dict(ratios, article=0.0)) is elsewhere
-
-
-def test_settings_turn_the_region_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 2")
+def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
+    assert extractor_version(HtmlSettings()).endswith(" + region 2 + router 1")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
-    assert off["html_text"] == "trafilatura" and off["page_kind"] == "unknown"
-    assert HtmlSettings(region_ratio_other=0.5).region_ratio_other == 0.5
+    assert not {"html_text", "page_type", "extract_confidence"} & set(off)
+    on = extract_html(PAGE, None, HtmlSettings())
+    assert on["html_text"] in ("trafilatura", "region") and 0.0 <= on["extract_confidence"] <= 1.0
 
 
-def test_region_ratio_out_of_range_is_a_config_error(tmp_path):
+def test_a_region_ratio_from_an_older_config_is_one_clear_error(tmp_path):
     raw = {"sources": [{"name": "w", "format": "html", "paths": ["*.html"]}], "output": "out",
-           "extract": {"html": {"region_ratio_other": 11}}}
-    with pytest.raises(ConfigError, match="extract.html.region_ratio_other: expected a value <= 10, got 11"):
+           "extract": {"html": {"region_ratio_other": 0.6}}}
+    with pytest.raises(ConfigError, match="extract.html.region_ratio_other: unknown key"):
         parse_config(raw, str(tmp_path))

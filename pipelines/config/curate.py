@@ -90,11 +90,8 @@ class HtmlSettings(Section):
     favor_precision: bool = False
     favor_recall: bool = False
     fast: bool = False
-    # The page's main region (pipelines/extract/page_region.py) replaces trafilatura's text when trafilatura keeps less
-    # than this share of its length, by the kind of page it declares. 0 turns the region off for that kind.
-    region_ratio_article: float = Field(0.1, ge=0.0, le=10.0)
-    region_ratio_other: float = Field(0.6, ge=0.0, le=10.0)
-    region_ratio_unknown: float = Field(0.7, ge=0.0, le=10.0)
+    route: bool = Field(True, description="keep trafilatura's text or the page's main region, whichever the page "
+                                          "router predicts is better (pipelines/extract/route.py); false: trafilatura alone")
 
 
 class PdfSettings(Section):

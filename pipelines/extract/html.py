@@ -1,8 +1,8 @@
-"""HTML to text, as the extractor child runs it: trafilatura, or the page's main region where trafilatura keeps
-too little of it (page_region.py).
+"""HTML to text, as the extractor child runs it: trafilatura's article or the page's main region
+(page_region.py), whichever the page router (route.py) predicts is closer to the page's main content.
 
-The child imports this module and page_region alone (lxml, trafilatura): no Arrow, no config models, so each
-worker's extractor process stays small.
+The child imports this module, page_region, route and their helpers alone (lxml, trafilatura, the router's
+JSON model): no Arrow, no config models, so each worker's extractor process stays small.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.extract import page_region
+from pipelines.extract import page_region, route
 
 if TYPE_CHECKING:
     from pipelines.config.curate import HtmlSettings
@@ -31,27 +31,37 @@ def trafilatura_version() -> str:
 
 
 def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
-    """What the `extractor` column says: trafilatura's version, and the region's when it can be chosen."""
-    region_on = settings.region_ratio_article or settings.region_ratio_other or settings.region_ratio_unknown
-    return trafilatura_version() + (f" + {page_region.VERSION}" if region_on else "")
+    """What the `extractor` column says: trafilatura's version, and the region's and the router's when the
+    router chooses between the views."""
+    return trafilatura_version() + (f" + {page_region.VERSION} + {route.VERSION}" if settings.route else "")
 
 
 def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
-    """Main text and page metadata of one page (in-process, no deadline). `html_text` in the result says which
-    view of the page gave the text (`trafilatura` or `region`), `page_kind` what the page declares itself."""
+    """Main text and page metadata of one page (in-process, no deadline). With the router on, `html_text` in the
+    result says which view gave the text (`trafilatura` or `region`), `page_type` what kind of page the router
+    takes it for and `extract_confidence` the text's predicted word F1 (route.py)."""
     html = unwrap_lines(html)
-    text, out = _trafilatura(html, url, settings)
-    kind = page_region.page_kind(html)
-    ratios = {"article": settings.region_ratio_article, "other": settings.region_ratio_other,
-              "unknown": settings.region_ratio_unknown}
-    out["page_kind"] = kind
-    out["html_text"] = "trafilatura"
-    if ratios[kind]:
-        region = page_region.region_text(html)
-        if page_region.choose(text, region, kind, ratios) is region:
-            text, out["html_text"] = region, "region"
+    tree = _parse(html)  # one parse: trafilatura works on a copy, the region on the tree itself
+    text, out = _trafilatura(html if tree is None else tree, url, settings)
+    if settings.route:
+        region = page_region.region_text(html) if tree is None else page_region.region_of(tree)
+        chosen = route.route(route.features(html, text, region), route.load())
+        if chosen.view == "region":
+            text = region
+        out.update(html_text=chosen.view, page_type=chosen.page_type, extract_confidence=chosen.confidence)
     out["text"] = text
     return out
+
+
+def _parse(html: str) -> Any:
+    """The page as trafilatura parses it, or None where it cannot (trafilatura and the region then parse the
+    string themselves, and fail or not as they do alone)."""
+    from trafilatura.utils import load_html
+
+    try:
+        return load_html(html)
+    except Exception:  # noqa: BLE001 - lxml's errors on broken markup are many; the views judge the page
+        return None
 
 
 def unwrap_lines(html: str) -> str:
@@ -76,7 +86,7 @@ def unwrap_lines(html: str) -> str:
         at = end.end()
 
 
-def _trafilatura(html: str, url: str | None,
+def _trafilatura(html: Any, url: str | None,
                  settings: HtmlSettings | SimpleNamespace) -> tuple[str, dict[str, Any]]:
     import trafilatura
 

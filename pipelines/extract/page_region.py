@@ -1,11 +1,11 @@
-"""The visible text of a page's main region, and what kind of page it says it is.
+"""The visible text of a page's main region.
 
 trafilatura looks for one article and keeps it. On a product page, a listing, a forum thread or a documentation
 page that article is often a small part of the page's content: the specifications, the items, the other posts
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
-fields or hidden blocks, starting at the page's first heading. `extract.py` takes it instead of trafilatura's text when
-trafilatura kept too little of it; `page_kind` sets how little (benchmarks/bench_extraction.py measures both).
+fields or hidden blocks, starting at the page's first heading. The page router (route.py) keeps it instead of
+trafilatura's text where it predicts the region is closer to the page's content.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import re
 import lxml.html
 from lxml import etree
 
-from pipelines.text import shingles
 
 VERSION = "region 2"
 
@@ -40,39 +39,10 @@ _BLOCK = frozenset({
 _HEADING_MARK = "\ue000"  # a private-use character: never in a page's own text once collapsed into a mark
 _MIN_MAIN_CHARS = 200  # a <main> with less text than this is a shell filled by scripts: read the whole body
 _MAX_BEFORE_HEADING = 0.3  # text before the first <h1> is dropped when it is at most this share of the region
-_OUTSIDE = 0.1  # trafilatura's text is outside the region when under this share of its shingles is in it
-_MIN_REGION_CHARS = 200
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 # control characters XML does not allow: lxml parses past them but refuses them in text it is given back
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")  # lxml refuses a decoded string that names its encoding
-
-ARTICLE_TYPES = frozenset({"Article", "NewsArticle", "BlogPosting", "TechArticle", "ReportageNewsArticle",
-                           "ScholarlyArticle", "Report"})
-OTHER_TYPES = frozenset({"Product", "ProductGroup", "DiscussionForumPosting", "QAPage", "ItemList",
-                         "CollectionPage", "SearchResultsPage"})
-_OG_TYPE = re.compile(r"""<meta\b[^>]*?\bproperty\s*=\s*["']og:type["'][^>]*>""", re.I)
-_CONTENT = re.compile(r"""\bcontent\s*=\s*["']([^"']*)["']""", re.I)
-_LD_TYPE = re.compile(r'"@type"\s*:\s*(\[[^\]]{0,400}\]|"[^"]{0,100}")')
-_QUOTED = re.compile(r'"([^"]+)"')
-
-
-def page_kind(html: str) -> str:
-    """`article`, `other` (a product, listing, forum or collection page) or `unknown`, from the page's own
-    Open Graph type and schema.org JSON-LD types. A page that declares both an article and a product (a review,
-    say) is `other`: its content is more than one article."""
-    og = ""
-    tag = _OG_TYPE.search(html)
-    if tag:
-        content = _CONTENT.search(tag.group(0))
-        og = content.group(1).strip().lower() if content else ""
-    types = {name.rsplit("/", 1)[-1] for match in _LD_TYPE.finditer(html) for name in _QUOTED.findall(match.group(1))}
-    if types & OTHER_TYPES or og in ("product", "product.group", "website"):
-        return "other"
-    if og == "article" or types & ARTICLE_TYPES:
-        return "article"
-    return "unknown"
-
 
 def _remove(el: etree._Element) -> None:
     """Remove an element but keep the text that follows it (its tail belongs to the parent)."""
@@ -133,6 +103,11 @@ def region_text(html: str) -> str:
         root = lxml.html.fromstring(page, parser=etree.HTMLParser())
     except (etree.ParserError, ValueError):
         return ""
+    return region_of(root)
+
+
+def region_of(root: etree._Element) -> str:
+    """region_text of a page already parsed (the tree is changed: blocks are removed and marked)."""
     body = root.find(".//body")
     if body is None:
         body = root
@@ -151,18 +126,3 @@ def region_text(html: str) -> str:
     if cut <= _MAX_BEFORE_HEADING * len(text):
         return text[cut + 1:].lstrip()
     return text.replace(_HEADING_MARK, "")
-
-
-def choose(trafilatura_text: str, region: str, kind: str, ratios: dict[str, float]) -> str:
-    """`region` when trafilatura kept less than `ratios[kind]` of its length, or when trafilatura's text lies
-    outside the main region (it picked a sidebar or a comment block); else trafilatura's text. A ratio of 0
-    leaves that kind of page to trafilatura."""
-    if not ratios[kind]:
-        return trafilatura_text
-    if len(trafilatura_text) < ratios[kind] * len(region):
-        return region
-    if len(region) >= _MIN_REGION_CHARS:
-        ours = shingles(trafilatura_text)
-        if ours and len(ours & shingles(region)) < _OUTSIDE * len(ours):
-            return region
-    return trafilatura_text

@@ -36,7 +36,7 @@ from pipelines.runtime import storage
 from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish
 from pipelines.runtime.progress import watch
-from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt
+from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt, threads_suit
 from pipelines.schema import STAGES
 from pipelines.read.splits import Unit, plan_units
 from pipelines.runtime.staging import unit_folder
@@ -290,15 +290,18 @@ def _finish(cfg: CurateConfig, staging: str, work_root: str, ready: dict[str, An
 
 
 def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[str] | None = None,
-               show_progress: bool = True, threads: bool = False) -> CurateResult:
+               show_progress: bool = True, threads: bool | None = None) -> CurateResult:
     """Run the curate pipeline and publish OUTPUT/{kept,rejected}/, stats.json and manifest.json.
 
     After a crash, the same command resumes: documents checkpointed under OUTPUT/.work/ are not extracted
     again, and an output that was staged and checked but not yet published is published as it is. `threads`
-    runs the local workers as threads of this process (runtime/runner.py says when that pays).
+    runs the local workers as threads of this process; None picks by the sources' formats (threads_suit in
+    runtime/runner.py says when that pays).
     """
     workers = workers or os.cpu_count() or 1
     beam_args = beam_args or []
+    if threads is None:
+        threads = threads_suit({s.format for s in cfg.sources})
     files = list_inputs(cfg)
     units = plan_units(files, {s.name: s.format for s in cfg.sources}, range_bytes(files, cfg.extract.split_bytes))
     key = _run_key(cfg, units)

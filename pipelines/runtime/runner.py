@@ -26,6 +26,16 @@ def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
+EXTRACTION_BOUND = frozenset({"html", "warc", "pdf"})
+
+
+def threads_suit(formats: set[str]) -> bool:
+    """The default worker mode: threads when every source's work is extraction (HTML, WARC, PDF), which runs in
+    each worker's extractor child anyway, so one process holding Beam and the libraries once costs no speed;
+    processes when any source is JSONL, Parquet or text, whose work the workers do in Python themselves."""
+    return bool(formats) and formats <= EXTRACTION_BOUND
+
+
 def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> Any:
     """Beam's in-process FnApiRunner, with `workers` worker processes (or threads of this process), unless the
     options name a runner.

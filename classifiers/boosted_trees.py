@@ -1,0 +1,154 @@
+"""Small gradient-boosted trees: fitted with numpy, stored as JSON, evaluated in plain Python.
+
+The extractor's page router (pipelines/extract/route.py) runs them once per page on a few dozen features, where
+plain Python beats the set-up cost of an array library. A model is a dict: `kind` ("regression" or "softmax"),
+`classes` (softmax), `base` (the starting score of each output) and `trees` (one list of trees per output). A
+tree is a leaf value, or `[feature, threshold, left, right]`: a feature value at or under the threshold (or
+missing, NaN) goes left.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+Tree = Any  # float | list: [feature, threshold, left, right]
+
+
+def predict_tree(tree: Tree, x: Sequence[float]) -> float:
+    while isinstance(tree, list):
+        feature, threshold, left, right = tree
+        value = x[feature]
+        tree = right if value > threshold else left  # NaN compares false: left
+    return tree
+
+
+def predict(model: dict[str, Any], x: Sequence[float]) -> list[float]:
+    """The raw scores of one feature vector: one per output (regression: one)."""
+    return [base + sum(predict_tree(t, x) for t in trees) for base, trees in zip(model["base"], model["trees"])]
+
+
+def predict_proba(model: dict[str, Any], x: Sequence[float]) -> dict[str, float]:
+    """A softmax model's class probabilities for one feature vector."""
+    scores = predict(model, x)
+    top = max(scores)
+    exp = [math.exp(s - top) for s in scores]
+    total = sum(exp)
+    return {name: e / total for name, e in zip(model["classes"], exp)}
+
+
+# ---- fitting (numpy) ----
+
+def _thresholds(X: Any, bins: int) -> list[Any]:
+    import numpy as np
+
+    out = []
+    for column in X.T:
+        values = column[~np.isnan(column)]
+        cuts = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])) if len(values) else np.array([])
+        out.append(cuts)
+    return out
+
+
+def _binned(X: Any, cuts: list[Any]) -> Any:
+    import numpy as np
+
+    Xb = np.zeros(X.shape, dtype=np.int32)
+    for f, c in enumerate(cuts):
+        column = np.where(np.isnan(X[:, f]), -np.inf, X[:, f])  # missing: the lowest bin, as predict_tree does
+        Xb[:, f] = np.searchsorted(c, column, side="left")
+    return Xb
+
+
+def _grow(Xb: Any, cuts: list[Any], g: Any, h: Any, rows: Any, depth: int, p: dict[str, float]) -> Tree:
+    """One node: a leaf, or the split of the best gain over every feature's bins (one histogram for all)."""
+    import numpy as np
+
+    G, H = g[rows].sum(), h[rows].sum()
+    leaf = float(-G / (H + p["l2"]) * p["rate"])
+    if depth == 0 or len(rows) < 2 * p["min_leaf"]:
+        return leaf
+    n_features, nb = Xb.shape[1], p["bins"] + 1
+    flat = (Xb[rows] + np.arange(n_features) * nb).ravel()
+    shape = (n_features, nb)
+    gl = np.cumsum(np.bincount(flat, weights=np.repeat(g[rows], n_features), minlength=n_features * nb)
+                   .reshape(shape), axis=1)[:, :-1]
+    hl = np.cumsum(np.bincount(flat, weights=np.repeat(h[rows], n_features), minlength=n_features * nb)
+                   .reshape(shape), axis=1)[:, :-1]
+    nl = np.cumsum(np.bincount(flat, minlength=n_features * nb).reshape(shape), axis=1)[:, :-1]
+    ok = (nl >= p["min_leaf"]) & (len(rows) - nl >= p["min_leaf"])
+    ok &= np.arange(nb - 1)[None, :] < np.array([len(c) for c in cuts])[:, None]  # a bin with a threshold
+    gain = gl ** 2 / (hl + p["l2"]) + (G - gl) ** 2 / (H - hl + p["l2"]) - G * G / (H + p["l2"])
+    gain[~ok] = -np.inf
+    f, i = np.unravel_index(int(np.argmax(gain)), gain.shape)
+    if not gain[f, i] > p["min_gain"]:
+        return leaf
+    left = rows[Xb[rows, f] <= i]
+    right = rows[Xb[rows, f] > i]
+    return [int(f), float(cuts[f][i]), _grow(Xb, cuts, g, h, left, depth - 1, p),
+            _grow(Xb, cuts, g, h, right, depth - 1, p)]
+
+
+def _predict_rows(tree: Tree, X: Any) -> Any:
+    """One tree's values for every row of an array (missing values go left, as in predict_tree)."""
+    import numpy as np
+
+    if not isinstance(tree, list):
+        return np.full(len(X), tree)
+    feature, threshold, left, right = tree
+    right_rows = X[:, feature] > threshold
+    out = np.empty(len(X))
+    out[~right_rows] = _predict_rows(left, X[~right_rows])
+    out[right_rows] = _predict_rows(right, X[right_rows])
+    return out
+
+
+def _params(depth: int, rate: float, min_leaf: int, l2: float, bins: int) -> dict[str, float]:
+    return {"depth": depth, "rate": rate, "min_leaf": min_leaf, "l2": l2, "min_gain": 1e-9, "bins": bins}
+
+
+def fit_regression(X: Any, y: Any, rounds: int = 150, depth: int = 3, rate: float = 0.05, min_leaf: int = 10,
+                   l2: float = 1.0, bins: int = 32) -> dict[str, Any]:
+    """Squared-error boosting of `y` (n) on `X` (n x features, NaN for missing)."""
+    import numpy as np
+
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    cuts = _thresholds(X, bins)
+    Xb = _binned(X, cuts)
+    p = _params(depth, rate, min_leaf, l2, bins)
+    base = float(y.mean())
+    score = np.full(len(y), base)
+    rows = np.arange(len(y))
+    trees = []
+    for _ in range(rounds):
+        tree = _grow(Xb, cuts, score - y, np.ones(len(y)), rows, depth, p)
+        trees.append(tree)
+        score += _predict_rows(tree, X)
+    return {"kind": "regression", "base": [base], "trees": [trees]}
+
+
+def fit_softmax(X: Any, labels: Sequence[str], rounds: int = 150, depth: int = 3, rate: float = 0.1,
+                min_leaf: int = 10, l2: float = 1.0, bins: int = 32) -> dict[str, Any]:
+    """Multi-class boosting (softmax loss) of `labels` on `X`."""
+    import numpy as np
+
+    X = np.asarray(X, dtype=np.float64)
+    classes = sorted(set(labels))
+    Y = np.array([[label == c for c in classes] for label in labels], dtype=np.float64)
+    cuts = _thresholds(X, bins)
+    Xb = _binned(X, cuts)
+    p = _params(depth, rate, min_leaf, l2, bins)
+    prior = np.clip(Y.mean(axis=0), 1e-6, None)
+    base = np.log(prior) - np.log(prior).mean()
+    scores = np.tile(base, (len(X), 1))
+    rows = np.arange(len(X))
+    trees: list[list[Tree]] = [[] for _ in classes]
+    for _ in range(rounds):
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        prob = e / e.sum(axis=1, keepdims=True)
+        for k in range(len(classes)):
+            g = prob[:, k] - Y[:, k]
+            h = np.maximum(prob[:, k] * (1 - prob[:, k]), 1e-6)
+            tree = _grow(Xb, cuts, g, h, rows, depth, p)
+            trees[k].append(tree)
+            scores[:, k] += _predict_rows(tree, X)
+    return {"kind": "softmax", "classes": classes, "base": [float(b) for b in base], "trees": trees}
