@@ -11,6 +11,7 @@ datatrove runs from its own virtual environment (it pins other versions of trafi
 Input: the 61 real pages of examples/data/web (or the pages of `--pages`), `--copies` times each with a varied URL,
 in eight WARC files. The copies are byte-identical payloads, which refinery extracts once per worker
 (`extract.repeat_memory`); `--repeat-memory 0` makes it extract every copy, and `--copies 1` gives unique pages.
+`--wcxb ../shared/data/wcxb-dev` takes WCXB's 1,497 dev pages instead, one copy each.
 Both tools run as their own processes; peak memory is summed over each one's process tree, as RSS (a shared
 page counted in every process that maps it) and as PSS (a shared page split between them).
 Steps on both sides: trafilatura extraction (no trafilatura-level dedup, 20 s limit), fastText lid.176 language ID
@@ -102,12 +103,20 @@ if __name__ == "__main__":  # datatrove starts worker processes with forkserver
 '''
 
 
-def build_input(folder: Path, copies: int, pages_dir: Path | None = None) -> tuple[int, dict[str, str]]:
-    root = pages_dir or WEB
-    html = root / "html" if (root / "html").is_dir() else root
-    truth = json.loads((root / "ground-truth.json").read_text())
-    pages = [(truth[n]["url"], gzip.open(html / f"{n}.html.gz").read()) for n in sorted(truth)
-             if (html / f"{n}.html.gz").exists()]
+def build_input(folder: Path, copies: int, pages_dir: Path | None = None,
+                wcxb: Path | None = None) -> tuple[int, dict[str, str]]:
+    if wcxb is not None:  # WCXB's dev pages; gold: their main content
+        from classifiers.page_route import wcxb_pages
+
+        found = [{**p, "url": p["url"] or f"https://wcxb.invalid/{p['name']}"} for p in wcxb_pages(wcxb)]
+        pages = [(p["url"], p["raw"]) for p in found]
+        truth = {p["name"]: {"url": p["url"], "articleBody": p["gold"]} for p in found}
+    else:
+        root = pages_dir or WEB
+        html = root / "html" if (root / "html").is_dir() else root
+        truth = json.loads((root / "ground-truth.json").read_text())
+        pages = [(truth[n]["url"], gzip.open(html / f"{n}.html.gz").read()) for n in sorted(truth)
+                 if (html / f"{n}.html.gz").exists()]
     records = [(f"{url}{'&' if '?' in url else '?'}copy={c}", body) for c in range(copies) for url, body in pages]
     folder.mkdir(parents=True)
     parts = 8  # a crawl comes in many files: both tools parallelise over them
@@ -168,7 +177,7 @@ def timed(command: list[str], env: dict | None = None) -> tuple[float, int, int]
 
 
 def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None,
-                 threads: bool = False) -> tuple[float, tuple, list[dict]]:
+                 mode: str = "default") -> tuple[float, tuple, list[dict]]:
     rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
     config = {
         "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
@@ -184,7 +193,7 @@ def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None,
     path = out.parent / f"{out.name}.yaml"
     path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "pipelines.cli", "curate", str(path), "--workers", "2", "--quiet"]
-    elapsed, *peak = timed(command + (["--threads"] if threads else []),
+    elapsed, *peak = timed(command + ([] if mode == "default" else [f"--{mode}"]),
                           {**os.environ, "PYTHONPATH": str(ROOT)})
     rows = [r for p in sorted((out / "kept").glob("*.parquet")) for r in pq.read_table(p, columns=["url", "text"]).to_pylist()]
     return elapsed, peak, rows
@@ -212,27 +221,30 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pages", type=Path, help="a folder with html/*.html.gz and ground-truth.json")
     ap.add_argument("--repeat-memory", type=int, help="refinery's extract.repeat_memory (0: extract every copy)")
-    ap.add_argument("--threads", action="store_true", help="refinery's workers as threads (curate --threads)")
+    ap.add_argument("--wcxb", type=Path, help="WCXB's folder: its dev pages, one copy each, are the input")
+    ap.add_argument("--mode", choices=["default", "threads", "processes"], default="default",
+                    help="refinery's workers: its default for WARC input (threads), or curate --threads/--processes")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="refinery-bench-"))
     try:
-        n, gold = build_input(work / "input", args.copies, args.pages)
+        n, gold = build_input(work / "input", 1 if args.wcxb else args.copies, args.pages, args.wcxb)
         script = work / "datatrove_job.py"
         script.write_text(DATATROVE_SCRIPT)
         ours, theirs, our_peak, their_peak = [], [], [], []
         for i in range(args.repeats):
             t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}", args.repeat_memory,
-                                           args.threads)
+                                           args.mode)
             ours.append(t)
             our_peak.append(peak)
             t, peak, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
             theirs.append(t)
             their_peak.append(peak)
         mo, mt = statistics.median(ours), statistics.median(theirs)
-        pages = n // args.copies
+        copies = 1 if args.wcxb else args.copies
+        pages = n // copies
         memory = "" if args.repeat_memory is None else f", refinery extract.repeat_memory={args.repeat_memory}"
-        memory += ", refinery --threads" if args.threads else ""
-        print(f"input: {n} WARC records ({args.copies} copies of {pages} real pages), 2 worker processes, "
+        memory += f", refinery workers: {args.mode}"
+        print(f"input: {n} WARC records ({copies} copies of {pages} real pages), 2 worker processes, "
               f"median of {args.repeats}{memory}")
         gib = 2**30
         print(f"  refinery  : {mo:7.2f} s  {n / mo:7.1f} records/s   runs {[round(x, 1) for x in ours]}   "
