@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import collections
 import gzip
+import itertools
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from classifiers.page_route import wcxb_pages  # noqa: E402
 from pipelines.config.curate import HtmlSettings  # noqa: E402
 from pipelines.extract.html import extract_html  # noqa: E402
 from pipelines.read.charsets import decode_html  # noqa: E402
@@ -48,16 +49,9 @@ def load_set(folder: Path, page_dir: str, default_type: str, limit: int) -> list
 def load_wcxb(folder: Path, limit: int) -> list[dict]:
     """WCXB's dev pages: gold main text, URL and page type (its `category` pages are `collection`)."""
     pages = []
-    for path in sorted((folder / "dev" / "ground-truth").glob("*.json"))[: limit or None]:
-        data = json.loads(path.read_text())
-        gold = data.get("ground_truth")
-        if not isinstance(gold, dict):
-            continue
-        kind = ((data.get("_internal") or {}).get("page_type") or {})
-        kind = kind.get("primary", "article") if isinstance(kind, dict) else (kind or "article")
-        html, _ = decode_html(gzip.open(folder / "dev" / "html" / f"{path.stem}.html.gz").read())
-        pages.append({"name": path.stem, "html": html, "url": data.get("url"), "gold": gold.get("main_content") or "",
-                      "type": "collection" if kind == "category" else kind})
+    for page in itertools.islice(wcxb_pages(folder), limit or None):
+        html, _ = decode_html(page["raw"])
+        pages.append({"name": page["name"], "html": html, "url": page["url"], "gold": page["gold"], "type": page["type"]})
     return pages
 
 

@@ -67,16 +67,11 @@ def _host(url: str | None) -> str:
 def measure(page: dict[str, Any]) -> dict[str, Any]:
     """One page through refinery's extractor: the router's features and each view's word F1."""
     from pipelines.config.curate import HtmlSettings
-    from pipelines.extract import html as extract, page_region, route
+    from pipelines.extract import html as extract, route
     from pipelines.read.charsets import decode_html
     from pipelines.text import word_prf
 
-    text_html, _ = decode_html(page["raw"])
-    settings = HtmlSettings(route=False)
-    unwrapped = extract.unwrap_lines(text_html)
-    tree = extract._parse(unwrapped)
-    text = extract.extract_html(text_html, page["url"], settings)["text"]
-    region = page_region.region_text(unwrapped) if tree is None else page_region.region_of(tree)
+    unwrapped, text, region, _ = extract.views(decode_html(page["raw"])[0], page["url"], HtmlSettings())
     return {"name": page["name"], "type": page["type"], "site": page["site"],
             "x": route.features(unwrapped, text, region),
             "f1": {"trafilatura": word_prf(text, page["gold"])[2], "region": word_prf(region, page["gold"])[2]}}

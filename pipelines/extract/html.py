@@ -40,17 +40,27 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
     """Main text and page metadata of one page (in-process, no deadline). With the router on, `html_text` in the
     result says which view gave the text (`trafilatura` or `region`), `page_type` what kind of page the router
     takes it for and `extract_confidence` the text's predicted word F1 (route.py)."""
-    html = unwrap_lines(html)
-    tree = _parse(html)  # one parse: trafilatura works on a copy, the region on the tree itself
-    text, out = _trafilatura(html if tree is None else tree, url, settings)
+    html, text, region, out = views(html, url, settings, with_region=settings.route)
     if settings.route:
-        region = page_region.region_text(html) if tree is None else page_region.region_of(tree)
         chosen = route.route(route.features(html, text, region), route.load())
         if chosen.view == "region":
             text = region
         out.update(html_text=chosen.view, page_type=chosen.page_type, extract_confidence=chosen.confidence)
     out["text"] = text
     return out
+
+
+def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
+          with_region: bool = True) -> tuple[str, str, str, dict[str, Any]]:
+    """The page with its lines unwrapped, trafilatura's text, the main region's text ("" without `with_region`)
+    and trafilatura's metadata, from one parse: trafilatura works on a copy, the region on the tree itself."""
+    html = unwrap_lines(html)
+    tree = _parse(html)
+    text, out = _trafilatura(html if tree is None else tree, url, settings)
+    region = ""
+    if with_region:
+        region = page_region.region_text(html) if tree is None else page_region.region_of(tree)
+    return html, text, region, out
 
 
 def _parse(html: str) -> Any:

@@ -6,9 +6,10 @@ reads the page's markup features (page_features.py) and what the two views say (
 predicts how much better the region's word F1 against the page's gold text would be than trafilatura's (the
 choice: the region needs a margin), the word F1 of each view (the confidence) and the page's type (article,
 documentation, service, forum, collection, listing, product). A page it is sure is an article stays trafilatura's
-unless trafilatura kept under a tenth of the region: on the 61 news pages kept for checking, which are not in its
-training set, that keeps the learned choice from trading trafilatura's article for the region's page. The kept view's predicted F1 is the page's `extract_confidence`, so users can
-filter on it or send low ones elsewhere.
+unless trafilatura kept under a tenth of the region: on the 61 news pages, which are not in its training set
+(though the margin and this guard were chosen looking at them), it keeps the learned choice from trading
+trafilatura's article for the region's page. The kept view's predicted F1 is the page's `extract_confidence`, so
+users can filter on it or send low ones elsewhere.
 """
 from __future__ import annotations
 
