@@ -1,5 +1,5 @@
-"""Extraction: HTML to text with trafilatura, or the page's main region where trafilatura keeps too little of
-it (page_region.py), in a sandboxed child process with a deadline.
+"""Extraction: HTML to text (trafilatura's article or the page's main region, as the page router chooses:
+html.py), in a sandboxed child process with a deadline; PDFs through pdf.py.
 
 A page that runs past `extract.timeout_s` becomes `extract:timeout`; a child that dies (out of memory, a crash
 in lxml) makes the page `extract:error`; the next page gets a fresh child. A crawl holds many byte-identical

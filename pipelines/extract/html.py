@@ -10,12 +10,11 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.extract import page_region, route
+from pipelines.extract import page_meta, page_region, route
 
 if TYPE_CHECKING:
     from pipelines.config.curate import HtmlSettings
 
-METADATA_KEYS = ("title", "author", "date", "sitename", "hostname", "description")
 # Elements whose source line breaks are the page's own (and scripts, whose line breaks are syntax).
 _VERBATIM_TAGS = ("pre", "code", "textarea", "listing", "xmp", "plaintext", "script", "style")
 _VERBATIM = re.compile(rf"<({'|'.join(_VERBATIM_TAGS)})(?=[\s/>])", re.I)
@@ -53,10 +52,14 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
 def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
           with_region: bool = True) -> tuple[str, str, str, dict[str, Any]]:
     """The page with its lines unwrapped, trafilatura's text, the main region's text ("" without `with_region`)
-    and trafilatura's metadata, from one parse: trafilatura works on a copy, the region on the tree itself."""
+    and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the region and the
+    metadata on the tree itself."""
     html = unwrap_lines(html)
     tree = _parse(html)
-    text, out = _trafilatura(html if tree is None else tree, url, settings)
+    text = _trafilatura(html if tree is None else tree, url, settings)
+    out = {}
+    if settings.metadata and tree is not None:
+        out = page_meta.page_metadata(tree, url, settings.metadata_search)
     region = ""
     if with_region:
         region = page_region.region_text(html) if tree is None else page_region.region_of(tree)
@@ -96,14 +99,13 @@ def unwrap_lines(html: str) -> str:
         at = end.end()
 
 
-def _trafilatura(html: Any, url: str | None,
-                 settings: HtmlSettings | SimpleNamespace) -> tuple[str, dict[str, Any]]:
+def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleNamespace) -> str:
     import trafilatura
 
     result = trafilatura.bare_extraction(
         html,
         url=url,
-        with_metadata=settings.metadata,
+        with_metadata=False,  # page_meta.py reads it
         as_dict=True,
         deduplicate=False,  # a per-process cache: output would depend on document order (DESIGN.md)
         include_comments=settings.include_comments,
@@ -112,10 +114,7 @@ def _trafilatura(html: Any, url: str | None,
         favor_recall=settings.favor_recall,
         fast=settings.fast,
     )
-    if not result:
-        return "", {}
-    out = {key: str(result[key]) for key in METADATA_KEYS if result.get(key)}
-    return result.get("text") or "", out
+    return (result or {}).get("text") or ""
 
 
 def html_setup(settings: dict[str, Any]) -> SimpleNamespace:
