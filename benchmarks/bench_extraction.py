@@ -1,17 +1,19 @@
-"""HTML extraction quality and speed, per page type, for two extraction settings side by side.
+"""HTML extraction quality and speed, per page type: trafilatura alone against refinery's settings.
 
-Scores the text refinery extracts from each page against the page's gold main text (word 4-gram shingle
+Scores the text each extracts from each page against the page's gold main text (word 4-gram shingle
 precision, recall and F1, as tests/test_extraction_quality.py does) on two sets:
   modern: web pages of seven types with gold text (default ../shared/data/modern, or tests/data/modern, the
           committed subset);
   news:   the 61 news pages of examples/data/web;
 and, where it is on this machine, on WCXB's dev split (1,497 pages of seven types, ../shared/data/wcxb-dev)
 with WCXB's own measure: precision, recall and F1 of the bags of lower-cased words, averaged over pages.
-Both settings run on every page in the same process: a warm-up pass, then timed passes in the order A B B A.
+"trafilatura alone" is trafilatura.extract(html, url=url) with its defaults; "refinery default" is
+extract_html with refinery's defaults (the router, the page's declared metadata). Every setting runs on every
+page in the same process: a warm-up pass, then timed passes in the order A B C C B A.
 
     python benchmarks/bench_extraction.py                 # refinery's defaults against trafilatura alone
     python benchmarks/bench_extraction.py --modern DIR --limit 100
-    python benchmarks/bench_extraction.py --only wcxb
+    python benchmarks/bench_extraction.py --only wcxb --fast --router-off
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,17 +57,31 @@ def load_wcxb(folder: Path, limit: int) -> list[dict]:
     return pages
 
 
-def run(pages: list[dict], settings: dict[str, HtmlSettings], score: Any = shingle_prf) -> dict[str, dict]:
-    """Scores from one pass per setting; time from passes in the order A B B A after an untimed warm-up pass
+Extractor = Callable[[str, "str | None"], dict]
+
+
+def refinery(settings: HtmlSettings) -> Extractor:
+    return lambda html, url: extract_html(html, url, settings)
+
+
+def trafilatura_alone(html: str, url: str | None) -> dict:
+    """trafilatura 2.3.1 as its users call it: extract() with its defaults (no metadata, comments kept)."""
+    import trafilatura
+
+    return {"text": trafilatura.extract(html, url=url) or ""}
+
+
+def run(pages: list[dict], settings: dict[str, Extractor], score: Any = shingle_prf) -> dict[str, dict]:
+    """Scores from one pass per setting; time from passes in the order A B .. B A after an untimed warm-up pass
     (trafilatura and htmldate keep caches across calls, so a setting's pass must not be the first to see a page)."""
     labels = list(settings)
     for page in pages:
-        extract_html(page["html"], page["url"], settings[labels[0]])
+        settings[labels[0]](page["html"], page["url"])
     seconds = dict.fromkeys(labels, 0.0)
     results: dict[str, list[dict]] = {}
     for label in labels + labels[::-1]:
         start = time.perf_counter()
-        results[label] = [extract_html(page["html"], page["url"], settings[label]) for page in pages]
+        results[label] = [settings[label](page["html"], page["url"]) for page in pages]
         seconds[label] += time.perf_counter() - start
     out = {}
     for label in labels:
@@ -96,8 +112,9 @@ def report(name: str, pages: list[dict], results: dict[str, dict]) -> None:
         print(f"{label:<22}{mean(s['all'], 2):>8.3f}{mean(s['all'], 0):>7.3f}{mean(s['all'], 1):>7.3f}"
               f"{len(pages) / res['seconds']:>9.1f}{res['region']:>8}  "
               + "  ".join(f"{mean(s[t], 2):>11.3f}" for t in types))
-    base, new = list(results.values())
-    print(f"time per page, {list(results)[1]} / {list(results)[0]}: {new['seconds'] / base['seconds']:.2f}x")
+    base, *others = results
+    for label in others:
+        print(f"time per page, {label} / {base}: {results[label]['seconds'] / results[base]['seconds']:.2f}x")
 
 
 def main() -> None:
@@ -111,12 +128,15 @@ def main() -> None:
                         help="WCXB's folder (its dev split is scored); absent: not scored")
     parser.add_argument("--only", choices=["modern", "news", "wcxb"], help="score one set only")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N pages of each set")
+    parser.add_argument("--fast", action="store_true", help="also refinery with extract.html.fast (no fallback)")
+    parser.add_argument("--router-off", action="store_true", help="also refinery with extract.html.route false")
     args = parser.parse_args()
     defaults = HtmlSettings()
-    settings = {
-        "trafilatura alone": defaults.model_copy(update={"route": False}),
-        "refinery default": defaults,
-    }
+    settings = {"trafilatura alone": trafilatura_alone, "refinery default": refinery(defaults)}
+    if args.fast:
+        settings["refinery fast"] = refinery(defaults.model_copy(update={"fast": True}))
+    if args.router_off:
+        settings["refinery, router off"] = refinery(defaults.model_copy(update={"route": False}))
     if args.only in (None, "modern"):
         modern = load_set(args.modern, "html", "page", args.limit)
         report(f"modern ({args.modern})", modern, run(modern, settings))
