@@ -66,15 +66,46 @@ def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
     return html, text, region, out
 
 
+def _parser() -> Any:
+    """trafilatura's HTML parser settings, with every element an lxml.html HtmlElement chosen in C: lxml.html's
+    own lookup picks each element's class in Python (form elements get their own), which cost trafilatura about
+    9 ms a WCXB page; trafilatura never uses the form classes (its text is identical on 300 WCXB pages)."""
+    global _PARSER
+    if _PARSER is None:
+        from lxml import etree
+        from lxml import html as lxml_html
+
+        _PARSER = lxml_html.HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8",
+                                       remove_comments=True, remove_pis=True)
+        _PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(
+            element=lxml_html.HtmlElement, comment=lxml_html.HtmlComment, pi=lxml_html.HtmlProcessingInstruction,
+            entity=lxml_html.HtmlEntity))
+    return _PARSER
+
+
+_PARSER: Any = None
+
+
 def _parse(html: str) -> Any:
-    """The page as trafilatura parses it, or None where it cannot (trafilatura and the region then parse the
-    string themselves, and fail or not as they do alone)."""
-    from trafilatura.utils import load_html
+    """The page parsed as trafilatura's load_html parses it (its repairs and checks, with _parser()), or None
+    where it cannot (trafilatura and the region then parse the string themselves, and fail or not as they do
+    alone)."""
+    from lxml.html import fromstring
+    from trafilatura.utils import is_dubious_html, repair_faulty_html
 
     try:
-        return load_html(html)
+        beginning = html[:50].lower()
+        dubious = is_dubious_html(beginning)
+        html = repair_faulty_html(html, beginning)
+        try:
+            tree = fromstring(html, parser=_parser())
+        except ValueError:  # a string that declares its encoding: lxml takes it as bytes
+            tree = None
+        if tree is None or len(tree) < 1:
+            tree = fromstring(html.encode("utf-8", "surrogatepass"), parser=_parser())
     except Exception:  # noqa: BLE001 - lxml's errors on broken markup are many; the views judge the page
         return None
+    return None if tree is None or (dubious and len(tree) < 2) else tree
 
 
 def unwrap_lines(html: str) -> str:
