@@ -148,3 +148,23 @@ def test_a_region_ratio_from_an_older_config_is_one_clear_error(tmp_path):
            "extract": {"html": {"region_ratio_other": 0.6}}}
     with pytest.raises(ConfigError, match="extract.html.region_ratio_other: unknown key"):
         parse_config(raw, str(tmp_path))
+
+
+def test_one_parse_gives_trafilaturas_own_tree():
+    """extract_html parses each page once (html._parse, with lxml's C class lookup) and hands the tree to
+    trafilatura, the region and the metadata: the tree is the one trafilatura's load_html would build."""
+    from lxml import etree
+    from trafilatura.utils import load_html
+
+    from pipelines.extract.html import _parse
+
+    pages = [gzip.open(p).read() for p in sorted((MODERN / "html").glob("*.html.gz"))[:40]]
+    pages += [gzip.open(p).read() for p in sorted((Path(__file__).parent / "data" / "wcxb").rglob("*.html.gz"))[:40]]
+    assert len(pages) >= 60
+    for raw in pages:
+        html = unwrap_lines(decode_html(raw)[0])
+        assert etree.tostring(_parse(html)) == etree.tostring(load_html(html))
+    for bad in ("", "<p>only a fragment</p>", "\x00\x01\x02"):
+        assert _parse(bad) is None and load_html(bad) is None
+    xml_declared = "<?xml version='1.0' encoding='utf-8'?><html><body><p>declared</p></body></html>"
+    assert etree.tostring(_parse(xml_declared)) == etree.tostring(load_html(xml_declared))
