@@ -177,12 +177,13 @@ def timed(command: list[str], env: dict | None = None) -> tuple[float, int, int]
 
 
 def run_refinery(inp: Path, out: Path, repeat_memory: int | None = None,
-                 mode: str = "default") -> tuple[float, tuple, list[dict]]:
+                 mode: str = "default", fast: bool = False) -> tuple[float, tuple, list[dict]]:
     rules = {r.name: False for r in RULES if r.name not in GOPHER_QUALITY}
     config = {
         "sources": [{"name": "web", "format": "warc", "paths": [str(inp / "*.warc.gz")]}],
         "output": str(out),
-        "extract": {"timeout_s": 20, "html": {"metadata": False}},  # datatrove extracts no page metadata
+        # datatrove extracts no page metadata
+        "extract": {"timeout_s": 20, "html": {"metadata": False, "fast": fast}},
         "filters": {"language": {"engine": "fasttext", "keep": ["en"], "min_score": 0.65}, "rules": rules},
         "pii": {"enabled": False},
         "dedup": {"exact": False, "url": False, "minhash": {"bands": 14, "rows": 8, "ngram": 5}},
@@ -224,6 +225,7 @@ def main() -> None:
     ap.add_argument("--wcxb", type=Path, help="WCXB's folder: its dev pages, one copy each, are the input")
     ap.add_argument("--mode", choices=["default", "threads", "processes"], default="default",
                     help="refinery's workers: its default for WARC input (threads), or curate --threads/--processes")
+    ap.add_argument("--fast", action="store_true", help="refinery with extract.html.fast (trafilatura's fallback off)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="refinery-bench-"))
     try:
@@ -233,7 +235,7 @@ def main() -> None:
         ours, theirs, our_peak, their_peak = [], [], [], []
         for i in range(args.repeats):
             t, peak, r_rows = run_refinery(work / "input", work / f"refinery-{i}", args.repeat_memory,
-                                           args.mode)
+                                           args.mode, args.fast)
             ours.append(t)
             our_peak.append(peak)
             t, peak, d_rows = run_datatrove(args.datatrove_python, work / "input", work / f"datatrove-{i}", script)
@@ -243,7 +245,7 @@ def main() -> None:
         copies = 1 if args.wcxb else args.copies
         pages = n // copies
         memory = "" if args.repeat_memory is None else f", refinery extract.repeat_memory={args.repeat_memory}"
-        memory += f", refinery workers: {args.mode}"
+        memory += f", refinery workers: {args.mode}" + (", extract.html.fast" if args.fast else "")
         print(f"input: {n} WARC records ({copies} copies of {pages} real pages), 2 worker processes, "
               f"median of {args.repeats}{memory}")
         gib = 2**30

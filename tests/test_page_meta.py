@@ -42,7 +42,7 @@ def test_a_page_without_declarations_has_only_what_it_shows() -> None:
 @pytest.fixture(scope="module")
 def news_trees() -> list[tuple[object, str]]:
     pages = []
-    for path in sorted(WEB.glob("*.html.gz"))[:30]:
+    for path in sorted(WEB.glob("*.html.gz"))[:16]:
         pages.append((load_html(decode_html(gzip.open(path).read())[0]), f"https://news.example/{path.stem}"))
     return pages
 
@@ -60,7 +60,7 @@ def test_declared_fields_agree_with_trafilatura_full_search(news_trees: list) ->
         if "date" in ours:
             dates += 1
             same += ours["date"] == full.get("date")
-    assert dates >= 20  # news pages declare their dates...
+    assert dates >= 12  # news pages declare their dates...
     assert same >= 0.9 * dates  # ...and htmldate's search of the whole page mostly finds the same one
 
 

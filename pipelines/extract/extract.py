@@ -4,8 +4,8 @@ html.py), in a sandboxed child process with a deadline; PDFs through pdf.py.
 A page that runs past `extract.timeout_s` becomes `extract:timeout`; a child that dies (out of memory, a crash
 in lxml) makes the page `extract:error`; the next page gets a fresh child. A crawl holds many byte-identical
 payloads (a page fetched again, the same page under several URLs): the extractor remembers the outcome of its
-last `extract.repeat_memory` pages by a hash of the page (and its URL, when metadata is on, since trafilatura
-reads the host name from it), and a repeat takes the remembered outcome instead of a second extraction.
+last `extract.repeat_memory` pages by a hash of the page (and its URL, when metadata is on, since the metadata
+reads the host name and a date from it), and a repeat takes the remembered outcome instead of a second extraction.
 """
 from __future__ import annotations
 
