@@ -34,6 +34,10 @@ def test_regression_trees_fit_what_they_can_and_agree_row_by_row(points, depth):
     assert np.mean((fitted - y) ** 2) <= np.mean((y - y.mean()) ** 2) + 1e-9
     tree = model["trees"][0][-1]
     assert np.allclose(_predict_rows(tree, X), [predict_tree(tree, x) for x in X])
+    # the compiled model and the tree walk agree, a missing value included
+    for x in list(X[:10]) + [[math.nan, 0.0], [0.6, math.nan]]:
+        walked = model["base"][0] + sum(predict_tree(t, x) for t in model["trees"][0])
+        assert predict(model, x)[0] == pytest.approx(walked, abs=1e-12)
 
 
 def test_a_missing_feature_goes_left_in_fitting_and_in_prediction():
