@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 
 _TAGS = ("a", "p", "li", "td", "table", "pre", "code", "form", "input", "button", "img", "h1", "h2", "h3",
          "article", "section", "main", "nav", "aside", "time", "blockquote", "dl", "select", "iframe", "span",
@@ -57,19 +58,19 @@ NAMES: tuple[str, ...] = (
 def html_features(html: str) -> list[float]:
     """The page's features, in the order of NAMES. Tag and word counts are per thousand tags, so that a long
     page and a short one of the same kind look alike."""
-    tags: dict[str, int] = {}
-    for name in _TAG.findall(html):
-        name = name.lower()
-        tags[name] = tags.get(name, 0) + 1
+    tags: Counter[str] = Counter()
+    for name, count in Counter(_TAG.findall(html)).items():  # counted as written, then folded to lower case
+        tags[name.lower()] += count
     n_tags = max(sum(tags.values()), 1)
-    words: dict[str, int] = {}
-    for value in _CLASS.findall(html) + _ID.findall(html):
+    words: Counter[str] = Counter()
+    # a page repeats its class values: each distinct value is split once, its words counted once per use
+    for value, count in Counter(_CLASS.findall(html) + _ID.findall(html)).items():
         for word in set(_WORD.findall(value.lower())):
-            words[word] = words.get(word, 0) + 1
-    props: dict[str, int] = {}
-    for value in _ITEMPROP.findall(html):
+            words[word] += count
+    props: Counter[str] = Counter()
+    for value, count in Counter(_ITEMPROP.findall(html)).items():
         for word in value.lower().split():
-            props[word] = props.get(word, 0) + 1
+            props[word] += count
     types = {name.rsplit("/", 1)[-1] for m in _LD_TYPE.finditer(html) for name in _QUOTED.findall(m.group(1))}
     og = ""
     tag = _OG_TYPE.search(html)
