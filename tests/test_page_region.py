@@ -119,6 +119,43 @@ def test_a_hard_wrapped_paragraph_is_one_line_and_pre_keeps_its_lines():
     assert extract_html(page, None, HtmlSettings())["text"].split("\n")[:3] == lines
 
 
+DOC_PAGE = """<html><body><nav><a href="/">Docs</a></nav><main><h1>Installing the widget tool</h1>
+<p>This guide installs the widget tool on a Linux machine and checks the result with a short test run.</p>
+<pre><code>
+pip install widget
+if widget --check; then
+    echo ok   
+
+fi
+</code></pre>
+<table><caption>Supported platforms</caption><thead><tr><th>Platform</th><th>Status</th></tr></thead>
+<tbody><tr><td>Linux</td><td>supported | tested</td></tr><tr><td><b>macOS</b>
+</td><td>beta</td></tr></tbody></table>
+<table><tr><td><p>%s</p></td><td>a layout cell</td></tr></table>
+</main></body></html>"""
+
+
+def test_region_keeps_code_lines_and_table_rows():
+    """Code keeps its lines and indentation; a data table reads a row a line, cells between bars, a rule under its
+    header row; a table whose cells hold paragraphs is read as blocks."""
+    long_paragraph = "A paragraph of a page laid out in a table cell, long enough to be prose. " * 8
+    text = page_region.region_text(unwrap_lines(DOC_PAGE % long_paragraph))
+    lines = text.split("\n")
+    assert "pip install widget\nif widget --check; then\n    echo ok\n\nfi" in text
+    start = lines.index("Supported platforms")
+    assert lines[start + 1:start + 5] == ["| Platform | Status |", "|---|---|", "| Linux | supported / tested |",
+                                          "| macOS | beta |"]
+    assert long_paragraph.strip() in lines and "a layout cell" in lines
+    assert "\ue001" not in text
+
+
+def test_region_marks_never_collide_with_the_page():
+    """The private-use marks that hold code and tables aside are taken out of the page's own text first."""
+    page = "<body><h1>T</h1><p>\ue0010\ue001 and \ue000</p><pre>x\n y</pre><table><tr><td>c</td></tr></table></body>"
+    text = page_region.region_text(page)
+    assert text == "T\n0 and\nx\n y\n| c |"
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/ preodcsiptxa\n\r")), max_size=200))
 def test_unwrapping_changes_only_line_breaks(html):
@@ -131,11 +168,11 @@ def test_unwrapping_changes_only_line_breaks(html):
 @given(st.text(alphabet=st.sampled_from(list("<>/ =\"'abhimnp1\n&;!-")) | st.characters(), max_size=300))
 def test_region_never_raises(html):
     text = page_region.region_text(html)
-    assert isinstance(text, str) and "\ue000" not in text
+    assert isinstance(text, str) and "\ue000" not in text and "\ue001" not in text
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 2 + router 1")
+    assert extractor_version(HtmlSettings()).endswith(" + region 3 + router 2")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

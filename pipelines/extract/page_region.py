@@ -4,7 +4,8 @@ trafilatura looks for one article and keeps it. On a product page, a listing, a 
 page that article is often a small part of the page's content: the specifications, the items, the other posts
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
-fields or hidden blocks, starting at the page's first heading. The page router (route.py) keeps it instead of
+fields or hidden blocks, starting at the page's first heading. Code keeps its lines and indentation as the
+page has them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). The page router (route.py) keeps it instead of
 trafilatura's text where it predicts the region is closer to the page's content.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import lxml.html
 from lxml import etree
 
 
-VERSION = "region 2"
+VERSION = "region 3"
 
 # Elements whose text is never page content.
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
@@ -37,6 +38,10 @@ _BLOCK = frozenset({
     "address", "body", "form", "noscript",
 })
 _HEADING_MARK = "\ue000"  # a private-use character: never in a page's own text once collapsed into a mark
+_VERBATIM_MARK = "\ue001"  # around the number of a block kept verbatim (code, table rows) until the text is rendered
+_NO_MARKS = {ord(_HEADING_MARK): None, ord(_VERBATIM_MARK): None}
+_MAX_CELL_CHARS = 400  # a table cell with more text holds paragraphs: a layout table, not data
+_VERBATIM_REF = re.compile(_VERBATIM_MARK + r"(\d+)" + _VERBATIM_MARK)
 _MIN_MAIN_CHARS = 200  # a <main> with less text than this is a shell filled by scripts: read the whole body
 _MAX_BEFORE_HEADING = 0.3  # text before the first <h1> is dropped when it is at most this share of the region
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -74,11 +79,50 @@ def _chrome(el: etree._Element) -> bool:
 def _strip(body: etree._Element) -> None:
     for el in [el for el in body.iter() if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS]:
         _remove(el)
+    text = _TEXT(body)
+    if _HEADING_MARK in text or _VERBATIM_MARK in text:  # the marks this module sets are not the page's to use
+        for el in body.iter():
+            el.text, el.tail = el.text and el.text.translate(_NO_MARKS), el.tail and el.tail.translate(_NO_MARKS)
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
-    total = len(_TEXT(body))
+    total = len(text)
     for el in [el for el in body.iter() if _chrome(el)]:
         if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
             _remove(el)
+
+
+def _keep_verbatim(body: etree._Element) -> list[str]:
+    """Code blocks and data tables (tables without a table inside: a layout table holds the page, not data) are
+    replaced by numbered marks, their text kept aside as the page shows it: a <pre> block's lines and indentation,
+    a table's rows one a line with their cells between bars, a rule under a first row of headers."""
+    kept: list[str] = []
+
+    def mark(el: etree._Element, text: str) -> None:
+        for child in list(el):
+            el.remove(child)
+        el.text = f"{_VERBATIM_MARK}{len(kept)}{_VERBATIM_MARK}" if text else ""
+        kept.append(text)
+
+    for pre in [el for el in body.iter("pre") if not any(a.tag == "pre" for a in el.iterancestors("pre"))]:
+        lines = [line.rstrip() for line in _CONTROL.sub("", _TEXT(pre)).split("\n")]
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        mark(pre, "\n".join(lines).rstrip())
+    for table in [el for el in body.iter("table") if el.find(".//table") is None]:
+        caption = " ".join(" ".join(_TEXT(el).split()) for el in table.iter("caption")).strip()
+        rows = [caption] if caption else []
+        for tr in table.iter("tr"):
+            cells = [" ".join(_TEXT(el).split()).replace("|", "/") for el in tr if el.tag in ("td", "th")]
+            if any(len(cell) > _MAX_CELL_CHARS for cell in cells):
+                break  # a cell holding paragraphs: a layout table, read as blocks
+            if cells:
+                rows.append("| " + " | ".join(cells) + " |")
+                if len(rows) == 1 + bool(caption) and len(cells) > 1 and all(el.tag == "th" for el in tr
+                                                                             if el.tag in ("td", "th")):
+                    rows.append("|" + "---|" * len(cells))
+        else:
+            if len(rows) > bool(caption):
+                mark(table, "\n".join(rows))
+    return kept
 
 
 def _mark_blocks(root: etree._Element) -> None:
@@ -89,10 +133,12 @@ def _mark_blocks(root: etree._Element) -> None:
         el.tail = "\n" + (el.tail or "")
 
 
-def _render(root: etree._Element) -> str:
-    """The text of a marked element (and its tail), spaces collapsed, one line per block, no blank lines."""
+def _render(root: etree._Element, kept: list[str]) -> str:
+    """The text of a marked element (and its tail), spaces collapsed, one line per block, no blank lines; the
+    verbatim blocks put back as they were kept."""
     lines = (line.strip() for line in _SPACES.sub(" ", _TEXT(root) + (root.tail or "")).split("\n"))
-    return "\n".join(line for line in lines if line)
+    text = "\n".join(line for line in lines if line)
+    return _VERBATIM_REF.sub(lambda m: kept[int(m.group(1))], text) if kept else text
 
 
 def region_text(html: str) -> str:
@@ -112,14 +158,15 @@ def region_of(root: etree._Element) -> str:
     if body is None:
         body = root
     _strip(body)
+    kept = _keep_verbatim(body)
     _mark_blocks(body)
     mains = body.xpath(".//main|.//*[@role='main']")
-    if len(mains) == 1 and len(_render(mains[0])) > _MIN_MAIN_CHARS:
+    if len(mains) == 1 and len(_render(mains[0], kept)) > _MIN_MAIN_CHARS:
         body = mains[0]
     heading = body.find(".//h1")
     if heading is not None:
         heading.text = "\n" + _HEADING_MARK + heading.text[1:]  # after the line break that starts it
-    text = _render(body)
+    text = _render(body, kept)
     cut = text.find(_HEADING_MARK)
     if cut < 0:
         return text

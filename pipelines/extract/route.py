@@ -25,7 +25,7 @@ from pipelines.extract.page_features import NAMES as PAGE_NAMES
 from pipelines.extract.page_features import html_features
 from pipelines.text import shingles
 
-VERSION = "router 1"
+VERSION = "router 2"
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "classifiers", "models",
                      "page_route.json")
 VIEWS = ("trafilatura", "region")
@@ -33,6 +33,7 @@ VIEW_NAMES = ("log_traf_chars", "log_region_chars", "traf_over_region", "traf_in
               "log_region_lines", "log_traf_lines", "region_line_chars", "traf_line_chars", "region_short_lines",
               "region_currency")
 NAMES = PAGE_NAMES + VIEW_NAMES
+_BLOCKS = re.compile(r"\n| \| ")
 _CURRENCY = re.compile(r"[$€£¥₹]\s?\d")
 _TRAF_OVER_REGION = NAMES.index("traf_over_region")
 ARTICLE_SURE = 0.9   # the type classifier's probability of an article above which...
@@ -49,7 +50,8 @@ def view_features(text: str, region: str) -> list[float]:
     """What the two views say about each other, in the order of VIEW_NAMES."""
     ours, theirs = shingles(text), shingles(region)
     both = len(ours & theirs)
-    region_lines = [line for line in region.split("\n") if line]
+    # the region's blocks: a table's cells each (the region writes a row a line, cells between bars)
+    region_lines = [line for line in _BLOCKS.split(region) if line.strip("|- ")]
     text_lines = [line for line in text.split("\n") if line]
     return [
         math.log1p(len(text)), math.log1p(len(region)), len(text) / max(len(region), 1),
