@@ -98,11 +98,12 @@ def test_remembered_pages_are_bounded_by_count_and_text(truth, monkeypatch):
     from pipelines.config.curate import ExtractSettings
     from pipelines.extract import extract
 
-    pages = [(truth[n]["url"], page_bytes(n).decode("utf-8", "replace")) for n in sorted(truth)[:3]]
+    pages = [(page_bytes(n).decode("utf-8", "replace"), truth[n]["url"]) for n in sorted(truth)[:3]]
     extractor = extract.HtmlExtractor(ExtractSettings(repeat_memory=2))
     try:
-        for url, html in pages:
-            assert extractor(html, url)[0] == "ok"
+        for html, url in pages:
+            status, body = extractor(html, url)
+            assert status == "ok" and body["text"]
         assert len(extractor.recent) == 2  # the oldest page forgotten
         extractor(*pages[0])
         assert extractor.repeats == 0
