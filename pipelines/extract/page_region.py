@@ -5,8 +5,9 @@ page that article is often a small part of the page's content: the specification
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
 fields or hidden blocks, starting at the page's first heading. Code keeps its lines and indentation as the
-page has them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). The page router (route.py) keeps it instead of
-trafilatura's text where it predicts the region is closer to the page's content.
+page has them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). The page
+router (route.py) keeps it instead of trafilatura's text where it predicts the region is closer to the page's
+content.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from lxml import etree
 
 VERSION = "region 3"
 
-# Elements whose text is never page content.
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
     "script", "style", "template", "svg", "select", "option", "iframe", "object", "embed", "canvas", "head",
@@ -90,6 +90,11 @@ def _strip(body: etree._Element) -> None:
             _remove(el)
 
 
+def _flat(el: etree._Element) -> str:
+    """An element's text on one line, its spaces collapsed."""
+    return " ".join(_TEXT(el).split())
+
+
 def _keep_verbatim(body: etree._Element) -> list[str]:
     """Code blocks and data tables (tables without a table inside: a layout table holds the page, not data) are
     replaced by numbered marks, their text kept aside as the page shows it: a <pre> block's lines and indentation,
@@ -102,26 +107,27 @@ def _keep_verbatim(body: etree._Element) -> list[str]:
         el.text = f"{_VERBATIM_MARK}{len(kept)}{_VERBATIM_MARK}" if text else ""
         kept.append(text)
 
-    for pre in [el for el in body.iter("pre") if not any(a.tag == "pre" for a in el.iterancestors("pre"))]:
+    for pre in [el for el in body.iter("pre") if next(el.iterancestors("pre"), None) is None]:
         lines = [line.rstrip() for line in _CONTROL.sub("", _TEXT(pre)).split("\n")]
         while lines and not lines[0].strip():
             lines.pop(0)
         mark(pre, "\n".join(lines).rstrip())
     for table in [el for el in body.iter("table") if el.find(".//table") is None]:
-        caption = " ".join(" ".join(_TEXT(el).split()) for el in table.iter("caption")).strip()
-        rows = [caption] if caption else []
+        rows = []
         for tr in table.iter("tr"):
-            cells = [" ".join(_TEXT(el).split()).replace("|", "/") for el in tr if el.tag in ("td", "th")]
-            if any(len(cell) > _MAX_CELL_CHARS for cell in cells):
+            cells = [el for el in tr if el.tag in ("td", "th")]
+            texts = [_flat(el).replace("|", "/") for el in cells]
+            if any(len(text) > _MAX_CELL_CHARS for text in texts):
                 break  # a cell holding paragraphs: a layout table, read as blocks
-            if cells:
-                rows.append("| " + " | ".join(cells) + " |")
-                if len(rows) == 1 + bool(caption) and len(cells) > 1 and all(el.tag == "th" for el in tr
-                                                                             if el.tag in ("td", "th")):
+            if texts:
+                header = not rows and len(cells) > 1 and all(el.tag == "th" for el in cells)
+                rows.append("| " + " | ".join(texts) + " |")
+                if header:
                     rows.append("|" + "---|" * len(cells))
         else:
-            if len(rows) > bool(caption):
-                mark(table, "\n".join(rows))
+            if rows:
+                caption = " ".join(_flat(el) for el in table.iter("caption")).strip()
+                mark(table, "\n".join([caption] + rows if caption else rows))
     return kept
 
 
