@@ -91,7 +91,8 @@ def run(pages: list[dict], settings: dict[str, Extractor], score: Any = shingle_
             scores[page["type"]].append(prf)
             scores["all"].append(prf)
         out[label] = {"scores": scores, "seconds": seconds[label] / 2,
-                      "region": sum(r.get("html_text") == "region" for r in results[label])}
+                      "region": sum(r.get("html_text") == "region" for r in results[label]),
+                      "filtered": sum(r.get("html_text") == "filtered" for r in results[label])}
     return out
 
 
@@ -103,14 +104,14 @@ def report(name: str, pages: list[dict], results: dict[str, dict]) -> None:
     types = sorted({p["type"] for p in pages})
     counts = collections.Counter(p["type"] for p in pages)
     print(f"\n{name}: {len(pages)} pages")
-    head = f"{'settings':<22}{'all F1':>8}{'P':>7}{'R':>7}{'pages/s':>9}{'region':>8}  " + "  ".join(
+    head = f"{'settings':<22}{'all F1':>8}{'P':>7}{'R':>7}{'pages/s':>9}{'region':>8}{'filter':>7}  " + "  ".join(
         f"{t[:11]:>11}" for t in types)
     print(head)
-    print(" " * 57 + "  ".join(f"{'(' + str(counts[t]) + ')':>11}" for t in types))
+    print(" " * 64 + "  ".join(f"{'(' + str(counts[t]) + ')':>11}" for t in types))
     for label, res in results.items():
         s = res["scores"]
         print(f"{label:<22}{mean(s['all'], 2):>8.3f}{mean(s['all'], 0):>7.3f}{mean(s['all'], 1):>7.3f}"
-              f"{len(pages) / res['seconds']:>9.1f}{res['region']:>8}  "
+              f"{len(pages) / res['seconds']:>9.1f}{res['region']:>8}{res['filtered']:>7}  "
               + "  ".join(f"{mean(s[t], 2):>11.3f}" for t in types))
     base, *others = results
     for label in others:

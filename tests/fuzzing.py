@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import random
 from typing import Any, Callable
 
@@ -148,8 +149,11 @@ def check_file(fmt: str, path: str) -> list[dict]:
             continue
         if "_html" in row:
             assert not has_surrogate(row["_html"])
-            region = page_region.region_text(row["_html"])
-            assert len(route.features(row["_html"], region[:50], region)) == len(route.NAMES)
+            lines = page_region.html_lines(row["_html"])
+            region = "\n".join(line.text for line in lines)
+            x, texts = route.views(row["_html"], region[:50], lines, route.load())
+            assert len(x) == len(route.NAMES) and all(math.isfinite(v) for v in x)
+            assert set(texts["filtered"].split("\n")) <= set(region.split("\n")) | {""}
             row = {**row, "text": row["_html"][:100]}
         assert isinstance(row.get("text"), str) or "_pdf" in row
         assert not has_surrogate(row["text"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -151,9 +152,27 @@ def test_region_keeps_code_lines_and_table_rows():
 
 def test_region_marks_never_collide_with_the_page():
     """The private-use marks that hold code and tables aside are taken out of the page's own text first."""
-    page = "<body><h1>T</h1><p>\ue0010\ue001 and \ue000</p><pre>x\n y</pre><table><tr><td>c</td></tr></table></body>"
+    page = ("<body><h1>T</h1><p>\ue0010\ue001 and \ue000 \ue002\ue003\ue010\ue014</p><pre>x\n y</pre>"
+            "<table><tr><td>c</td></tr></table></body>")
     text = page_region.region_text(page)
     assert text == "T\n0 and\nx\n y\n| c |"
+
+
+def test_region_lines_say_their_link_share_and_block():
+    """Each line of the region says how much of it is link text (a link holding blocks counts on each of its
+    lines) and what kind of block it starts; a code block or a table is one line."""
+    page = ("<body><main><h1>Kettle</h1><p>Read the <a href='/m'>manual</a> first.</p>"
+            "<ul><li><a href='/a'>Accessories</a></li><li>Spare lid</li></ul>"
+            "<a href='/card'><div>Card title</div><div>Card text</div></a>"
+            "<pre>x = 1\ny = 2</pre><table><tr><td>Power</td><td>2200 W</td></tr></table></main></body>")
+    lines = page_region.html_lines(page)
+    tags = page_region.TAGS
+    assert [line.text for line in lines] == ["Kettle", "Read the manual first.", "Accessories", "Spare lid",
+                                            "Card title", "Card text", "x = 1\ny = 2", "| Power | 2200 W |"]
+    assert [tags[line.tag] for line in lines] == ["heading", "paragraph", "item", "item", "other", "other",
+                                                 "code", "table"]
+    assert lines[1].links == pytest.approx(6 / 19) and lines[2].links == 1.0 and lines[3].links == 0.0
+    assert lines[4].links == lines[5].links == 1.0 and lines[0].links == lines[6].links == 0.0
 
 
 @settings(max_examples=200, deadline=None)
@@ -168,16 +187,17 @@ def test_unwrapping_changes_only_line_breaks(html):
 @given(st.text(alphabet=st.sampled_from(list("<>/ =\"'abhimnp1\n&;!-")) | st.characters(), max_size=300))
 def test_region_never_raises(html):
     text = page_region.region_text(html)
-    assert isinstance(text, str) and "\ue000" not in text and "\ue001" not in text
+    assert isinstance(text, str) and not re.search("[\ue000-\ue003\ue010-\ue014]", text)
+    assert text == "\n".join(line.text for line in page_region.html_lines(html))
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 3 + router 2")
+    assert extractor_version(HtmlSettings()).endswith(" + region 4 + router 3")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)
     on = extract_html(PAGE, None, HtmlSettings())
-    assert on["html_text"] in ("trafilatura", "region") and 0.0 <= on["extract_confidence"] <= 1.0
+    assert on["html_text"] in ("trafilatura", "region", "filtered") and 0.0 <= on["extract_confidence"] <= 1.0
 
 
 def test_a_region_ratio_from_an_older_config_is_one_clear_error(tmp_path):

@@ -63,7 +63,7 @@ def test_features_follow_the_names_and_read_the_markup():
             '{"@type": "Product"}</script></head><body><div class="price">$ 12</div><a href="/">Home</a></body></html>')
     x = route.features(html, "Kettle", "Kettle\n$ 12")
     named = dict(zip(route.NAMES, x))
-    assert len(x) == len(route.NAMES) and all(math.isfinite(v) for v in x)
+    assert len(x) == route.PAGE == len(route.NAMES) - len(route.FILTERED_NAMES) and all(math.isfinite(v) for v in x)
     assert named["ld_product"] == 1.0 and named["og_product"] == 1.0 and named["og_none"] == 0.0
     assert named["w_price"] > 0 and named["region_currency"] == 1.0
 
@@ -102,17 +102,23 @@ def test_the_shipped_router_on_wcxb_pages(wcxb_pages):
 
 def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wcxb_pages, tmp_path):
     rows = [page_route.measure(p) for p in wcxb_pages]
+    assert all(len(r["line_x"]) == len(r["line_y"]) == len(r["lines"]) for r in rows)
+    assert {y for r in rows for y in r["line_y"]} == {0.0, 1.0}  # each kind of line is on these pages
+    page_route.add_filtered(rows, folds=3)
     assert all(set(r["f1"]) == set(route.VIEWS) and len(r["x"]) == len(route.NAMES) for r in rows)
     checked = page_route.cross_validate(rows, folds=3)
     assert sorted(r["name"] for r in checked) == sorted(r["name"] for r in rows)
     summary = page_route.report(checked)
     assert summary["all"]["pages"] == 42
-    assert summary["all"]["best"] >= max(summary["all"]["trafilatura"], summary["all"]["region"])
+    assert summary["all"]["best"] >= max(summary["all"][view] for view in route.VIEWS)
     model = page_route.fit(rows)
     path = tmp_path / "route.json"
     path.write_text(json.dumps(model))
     loaded = route.load(str(path))
     assert route.route(rows[0]["x"], loaded).view in route.VIEWS
+    html, _ = decode_html(wcxb_pages[0]["raw"])
+    extracted = extract_html(html, wcxb_pages[0]["url"], HtmlSettings())  # the shipped model, end to end
+    assert extracted["html_text"] in route.VIEWS and extracted["text"]
 
 
 def test_training_without_pages_is_one_clear_error(capsys):

@@ -1,5 +1,6 @@
-"""HTML to text, as the extractor child runs it: trafilatura's article or the page's main region
-(page_region.py), whichever the page router (route.py) predicts is closer to the page's main content.
+"""HTML to text, as the extractor child runs it: trafilatura's article, the page's main region (page_region.py)
+or the region's lines scored as content (page_lines.py), whichever the page router (route.py) predicts is
+closer to the page's main content.
 
 The child imports this module, page_region, route and their helpers alone (lxml, trafilatura, the router's
 JSON model): no Arrow, no config models, so each worker's extractor process stays small.
@@ -37,33 +38,34 @@ def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
 
 def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
     """Main text and page metadata of one page (in-process, no deadline). With the router on, `html_text` in the
-    result says which view gave the text (`trafilatura` or `region`), `page_type` what kind of page the router
+    result says which view gave the text (`trafilatura`, `region` or `filtered`), `page_type` what kind of page the router
     takes it for and `extract_confidence` the text's predicted word F1 (route.py)."""
-    html, text, region, out = views(html, url, settings, with_region=settings.route)
+    html, text, lines, out = views(html, url, settings, with_region=settings.route)
     if settings.route:
-        chosen = route.route(route.features(html, text, region), route.load())
-        if chosen.view == "region":
-            text = region
+        model = route.load()
+        x, texts = route.views(html, text, lines, model)
+        chosen = route.route(x, model)
+        text = texts[chosen.view]
         out.update(html_text=chosen.view, page_type=chosen.page_type, extract_confidence=chosen.confidence)
     out["text"] = text
     return out
 
 
 def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
-          with_region: bool = True) -> tuple[str, str, str, dict[str, Any]]:
-    """The page with its lines unwrapped, trafilatura's text, the main region's text ("" without `with_region`)
-    and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the region and the
-    metadata on the tree itself."""
+          with_region: bool = True) -> tuple[str, str, list[page_region.Line], dict[str, Any]]:
+    """The page with its lines unwrapped, trafilatura's text, the main region's lines (none without
+    `with_region`) and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the
+    region and the metadata on the tree itself."""
     html = unwrap_lines(html)
     tree = _parse(html)
     text = _trafilatura(html if tree is None else tree, url, settings)
     out = {}
     if settings.metadata and tree is not None:
         out = page_meta.page_metadata(tree, url, settings.metadata_search)
-    region = ""
+    lines: list[page_region.Line] = []
     if with_region:
-        region = page_region.region_text(html) if tree is None else page_region.region_of(tree)
-    return html, text, region, out
+        lines = page_region.html_lines(html) if tree is None else page_region.region_lines(tree)
+    return html, text, lines, out
 
 
 def _parser() -> Any:

@@ -12,12 +12,13 @@ content.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import lxml.html
 from lxml import etree
 
 
-VERSION = "region 3"
+VERSION = "region 4"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
@@ -37,9 +38,21 @@ _BLOCK = frozenset({
     "dd", "table", "tr", "blockquote", "pre", "br", "hr", "td", "th", "details", "summary", "figcaption",
     "address", "body", "form", "noscript",
 })
-_HEADING_MARK = "\ue000"  # a private-use character: never in a page's own text once collapsed into a mark
+# Private-use characters mark what the rendered text must remember; the page's own are removed first.
+_HEADING_MARK = "\ue000"  # where the first <h1> starts
 _VERBATIM_MARK = "\ue001"  # around the number of a block kept verbatim (code, table rows) until the text is rendered
-_NO_MARKS = {ord(_HEADING_MARK): None, ord(_VERBATIM_MARK): None}
+_LINK_OPEN, _LINK_CLOSE = "\ue002", "\ue003"  # around a link's text
+# the kind of block a line starts, as Line.tag numbers it
+TAGS = ("heading", "item", "cell", "paragraph", "term", "other", "table", "code")
+_TAG_MARKS = {"h1": "\ue010", "h2": "\ue010", "h3": "\ue010", "h4": "\ue010", "h5": "\ue010", "h6": "\ue010",
+              "li": "\ue011", "td": "\ue012", "th": "\ue012", "p": "\ue013", "dt": "\ue014", "dd": "\ue014"}
+_TAG_OF_MARK = {"\ue010": 0, "\ue011": 1, "\ue012": 2, "\ue013": 3, "\ue014": 4}
+_OTHER, _TABLE, _CODE = 5, 6, 7
+_MARKS = re.compile("[\ue000-\ue003\ue010-\ue014]")
+_LINK_SPLIT = re.compile("([\ue002\ue003])")
+_NOT_SHOWN = re.compile("[\\s\ue000\ue010-\ue014]+")  # spaces and marks: not counted in a line's link share
+_LINE_MARKS = re.compile("[\ue000\ue002\ue003\ue010-\ue014]")  # all but the verbatim blocks' references
+_NO_MARKS = {code: None for code in [*range(0xE000, 0xE004), *range(0xE010, 0xE015)]}
 _MAX_CELL_CHARS = 400  # a table cell with more text holds paragraphs: a layout table, not data
 _VERBATIM_REF = re.compile(_VERBATIM_MARK + r"(\d+)" + _VERBATIM_MARK)
 _MIN_MAIN_CHARS = 200  # a <main> with less text than this is a shell filled by scripts: read the whole body
@@ -80,7 +93,7 @@ def _strip(body: etree._Element) -> None:
     for el in [el for el in body.iter() if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS]:
         _remove(el)
     text = _TEXT(body)
-    if _HEADING_MARK in text or _VERBATIM_MARK in text:  # the marks this module sets are not the page's to use
+    if _MARKS.search(text):  # the marks this module sets are not the page's to use
         for el in body.iter():
             el.text, el.tail = el.text and el.text.translate(_NO_MARKS), el.tail and el.tail.translate(_NO_MARKS)
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
@@ -95,23 +108,23 @@ def _flat(el: etree._Element) -> str:
     return " ".join(_TEXT(el).split())
 
 
-def _keep_verbatim(body: etree._Element) -> list[str]:
+def _keep_verbatim(body: etree._Element) -> list[tuple[str, int]]:
     """Code blocks and data tables (tables without a table inside: a layout table holds the page, not data) are
     replaced by numbered marks, their text kept aside as the page shows it: a <pre> block's lines and indentation,
     a table's rows one a line with their cells between bars, a rule under a first row of headers."""
-    kept: list[str] = []
+    kept: list[tuple[str, int]] = []
 
-    def mark(el: etree._Element, text: str) -> None:
+    def mark(el: etree._Element, text: str, tag: int) -> None:
         for child in list(el):
             el.remove(child)
         el.text = f"{_VERBATIM_MARK}{len(kept)}{_VERBATIM_MARK}" if text else ""
-        kept.append(text)
+        kept.append((text, tag))
 
     for pre in [el for el in body.iter("pre") if next(el.iterancestors("pre"), None) is None]:
         lines = [line.rstrip() for line in _CONTROL.sub("", _TEXT(pre)).split("\n")]
         while lines and not lines[0].strip():
             lines.pop(0)
-        mark(pre, "\n".join(lines).rstrip())
+        mark(pre, "\n".join(lines).rstrip(), _CODE)
     for table in [el for el in body.iter("table") if el.find(".//table") is None]:
         rows = []
         for tr in table.iter("tr"):
@@ -127,39 +140,95 @@ def _keep_verbatim(body: etree._Element) -> list[str]:
         else:
             if rows:
                 caption = " ".join(_flat(el) for el in table.iter("caption")).strip()
-                mark(table, "\n".join([caption] + rows if caption else rows))
+                mark(table, "\n".join([caption] + rows if caption else rows), _TABLE)
     return kept
 
 
 def _mark_blocks(root: etree._Element) -> None:
-    """A line break at each end of every block element, in its text and its tail: the element's string value
-    then reads one line per block."""
+    """A line break at each end of every block element, in its text and its tail, and after the first the mark
+    of the block's kind: the element's string value then reads one line per block. A link's text is marked at
+    both ends."""
+    for a in root.iter("a"):
+        a.text = _LINK_OPEN + (a.text or "")
+        if len(a):
+            a[-1].tail = (a[-1].tail or "") + _LINK_CLOSE
+        else:
+            a.text += _LINK_CLOSE
     for el in root.iter(*_BLOCK):
-        el.text = "\n" + (el.text or "")
+        el.text = "\n" + _TAG_MARKS.get(el.tag, "") + (el.text or "")
         el.tail = "\n" + (el.tail or "")
 
 
-def _render(root: etree._Element, kept: list[str]) -> str:
-    """The text of a marked element (and its tail), spaces collapsed, one line per block, no blank lines; the
-    verbatim blocks put back as they were kept."""
+class Line(NamedTuple):
+    text: str     # a code block or a table is one line of several
+    links: float  # the share of its characters that are link text
+    tag: int      # the kind of block it starts (TAGS)
+
+
+def _render(root: etree._Element, kept: list[tuple[str, int]]) -> str:
+    """The marked text of an element (and its tail), spaces collapsed, one line per block, no blank lines."""
     lines = (line.strip() for line in _SPACES.sub(" ", _TEXT(root) + (root.tail or "")).split("\n"))
-    text = "\n".join(line for line in lines if line)
-    return _VERBATIM_REF.sub(lambda m: kept[int(m.group(1))], text) if kept else text
+    return "\n".join(line for line in lines if line)
+
+
+def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
+    """The lines of a rendered text with what its marks said, the marks removed and the verbatim blocks put back
+    as they were kept, a line each of theirs."""
+    out: list[Line | None] = []
+    in_link = 0
+    for line in text.split("\n"):
+        tag, i = _OTHER, 0
+        while i < len(line) and line[i] in _TAG_OF_MARK:  # the innermost block's mark comes last
+            tag, i = _TAG_OF_MARK[line[i]], i + 1
+        link = chars = 0
+        if _LINK_OPEN in line or _LINK_CLOSE in line or in_link:
+            for part in _LINK_SPLIT.split(line):  # a link may hold blocks: its marks are counted across lines
+                if part == _LINK_OPEN:
+                    in_link += 1
+                elif part == _LINK_CLOSE:
+                    in_link = max(in_link - 1, 0)
+                else:
+                    shown = len(_NOT_SHOWN.sub("", part))
+                    chars += shown
+                    link += shown if in_link else 0
+        plain = _SPACES.sub(" ", _LINE_MARKS.sub("", line)).strip()
+        if not plain:
+            continue
+        if _VERBATIM_MARK not in plain:
+            out.append(Line(plain, link / chars if chars else 0.0, tag))
+            continue
+        for at, part in enumerate(_VERBATIM_REF.split(plain)):  # text, block number, text...
+            if at % 2:
+                block, kind = kept[int(part)]
+                out.append(Line(block, 0.0, kind) if block else None)
+            elif part.strip():
+                out.append(Line(part.strip(), link / chars if chars else 0.0, tag))
+    return [line for line in out if line is not None]
 
 
 def region_text(html: str) -> str:
     """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
+    return "\n".join(line.text for line in html_lines(html))
+
+
+def html_lines(html: str) -> list[Line]:
+    """region_lines of a page given as markup (none when it cannot be parsed)."""
     try:
         # plain elements (lxml.html's own element classes cost a Python call per element)
         page = _CONTROL.sub("", _XML_DECLARATION.sub("", html, count=1))
         root = lxml.html.fromstring(page, parser=etree.HTMLParser())
     except (etree.ParserError, ValueError):
-        return ""
-    return region_of(root)
+        return []
+    return region_lines(root)
 
 
 def region_of(root: etree._Element) -> str:
     """region_text of a page already parsed (the tree is changed: blocks are removed and marked)."""
+    return "\n".join(line.text for line in region_lines(root))
+
+
+def region_lines(root: etree._Element) -> list[Line]:
+    """The lines of region_of, each with its share of link text and the kind of block it starts."""
     body = root.find(".//body")
     if body is None:
         body = root
@@ -167,15 +236,18 @@ def region_of(root: etree._Element) -> str:
     kept = _keep_verbatim(body)
     _mark_blocks(body)
     mains = body.xpath(".//main|.//*[@role='main']")
-    if len(mains) == 1 and len(_render(mains[0], kept)) > _MIN_MAIN_CHARS:
+    if len(mains) == 1 and _visible(_render(mains[0], kept), kept) > _MIN_MAIN_CHARS:
         body = mains[0]
     heading = body.find(".//h1")
     if heading is not None:
         heading.text = "\n" + _HEADING_MARK + heading.text[1:]  # after the line break that starts it
     text = _render(body, kept)
     cut = text.find(_HEADING_MARK)
-    if cut < 0:
-        return text
-    if cut <= _MAX_BEFORE_HEADING * len(text):
-        return text[cut + 1:].lstrip()
-    return text.replace(_HEADING_MARK, "")
+    if cut >= 0 and _visible(text[:cut], kept) <= _MAX_BEFORE_HEADING * _visible(text, kept):
+        text = text[cut + 1:].lstrip()
+    return _lines(text, kept)
+
+
+def _visible(text: str, kept: list[tuple[str, int]]) -> int:
+    """How many characters a rendered text shows."""
+    return len(_VERBATIM_REF.sub(lambda m: kept[int(m.group(1))][0], _LINE_MARKS.sub("", text)))

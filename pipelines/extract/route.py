@@ -1,14 +1,15 @@
 """Which view of a page to keep, what kind of page it is, and how good the kept text is likely to be.
 
-Two extracted views of every page compete: trafilatura's article and the page's main region (page_region.py).
-A small boosted-tree model (classifiers/page_route.py trains it on pages with gold text, cross-validated by site)
-reads the page's markup features (page_features.py) and what the two views say (lengths, lines, overlap), and
-predicts how much better the region's word F1 against the page's gold text would be than trafilatura's (the
-choice: the region needs a margin), the word F1 of each view (the confidence) and the page's type (article,
-documentation, service, forum, collection, listing, product). A page it is sure is an article stays trafilatura's
-unless trafilatura kept under a tenth of the region: on the 61 news pages, which are not in its training set
-(though the margin and this guard were chosen looking at them), it keeps the learned choice from trading
-trafilatura's article for the region's page. The kept view's predicted F1 is the page's `extract_confidence`, so
+Three extracted views of every page compete: trafilatura's article, the page's main region (page_region.py) and
+the region's lines that the line model scores as content (`filtered`, page_lines.py). Small boosted-tree models
+(classifiers/page_route.py trains them on pages with gold text, cross-validated by site) read the page's markup
+features (page_features.py) and what the views say (lengths, lines, overlap), and predict the page's type
+(article, documentation, service, forum, collection, listing, product), how much better each of the other views'
+word F1 against the page's gold text would be than trafilatura's (the choice: the best, where its gain is above a
+margin) and the word F1 of each view (the confidence). A page the type classifier is sure is an article (0.9)
+stays trafilatura's unless trafilatura kept under a tenth of the region, and its lines are not scored: on the 61
+news pages, which are not in its training set (though this guard was chosen looking at them), the filtered
+view would trade a point of trafilatura's F1 for its own, and most pages of a crawl are articles. The kept view's predicted F1 is the page's `extract_confidence`, so
 users can filter on it or send low ones elsewhere.
 """
 from __future__ import annotations
@@ -21,18 +22,22 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from classifiers.boosted_trees import predict, predict_proba
+from pipelines.extract import page_lines, page_region
 from pipelines.extract.page_features import NAMES as PAGE_NAMES
 from pipelines.extract.page_features import html_features
 from pipelines.text import shingles
 
-VERSION = "router 2"
+VERSION = "router 3"
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "classifiers", "models",
                      "page_route.json")
-VIEWS = ("trafilatura", "region")
+VIEWS = ("trafilatura", "region", "filtered")
 VIEW_NAMES = ("log_traf_chars", "log_region_chars", "traf_over_region", "traf_in_region", "region_in_traf",
               "log_region_lines", "log_traf_lines", "region_line_chars", "traf_line_chars", "region_short_lines",
               "region_currency")
-NAMES = PAGE_NAMES + VIEW_NAMES
+FILTERED_NAMES = ("log_filtered_chars", "filtered_over_region", "filtered_lines_share", "mean_line_score",
+                  "traf_in_filtered", "filtered_in_traf")
+NAMES = PAGE_NAMES + VIEW_NAMES + FILTERED_NAMES
+PAGE = len(NAMES) - len(FILTERED_NAMES)  # the features read before the lines are scored (the line model's too)
 _BLOCKS = re.compile(r"\n| \| ")
 _CURRENCY = re.compile(r"[$€£¥₹]\s?\d")
 _TRAF_OVER_REGION = NAMES.index("traf_over_region")
@@ -64,27 +69,60 @@ def view_features(text: str, region: str) -> list[float]:
 
 
 def features(html: str, text: str, region: str) -> list[float]:
-    """The router's input for one page, in the order of NAMES."""
+    """The page's features and what trafilatura's text and the region say, in the order of NAMES' first two
+    groups (the line model's page features)."""
     return html_features(html) + view_features(text, region)
+
+
+def filtered_features(text: str, region: str, filtered: str, line_scores: list[float], kept: int) -> list[float]:
+    """What the filtered view says, in the order of FILTERED_NAMES."""
+    ours, theirs = shingles(text), shingles(filtered)
+    both = len(ours & theirs)
+    return [math.log1p(len(filtered)), len(filtered) / max(len(region), 1), kept / max(len(line_scores), 1),
+            sum(line_scores) / max(len(line_scores), 1), both / max(len(ours), 1), both / max(len(theirs), 1)]
+
+
+def views(html: str, text: str, lines: list[page_region.Line], model: dict[str, Any]) -> tuple[list[float], dict[str, str]]:
+    """The router's input for one page (in the order of NAMES) and the text of each view. A page the type
+    classifier is sure is an article is left to trafilatura's text or the region (route()): its lines are not
+    scored, and its input stops before the filtered view's features."""
+    region = "\n".join(line.text for line in lines)
+    x = features(html, text, region)
+    if sure_article(predict_proba(model["page_type"], x)):
+        return x, {"trafilatura": text, "region": region}  # an article, surely: its lines are not scored
+    line_scores = page_lines.scores(lines, text, x, model["lines"])
+    filtered = page_lines.kept(lines, line_scores, model["threshold"])
+    kept = sum(s > model["threshold"] for s in line_scores)
+    x += filtered_features(text, region, filtered, line_scores, kept)
+    return x, {"trafilatura": text, "region": region, "filtered": filtered}
 
 
 @lru_cache(maxsize=4)
 def load(path: str = MODEL) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         model = json.load(f)
-    if list(model["names"]) != list(NAMES):
+    if list(model["names"]) != list(NAMES) or list(model.get("line_names", ())) != list(page_lines.NAMES):
         raise ValueError(f"{path}: trained on other features than this version computes; train it again "
                          "(python -m classifiers.page_route train)")
     return model
 
 
 def route(x: list[float], model: dict[str, Any]) -> Route:
-    """The view to keep for a page with features `x`, the page's likely type and the kept view's predicted F1."""
-    types = predict_proba(model["page_type"], x)
-    gain = predict(model["choice"], x)[0]
-    view = "region" if gain > model["margin"] else "trafilatura"
-    if view == "region" and types.get("article", 0.0) >= ARTICLE_SURE:
+    """The view to keep for a page with features `x` (without the filtered view's where its lines were not
+    scored), the page's likely type and the kept view's predicted F1."""
+    page = x[:PAGE]
+    types = predict_proba(model["page_type"], page)
+    region_gain = predict(model["choice"]["region"], page)[0]
+    if sure_article(types) or len(x) == PAGE:
         # an article, surely: trafilatura's own kind of page, left to it unless it kept almost nothing
-        view = "region" if x[_TRAF_OVER_REGION] < ARTICLE_KEPT else "trafilatura"
-    confidence = predict(model["quality"][view], x)[0]
+        view = "region" if region_gain > model["margin"] and x[_TRAF_OVER_REGION] < ARTICLE_KEPT else "trafilatura"
+    else:
+        gains = {"region": region_gain, "filtered": predict(model["choice"]["filtered"], x)[0]}
+        best = max(gains, key=gains.__getitem__)
+        view = best if gains[best] > model["margin"] else "trafilatura"
+    confidence = predict(model["quality"][view], x if view == "filtered" else page)[0]
     return Route(view, max(types, key=types.__getitem__), round(min(max(confidence, 0.0), 1.0), 4))
+
+
+def sure_article(types: dict[str, float]) -> bool:
+    return types.get("article", 0.0) >= ARTICLE_SURE
