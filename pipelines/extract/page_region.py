@@ -50,7 +50,7 @@ _TAG_OF_MARK = {"\ue010": 0, "\ue011": 1, "\ue012": 2, "\ue013": 3, "\ue014": 4}
 _OTHER, _TABLE, _CODE = 5, 6, 7
 _MARKS = re.compile("[\ue000-\ue003\ue010-\ue014]")
 _LINK_SPLIT = re.compile("([\ue002\ue003])")
-_NOT_SHOWN = re.compile("[\\s\ue000\ue010-\ue014]+")  # spaces and marks: not counted in a line's link share
+_SHOWN_NOT = (_HEADING_MARK, *_TAG_OF_MARK)  # marks in a line's text: not counted in its link share
 _LINE_MARKS = re.compile("[\ue000\ue002\ue003\ue010-\ue014]")  # all but the verbatim blocks' references
 _NO_MARKS = {code: None for code in [*range(0xE000, 0xE004), *range(0xE010, 0xE015)]}
 _MAX_CELL_CHARS = 400  # a table cell with more text holds paragraphs: a layout table, not data
@@ -176,7 +176,8 @@ def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
     as they were kept, a line each of theirs."""
     out: list[Line | None] = []
     in_link = 0
-    for line in text.split("\n"):
+    # the marks removed from the whole text at once: its lines and the plain lines stay aligned
+    for line, plain in zip(text.split("\n"), _LINE_MARKS.sub("", text).split("\n")):
         tag, i = _OTHER, 0
         while i < len(line) and line[i] in _TAG_OF_MARK:  # the innermost block's mark comes last
             tag, i = _TAG_OF_MARK[line[i]], i + 1
@@ -187,11 +188,13 @@ def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
                     in_link += 1
                 elif part == _LINK_CLOSE:
                     in_link = max(in_link - 1, 0)
-                else:
-                    shown = len(_NOT_SHOWN.sub("", part))
+                else:  # its characters but spaces (collapsed by _render) and marks
+                    shown = len(part) - part.count(" ") - sum(part.count(mark) for mark in _SHOWN_NOT)
                     chars += shown
                     link += shown if in_link else 0
-        plain = _SPACES.sub(" ", _LINE_MARKS.sub("", line)).strip()
+        plain = plain.strip()
+        if "  " in plain:  # a space each side of a removed mark
+            plain = _SPACES.sub(" ", plain)
         if not plain:
             continue
         if _VERBATIM_MARK not in plain:
