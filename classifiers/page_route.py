@@ -125,10 +125,8 @@ def add_filtered(rows: list[dict[str, Any]], folds: int) -> None:
         for r, f in zip(rows, fold_of):
             if f == k:
                 scores = [predict(model, x + r["x"][:page])[0] for x in r["line_x"]]
-                filtered = "\n".join(line for line, s in zip(r["lines"], scores) if s > THRESHOLD)
+                filtered, r["x_filtered"] = route.filtered_view(r["text"], r["region"], r["lines"], scores, THRESHOLD)
                 r["f1"]["filtered"] = word_prf(filtered, r["gold"])[2]
-                r["x_filtered"] = route.filtered_features(r["text"], r["region"], filtered, scores,
-                                                          sum(s > THRESHOLD for s in scores))
     for r in rows:  # the line models read the page's features without them
         r["x"] = r["x"] + r.pop("x_filtered")
 

@@ -38,8 +38,8 @@ def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
 
 def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
     """Main text and page metadata of one page (in-process, no deadline). With the router on, `html_text` in the
-    result says which view gave the text (`trafilatura`, `region` or `filtered`), `page_type` what kind of page the router
-    takes it for and `extract_confidence` the text's predicted word F1 (route.py)."""
+    result says which view gave the text (`trafilatura`, `region` or `filtered`), `page_type` what kind of page
+    the router takes it for and `extract_confidence` the text's predicted word F1 (route.py)."""
     html, text, lines, out = views(html, url, settings, with_region=settings.route)
     if settings.route:
         model = route.load()

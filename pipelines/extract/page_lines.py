@@ -5,7 +5,8 @@ WCXB's dev split) but also the page's other text (precision 0.43-0.83). A small 
 (classifiers/page_route.py trains it, cross-validated by site) scores each line: what the line is (length,
 words, punctuation, digits, its share of link text, the kind of block it starts, a table or code), where it is
 (position, the lines around it, runs of short lines, repeats), whether trafilatura kept it, and what the page is
-(the router's page features). The lines scored above a threshold are the `filtered` view the router can keep.
+(the router's page features). The lines scored above a threshold are the `filtered` view the router can keep
+(route.filtered_view).
 """
 from __future__ import annotations
 
@@ -101,7 +102,3 @@ def scores(lines: Sequence[Line], text: str, page: list[float], model: dict[str,
     """Each line's predicted chance of being the page's content; `page` is the router's page features."""
     return [predict(model, x + page)[0] for x in line_features(lines, text)]
 
-
-def kept(lines: Sequence[Line], line_scores: Sequence[float], threshold: float) -> str:
-    """The text of the lines scored above the threshold."""
-    return "\n".join(line.text for line, s in zip(lines, line_scores) if s > threshold)

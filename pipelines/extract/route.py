@@ -9,8 +9,8 @@ word F1 against the page's gold text would be than trafilatura's (the choice: th
 margin) and the word F1 of each view (the confidence). A page the type classifier is sure is an article (0.9)
 stays trafilatura's unless trafilatura kept under a tenth of the region, and its lines are not scored: on the 61
 news pages, which are not in its training set (though this guard was chosen looking at them), the filtered
-view would trade a point of trafilatura's F1 for its own, and most pages of a crawl are articles. The kept view's predicted F1 is the page's `extract_confidence`, so
-users can filter on it or send low ones elsewhere.
+view would trade a point of trafilatura's F1 for its own, and most pages of a crawl are articles. The kept
+view's predicted F1 is the page's `extract_confidence`, so users can filter on it or send low ones elsewhere.
 """
 from __future__ import annotations
 
@@ -74,15 +74,20 @@ def features(html: str, text: str, region: str) -> list[float]:
     return html_features(html) + view_features(text, region)
 
 
-def filtered_features(text: str, region: str, filtered: str, line_scores: list[float], kept: int) -> list[float]:
-    """What the filtered view says, in the order of FILTERED_NAMES."""
+def filtered_view(text: str, region: str, lines: list[str], line_scores: list[float],
+                  threshold: float) -> tuple[str, list[float]]:
+    """The text of the region's lines scored above the threshold, and what it says (FILTERED_NAMES)."""
+    kept = [line for line, score in zip(lines, line_scores) if score > threshold]
+    filtered = "\n".join(kept)
     ours, theirs = shingles(text), shingles(filtered)
     both = len(ours & theirs)
-    return [math.log1p(len(filtered)), len(filtered) / max(len(region), 1), kept / max(len(line_scores), 1),
-            sum(line_scores) / max(len(line_scores), 1), both / max(len(ours), 1), both / max(len(theirs), 1)]
+    return filtered, [math.log1p(len(filtered)), len(filtered) / max(len(region), 1),
+                      len(kept) / max(len(line_scores), 1), sum(line_scores) / max(len(line_scores), 1),
+                      both / max(len(ours), 1), both / max(len(theirs), 1)]
 
 
-def views(html: str, text: str, lines: list[page_region.Line], model: dict[str, Any]) -> tuple[list[float], dict[str, str]]:
+def views(html: str, text: str, lines: list[page_region.Line],
+          model: dict[str, Any]) -> tuple[list[float], dict[str, str]]:
     """The router's input for one page (in the order of NAMES) and the text of each view. A page the type
     classifier is sure is an article is left to trafilatura's text or the region (route()): its lines are not
     scored, and its input stops before the filtered view's features."""
@@ -91,10 +96,8 @@ def views(html: str, text: str, lines: list[page_region.Line], model: dict[str, 
     if sure_article(predict_proba(model["page_type"], x)):
         return x, {"trafilatura": text, "region": region}  # an article, surely: its lines are not scored
     line_scores = page_lines.scores(lines, text, x, model["lines"])
-    filtered = page_lines.kept(lines, line_scores, model["threshold"])
-    kept = sum(s > model["threshold"] for s in line_scores)
-    x += filtered_features(text, region, filtered, line_scores, kept)
-    return x, {"trafilatura": text, "region": region, "filtered": filtered}
+    filtered, said = filtered_view(text, region, [line.text for line in lines], line_scores, model["threshold"])
+    return x + said, {"trafilatura": text, "region": region, "filtered": filtered}
 
 
 @lru_cache(maxsize=4)
