@@ -36,8 +36,9 @@ LINES_PER_PAGE = 120  # the line model is fitted on at most this many lines of a
 # reaches 0.849, 0.852, 0.840 and 0.820 word F1 at 0.3, 0.4, 0.5 and 0.6
 THRESHOLD = 0.4
 PAGE_TYPE = dict(rounds=100, depth=3, rate=0.1, min_leaf=10)
-# another view is kept where its predicted F1 gain over trafilatura is above this: cross-validated by site on
-# WCXB dev, margins of 0, 0.05 and 0.1 give 0.853, 0.851 and 0.847 (router 3, its line model scored out of fold)
+# the region is kept on an article, or on a page with no line scored as content, where its predicted F1 gain
+# over trafilatura is above this (route.route); with router 3's rule, margins of 0, 0.05 and 0.1 gave 0.853,
+# 0.851 and 0.847 on WCXB dev, cross-validated by site, the line model scored out of fold
 MARGIN = 0.0
 
 

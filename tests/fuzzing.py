@@ -154,6 +154,7 @@ def check_file(fmt: str, path: str) -> list[dict]:
             x, texts = route.views(row["_html"], region[:50], lines, route.load())
             assert len(x) == len(route.NAMES) and all(math.isfinite(v) for v in x)
             assert set(texts["filtered"].split("\n")) <= set(region.split("\n")) | {""}
+            assert route.route(x, route.load()).view in texts
             row = {**row, "text": row["_html"][:100]}
         assert isinstance(row.get("text"), str) or "_pdf" in row
         assert not has_surrogate(row["text"])

@@ -121,6 +121,34 @@ def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wc
     assert extracted["html_text"] in route.VIEWS and extracted["text"]
 
 
+def _constant(value: float) -> dict:
+    return {"kind": "regression", "base": [value], "trees": [[]]}
+
+
+@pytest.mark.parametrize("article, region_gain, filtered_gain, filtered_chars, kept", [
+    (0.95, 0.3, 0.0, 5.0, "region"),         # a sure article: the region only where trafilatura kept almost nothing
+    (0.95, 0.3, 0.0, 5.0, "trafilatura"),    # ...and trafilatura kept more than a tenth of it
+    (0.2, -0.3, -0.2, 5.0, "filtered"),      # lines scored: filtered (not trafilatura, whatever the gains)
+    (0.2, -0.1, -0.2, 5.0, "region"),        # ...unless the region gains clearly more
+    (0.2, 0.1, 0.08, 5.0, "filtered"),
+    (0.2, 0.2, 0.1, 5.0, "region"),
+    (0.2, -0.1, -0.3, 0.0, "trafilatura"),   # no line scored as content: trafilatura, or the region where it gains
+    (0.2, 0.1, 0.3, 0.0, "region"),
+])
+def test_the_choice_among_three_views(article, region_gain, filtered_gain, filtered_chars, kept):
+    model = {"margin": 0.0, "choice": {"region": _constant(region_gain), "filtered": _constant(filtered_gain)},
+             "quality": {view: _constant(0.5) for view in route.VIEWS},
+             "page_type": {"kind": "softmax", "classes": ["article", "forum"], "base": [0.0, 0.0], "trees": [[], []]}}
+    odds = math.log(article / (1 - article))
+    model["page_type"]["base"] = [odds, 0.0]
+    x = [0.0] * len(route.NAMES)
+    x[route.NAMES.index("traf_over_region")] = 0.05 if kept != "trafilatura" or article < 0.9 else 0.5
+    x[route.NAMES.index("log_filtered_chars")] = filtered_chars
+    chosen = route.route(x if article < 0.9 else x[:route.PAGE], model)
+    assert chosen.view == kept and chosen.confidence == 0.5
+    assert chosen.page_type == ("article" if article > 0.5 else "forum")
+
+
 def test_training_without_pages_is_one_clear_error(capsys):
     with pytest.raises(SystemExit):
         page_route.main(["train", "--out", "x.json"])

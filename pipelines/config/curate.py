@@ -93,8 +93,9 @@ class HtmlSettings(Section):
     favor_precision: bool = False
     favor_recall: bool = False
     fast: bool = False
-    route: bool = Field(True, description="keep trafilatura's text or the page's main region, whichever the page "
-                                          "router predicts is better (pipelines/extract/route.py); false: trafilatura alone")
+    route: bool = Field(True, description="keep trafilatura's text, the page's main region or the region's lines "
+                                          "scored as content, as the page router predicts is best "
+                                          "(pipelines/extract/route.py); false: trafilatura alone")
 
 
 class PdfSettings(Section):
