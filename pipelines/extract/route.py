@@ -42,6 +42,7 @@ PAGE = len(NAMES) - len(FILTERED_NAMES)  # the features read before the lines ar
 _BLOCKS = re.compile(r"\n| \| ")
 _CURRENCY = re.compile(r"[$€£¥₹]\s?\d")
 _TRAF_OVER_REGION = NAMES.index("traf_over_region")
+_FILTERED_CHARS = NAMES.index("log_filtered_chars")
 ARTICLE_SURE = 0.9   # the type classifier's probability of an article above which...
 ARTICLE_KEPT = 0.1   # ...the region is kept only where trafilatura's text is under this share of its length
 # A page whose lines are scored keeps the filtered view unless the region's predicted gain is this much larger:
@@ -124,7 +125,7 @@ def route(x: list[float], model: dict[str, Any]) -> Route:
     if sure_article(types) or len(x) == PAGE:
         # an article, surely: trafilatura's own kind of page, left to it unless it kept almost nothing
         view = "region" if region_gain > model["margin"] and x[_TRAF_OVER_REGION] < ARTICLE_KEPT else "trafilatura"
-    elif x[PAGE] == 0.0:  # no line scored as content: trafilatura or the region, as for an article
+    elif x[_FILTERED_CHARS] == 0.0:  # no line scored as content: trafilatura, or the region where it gains
         view = "region" if region_gain > model["margin"] else "trafilatura"
     else:
         # a filtered region is the better default here: trafilatura's lines are among its features
