@@ -11,7 +11,7 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.extract import page_meta, page_region, route
+from pipelines.extract import page_meta, page_region, route, xpath_walk
 
 if TYPE_CHECKING:
     from pipelines.config.curate import HtmlSettings
@@ -135,18 +135,19 @@ def unwrap_lines(html: str) -> str:
 def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleNamespace) -> str:
     import trafilatura
 
-    result = trafilatura.bare_extraction(
-        html,
-        url=url,
-        with_metadata=False,  # page_meta.py reads it
-        as_dict=True,
-        deduplicate=False,  # a per-process cache: output would depend on document order (DESIGN.md)
-        include_comments=settings.include_comments,
-        include_tables=settings.include_tables,
-        favor_precision=settings.favor_precision,
-        favor_recall=settings.favor_recall,
-        fast=settings.fast,
-    )
+    with xpath_walk.installed():  # the same text, its class and id tests run faster (xpath_walk.py)
+        result = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=False,  # page_meta.py reads it
+            as_dict=True,
+            deduplicate=False,  # a per-process cache: output would depend on document order (DESIGN.md)
+            include_comments=settings.include_comments,
+            include_tables=settings.include_tables,
+            favor_precision=settings.favor_precision,
+            favor_recall=settings.favor_recall,
+            fast=settings.fast,
+        )
     return (result or {}).get("text") or ""
 
 
