@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from lxml import etree
 
 _TOKEN = re.compile(r"\s*(?:(\.//)|('[^']*')|(\d+)|(::)|([()\[\]|,=@*])|([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?))")
-MEMO_LIMIT = 1 << 16  # remembered answers per expression before the memory is emptied
+MEMO_LIMIT = 4096  # remembered answers per test before the memory is emptied (about 1 MB)
 
 
 class Unsupported(ValueError):
