@@ -126,7 +126,7 @@ class ExtractSettings(Section):
     max_decompressed_bytes: int = Field(2_000_000_000, ge=0)
     binary_ratio: float = Field(0.02, ge=0)
     split_bytes: int = Field(64_000_000, ge=4096, description="larger JSONL/WARC.gz files are read in ranges "
-                             "(smaller ranges, not under 8 MiB, when the inputs would give fewer than 16 units)")
+                             "(smaller ranges, not under 1 MiB, when the inputs would give fewer than 64 units)")
     max_memory_mb: int = Field(2048, ge=0, description="address-space cap of each extractor child (0: none)")
     repeat_memory: int = Field(2048, ge=0, description="each worker remembers the extraction of this many recent "
                                "HTML pages: a byte-identical payload (a page crawled again, or under another URL) "
