@@ -163,3 +163,19 @@ def _trees(draw):
 def test_walks_select_what_lxml_selects_on_generated_trees(tree):
     for swap in xpath_walk.swaps():
         assert swap.walk(tree) == swap.original(tree), swap.walk.path[:80]
+
+
+def test_trafilaturas_metadata_step_is_the_same_with_the_walks():
+    """`extract.html.metadata_search` runs trafilatura's metadata step with the walks in place (its byline
+    search prunes with them): the fields are the ones it finds as shipped."""
+    from trafilatura import metadata as meta
+
+    from pipelines.extract.page_meta import KEYS, page_metadata
+
+    for html in PAGES[::6]:
+        tree = html_path._parse(html)
+        if tree is None:
+            continue
+        stock = meta.extract_metadata(html_path._parse(html), None)
+        assert page_metadata(tree, None, search=True) == {
+            k: str(v) for k in KEYS if (v := getattr(stock, k, None))}
