@@ -1,13 +1,13 @@
-"""trafilatura's XPath expressions that test class and id names with `re:test`, evaluated as tree walks that
-select the same elements in the same order, several times faster.
+"""trafilatura's XPath expressions that test class and id names (`re:test`, `contains`, `starts-with`,
+`translate`), evaluated as tree walks that select the same elements in the same order, several times faster.
 
-lxml runs each `re:test` of an expression as a call back into Python, once per element it reaches: trafilatura
-spent about a third of its time per WCXB page in such expressions. Here each expression is read (not copied)
-from trafilatura's own text at run time and compiled into a Python test of one element, remembered by the
-element's tag and the attribute values it reads (a site's pages repeat a few hundred class names), over the
-candidates a plain XPath without callbacks selects in C. An expression this reader does not understand keeps
-lxml's evaluation; `install` replaces only what it compiled. tests/test_xpath_walk.py checks the walks against
-lxml on real pages and on generated trees.
+lxml runs each `re:test` as a call back into Python, once per element it reaches, and the string tests on every
+element: trafilatura spent about a third of its time per WCXB page in such expressions. Here each expression is
+read (not copied) from trafilatura's own text at run time and compiled into a Python test of one element, whose
+answers are remembered by the element's tag and the attribute values it reads (a page repeats its class names),
+over the descendants lxml filters by tag in C. An expression this reader does not understand keeps lxml's
+evaluation. `installed()` puts the walks in place for a `with` block only. tests/test_xpath_walk.py checks the
+walks against lxml on real pages, at trafilatura's call sites and on generated trees.
 
 The subset read: `.//name` or `.//*` steps with predicates, `(...)[1]`, a trailing `[1]`, unions of such paths;
 in predicates `or`, `and`, `not()`, parentheses, `self::name`, `@a`, `@a|@b`, `@a='text'`, `contains`,
@@ -15,6 +15,7 @@ in predicates `or`, `and`, `not()`, parentheses, `self::name`, `@a`, `@a|@b`, `@
 """
 from __future__ import annotations
 
+import itertools
 import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -22,7 +23,8 @@ from typing import Any, Callable, Iterator
 from lxml import etree
 
 _TOKEN = re.compile(r"\s*(?:(\.//)|('[^']*')|(\d+)|(::)|([()\[\]|,=@*])|([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?))")
-MEMO_LIMIT = 4096  # remembered answers per test before the memory is emptied (about 1 MB)
+MEMO_LIMIT = 4096  # remembered answers per test (about 1 MB); past it the older half is dropped
+COSTLY = ("re:test(", "contains(", "starts-with(", "translate(")  # string tests lxml runs per element
 
 
 class Unsupported(ValueError):
@@ -282,6 +284,12 @@ class _Source:
         return f"({self.const(test[2].search)}({self.value(test[1])}) is not None)"
 
 
+def _forget(memo: dict) -> None:
+    """Drop the older half of the answers (a dict keeps insertion order): the recent ones are the site's."""
+    for key in list(itertools.islice(memo, len(memo) // 2)):
+        del memo[key]
+
+
 def _predicate(test: tuple) -> Callable[[Any, str], bool]:
     """One bracketed test as a function of (element, tag). Unless it looks below the element, its answers are
     remembered by the tag (where it reads it) and the attribute values it reads, with their order where two of
@@ -304,10 +312,10 @@ def _predicate(test: tuple) -> Callable[[Any, str], bool]:
         lines += ["    hit = memo.get(key)",
                   "    if hit is None:",
                   "        if len(memo) >= MEMO_LIMIT:",
-                  "            memo.clear()",
+                  "            _forget(memo)",
                   f"        hit = memo[key] = bool({body})",
                   "    return hit"]
-    scope = {"_pick": _pick, "memo": {}, "MEMO_LIMIT": MEMO_LIMIT, **source.constants}
+    scope = {"_pick": _pick, "_forget": _forget, "memo": {}, "MEMO_LIMIT": MEMO_LIMIT, **source.constants}
     exec(compile("\n".join(lines), "<xpath_walk>", "exec"), scope)  # noqa: S102 - source built above from parsed tests
     check = scope["check"]
     check.groups = groups
@@ -454,7 +462,7 @@ def swaps() -> list[_Swap]:
         found.append((baseline, "BASIC_CLEAN_XPATH", getattr(baseline, "BASIC_CLEAN_XPATH", None)))
         _SWAPS = []
         for holder, key, expression in found:
-            if isinstance(expression, etree.XPath) and "re:test" in expression.path:
+            if isinstance(expression, etree.XPath) and any(f in expression.path for f in COSTLY):
                 walk = compile_walk(expression)
                 if walk is not None:
                     _SWAPS.append(_Swap(holder, key, expression, walk))
