@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import apache_beam as beam
+import apache_beam.testing.util  # noqa: F401 - assert_that
+from apache_beam.transforms.window import GlobalWindow
 import pytest
 
 from conftest import DATA, curate
@@ -118,3 +120,44 @@ def test_split_runs_give_the_same_bytes(inputs):
     assert whole.stats["input_units"] == 6 and split.stats["input_units"] > 20
     assert split.stats["totals"] == whole.stats["totals"]
     assert shard_digests(split.output) == shard_digests(whole.output)
+
+
+def test_a_worker_done_with_its_units_stages_the_free_ones(inputs, tmp_path):
+    """Work sharing between worker threads (runtime/claims.py): a worker at the end of its units stages every unit
+    not yet claimed and emits their infos; the worker they were dealt to passes them by. Each unit once."""
+    from pipelines.runtime.claims import Claims
+
+    cfg = parse_config(config(16_384), str(inputs / "shared"))
+    units = plan_units(list_inputs(cfg), {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
+    assert len(units) > 4
+    work, keys, claims = str(tmp_path / "work"), [u.key() for u in units], Claims(units)
+    fast, slow = StageUnit(cfg, work, keys, None, claims), StageUnit(cfg, work, keys, None, claims)
+    fast.setup()
+    slow.setup()
+    assert [i for i, _ in slow.process((1, units[1]))] == [1]  # the slow worker is on its first unit
+    assert [i for i, _ in fast.process((0, units[0]))] == [0]
+    out = list(fast.finish_bundle())  # the fast worker's units are done: it takes the rest
+    assert all(list(v.windows) == [GlobalWindow()] for v in out)
+    stolen = [v.value for v in out]
+    assert sorted(i for i, _ in stolen) == list(range(2, len(units)))
+    for i in range(2, len(units)):  # dealt to the slow worker, staged already: passed by
+        assert list(slow.process((i, units[i]))) == []
+    assert list(slow.finish_bundle()) == []
+    every = [i for u in units for i in read_staged(unit_folder(work, u.key()), ["id"]).column("id").to_pylist()]
+    assert len(every) == len(set(every)) == 104 + 30 + 15
+    claims.forget()
+    assert claims.claim(0)  # a forgotten board starts empty
+
+
+def test_worker_threads_share_units_and_every_info_comes_out_once(inputs, tmp_path):
+    from pipelines.runtime.claims import Claims
+
+    cfg = parse_config(config(16_384), str(inputs / "shared"))
+    units = plan_units(list_inputs(cfg), {s.name: s.format for s in cfg.sources}, cfg.extract.split_bytes)
+    work, claims = str(tmp_path / "work"), Claims(units)
+    with beam.Pipeline(runner=make_runner(2, [], threads=True), options=pipeline_options(2, [])) as p:
+        infos = (p | beam.Create(list(enumerate(units))) | beam.Reshuffle()
+                 | beam.ParDo(StageUnit(cfg, work, [u.key() for u in units], None, claims)))
+        indexes = infos | beam.MapTuple(lambda index, info: index) | beam.combiners.ToList()
+        beam.testing.util.assert_that(indexes | beam.Map(sorted), beam.testing.util.equal_to([list(range(len(units)))]))
+    claims.forget()

@@ -57,9 +57,16 @@ class Route(NamedTuple):
     confidence: float  # the kept view's predicted word F1, 0..1
 
 
+@lru_cache(maxsize=2)
+def _text_shingles(text: str) -> set[tuple[str, ...]]:
+    """trafilatura's text's shingles, read by both view_features and filtered_view of a page: made once (the
+    callers only read the set)."""
+    return shingles(text)
+
+
 def view_features(text: str, region: str) -> list[float]:
     """What the two views say about each other, in the order of VIEW_NAMES."""
-    ours, theirs = shingles(text), shingles(region)
+    ours, theirs = _text_shingles(text), shingles(region)
     both = len(ours & theirs)
     # the region's blocks: a table's cells each (the region writes a row a line, cells between bars)
     region_lines = [line for line in _BLOCKS.split(region) if line.strip("|- ")]
@@ -85,7 +92,7 @@ def filtered_view(text: str, region: str, lines: list[str], line_scores: list[fl
     """The text of the region's lines scored above the threshold, and what it says (FILTERED_NAMES)."""
     kept = [line for line, score in zip(lines, line_scores) if score > threshold]
     filtered = "\n".join(kept)
-    ours, theirs = shingles(text), shingles(filtered)
+    ours, theirs = _text_shingles(text), shingles(filtered)
     both = len(ours & theirs)
     return filtered, [math.log1p(len(filtered)), len(filtered) / max(len(region), 1),
                       len(kept) / max(len(line_scores), 1), sum(line_scores) / max(len(line_scores), 1),

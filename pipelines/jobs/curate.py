@@ -36,7 +36,9 @@ from pipelines.runtime import storage
 from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish
 from pipelines.runtime.progress import watch
-from pipelines.runtime.runner import claim_output, make_runner, pipeline_options, stop_on_interrupt, threads_suit
+from pipelines.runtime.claims import Claims
+from pipelines.runtime.runner import (claim_output, make_runner, names_runner, pipeline_options, stop_on_interrupt,
+                                      threads_suit)
 from pipelines.schema import STAGES
 from pipelines.read.splits import Unit, plan_units
 from pipelines.runtime.staging import unit_folder
@@ -44,8 +46,9 @@ from pipelines.runtime.units import StageUnit, restaged_notes
 
 
 def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], staging: str, work: str,
-                   progress_dir: str | None = None, partitions: int = 4) -> None:
-    """The whole curate job; `partitions` is how many groups each dedup shuffle spreads its records over."""
+                   progress_dir: str | None = None, partitions: int = 4, claims: Claims | None = None) -> None:
+    """The whole curate job; `partitions` is how many groups each dedup shuffle spreads its records over;
+    `claims` lets workers that are threads of one process share out the units (runtime/claims.py)."""
     keys = [u.key() for u in units]
     folders = [unit_folder(work, k) for k in keys]
     infos = (
@@ -53,7 +56,7 @@ def build_pipeline(p: beam.Pipeline, cfg: CurateConfig, units: list[Unit], stagi
         | "Units" >> beam.Create(list(enumerate(units)))
         | "MeasureUnits" >> beam.Map(measure, "units")
         | "SpreadUnits" >> beam.Reshuffle()
-        | "Stage" >> beam.ParDo(StageUnit(cfg, work, keys, progress_dir))
+        | "Stage" >> beam.ParDo(StageUnit(cfg, work, keys, progress_dir, claims))
     )
     starts = infos | "Infos" >> beam.combiners.ToList() | "Starts" >> beam.Map(offsets, len(units))
     decided = infos | "Nothing" >> beam.MapTuple(lambda index, info: (index, Decisions()))
@@ -338,12 +341,16 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     if show_progress:
         watcher = threading.Thread(target=watch, args=(progress_dir, len(units), stop), daemon=True)
         watcher.start()
+    # threads of this process share out the units as they finish theirs; elsewhere the runner deals them
+    claims = Claims(units) if threads and workers > 1 and not names_runner(beam_args) else None
     try:
         runner = make_runner(workers, beam_args, threads)
         with beam.Pipeline(runner=runner, options=pipeline_options(workers, beam_args)) as p:
-            build_pipeline(p, cfg, units, staging, work, progress_dir, dedup_partitions(units))
+            build_pipeline(p, cfg, units, staging, work, progress_dir, dedup_partitions(units), claims)
         result = p.result
     finally:
+        if claims is not None:
+            claims.forget()
         stop.set()
         if watcher is not None:
             watcher.join()

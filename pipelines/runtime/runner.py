@@ -14,14 +14,14 @@ from pipelines.config.base import ConfigError
 from pipelines.runtime import storage
 
 
-def _names_runner(beam_args: list[str]) -> bool:
+def names_runner(beam_args: list[str]) -> bool:
     return any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
 
 
 def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
     """Standard Beam options pass through untouched; without --runner, `workers` local processes."""
     args = list(beam_args)
-    if not _names_runner(args):
+    if not names_runner(args):
         args = [f"--direct_num_workers={workers}"] + args
     return PipelineOptions(args)
 
@@ -43,7 +43,7 @@ def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> An
     Threads suit inputs whose work is extraction (HTML, WARC, PDF): it runs in each worker's extractor child
     process anyway, and one process holds Beam and the libraries once instead of once per worker. Work done in
     Python by the workers themselves (JSONL and Parquet inputs) shares one core's worth of the interpreter."""
-    if _names_runner(beam_args):
+    if names_runner(beam_args):
         return None  # Beam picks the runner named in the options
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import EmbeddedPythonGrpcEnvironment, SubprocessSDKEnvironment

@@ -17,6 +17,9 @@ from typing import Any, Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.filter.classify import Scorer
 from pipelines.config.curate import CurateConfig
@@ -26,6 +29,7 @@ from pipelines.extract.extract import Extract
 from pipelines.filter.filters import filter_stages
 from pipelines.filter.optout import Optout
 from pipelines.runtime import stages
+from pipelines.runtime.claims import Claims
 from pipelines.runtime.progress import Progress
 from pipelines.read.common import brief
 from pipelines.read.readers import read_file
@@ -66,8 +70,10 @@ class StageUnit(beam.DoFn):
     """(unit index, Unit) in, (unit index, UnitInfo) out; the unit's rows staged under `work`, in the folder named
     by `keys[index]` (the unit's key when the driver planned the run)."""
 
-    def __init__(self, cfg: CurateConfig, work: str, keys: list[str], progress_dir: str | None) -> None:
+    def __init__(self, cfg: CurateConfig, work: str, keys: list[str], progress_dir: str | None,
+                 claims: Claims | None = None) -> None:
         self.cfg, self.work, self.keys, self.progress_dir = cfg, work, keys, progress_dir
+        self.claims = claims  # with a board of claims, a worker done with its units stages units still free
 
     def setup(self) -> None:
         cfg = self.cfg
@@ -80,6 +86,11 @@ class StageUnit(beam.DoFn):
 
     def process(self, item: tuple[int, Unit]) -> Iterator[tuple[int, UnitInfo]]:
         index, unit = item
+        if self.claims is not None and not self.claims.claim(index):
+            return  # another worker, done with its own, has staged it (finish_bundle)
+        yield from self._unit(index, unit)
+
+    def _unit(self, index: int, unit: Unit) -> Iterator[tuple[int, UnitInfo]]:
         key = self.keys[index]
         folder = unit_folder(self.work, key)
         problems: list[str] = []
@@ -181,7 +192,11 @@ class StageUnit(beam.DoFn):
     def _on_page(self, page: dict) -> None:
         self.progress.add(pages=1, ocr_pages=1 if page["method"] == "ocr" else 0)
 
-    def finish_bundle(self) -> None:
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if self.claims is not None:  # this worker's units are done: the units no worker has started yet
+            while (index := self.claims.next_free()) is not None:
+                for out in self._unit(index, self.claims.units[index]):
+                    yield WindowedValue(out, MIN_TIMESTAMP, [GlobalWindow()])
         # The extractor children end with the bundle: the dedup and write steps that follow do not run beside
         # idle extractors (WCXB's pages on two workers: 0.93 GiB at peak, 0.75 without them). A runner that
         # sends another bundle starts them again, once per bundle.
