@@ -25,15 +25,21 @@ def predict_tree(tree: Tree, x: Sequence[float]) -> float:
 def predict(model: dict[str, Any], x: Sequence[float]) -> list[float]:
     """The raw scores of one feature vector: one per output (regression: one). The model's trees are compiled
     once into one Python expression per output: a tenth of the time of walking them."""
-    held = _COMPILED.get(id(model))
-    if held is None or held[0] is not model:
-        if len(_COMPILED) >= 64:
-            _COMPILED.clear()
-        held = _COMPILED[id(model)] = (model, _compile(model))
-    return held[1](x)
+    return _prepared(_COMPILED, model, _compile)(x)
 
 
 _COMPILED: dict[int, tuple[dict[str, Any], Any]] = {}  # id(model) -> (model, its compiled function)
+_FLAT: dict[int, tuple[dict[str, Any], Any]] = {}  # id(model) -> (model, each output's trees as arrays)
+
+
+def _prepared(cache: dict[int, tuple[dict[str, Any], Any]], model: dict[str, Any], prepare: Any) -> Any:
+    """`prepare(model)`, made once per model object and kept while the model lives (64 models at most)."""
+    held = cache.get(id(model))
+    if held is None or held[0] is not model:
+        if len(cache) >= 64:
+            cache.clear()
+        held = cache[id(model)] = (model, prepare(model))
+    return held[1]
 
 
 def _expression(tree: Tree) -> str:
@@ -60,15 +66,11 @@ def predict_many(model: dict[str, Any], rows: Any) -> list[list[float]]:
 
     if len(rows) == 0:
         return []
-    held = _FLAT.get(id(model))
-    if held is None or held[0] is not model:
-        if len(_FLAT) >= 64:
-            _FLAT.clear()
-        held = _FLAT[id(model)] = (model, [_flatten(trees) for trees in model["trees"]])
+    flat = _prepared(_FLAT, model, lambda m: [_flatten(trees) for trees in m["trees"]])
     X = np.asarray(rows, dtype=np.float64)
     at = np.arange(len(X))[:, None]
     columns = []
-    for base, (feature, threshold, left, right, value, roots, depth) in zip(model["base"], held[1]):
+    for base, (feature, threshold, left, right, value, roots, depth) in zip(model["base"], flat):
         node = np.broadcast_to(roots, (len(X), len(roots)))
         for _ in range(depth):  # a leaf leads to itself
             node = np.where(X[at, feature[node]] > threshold[node], right[node], left[node])
@@ -78,9 +80,6 @@ def predict_many(model: dict[str, Any], rows: Any) -> list[list[float]]:
             total = total + values[:, t]
         columns.append(total.tolist())
     return [list(out) for out in zip(*columns)]
-
-
-_FLAT: dict[int, tuple[dict[str, Any], list[tuple]]] = {}  # id(model) -> (model, each output's trees as arrays)
 
 
 def _flatten(trees: list[Tree]) -> tuple:

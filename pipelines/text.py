@@ -18,6 +18,20 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
+def collapse_runs(text: str, chars: str, into: str) -> str:
+    """Each run of the characters `chars` made one `into`: what re.sub(f"[{chars}]+", into, text) gives, with
+    str.replace passes in C (a regex substitution builds a piece per match). The first of `chars` stands for
+    them all while runs are halved."""
+    mark = chars[0]
+    for char in chars[1:]:
+        if char in text:
+            text = text.replace(char, mark)
+    double = mark + mark
+    while double in text:  # each pass halves every run
+        text = text.replace(double, mark)
+    return text if mark == into else text.replace(mark, into)
+
+
 def content_hash(text: str) -> str:
     """Hash of the normalised text: equal for texts that differ only in case, spacing or Unicode form."""
     return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=16).hexdigest()

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import lxml.html
 from lxml import etree
 
+from pipelines.text import collapse_runs
+
 
 VERSION = "region 4"
 
@@ -179,13 +181,8 @@ def _render(root: etree._Element, kept: list[tuple[str, int]]) -> str:
 
 
 def _collapse_spaces(text: str) -> str:
-    """_SPACES.sub(" ", text), with str.replace in C: each kind of space made a space, then runs halved."""
-    for space in "\t\r\f\v\u00a0":
-        if space in text:
-            text = text.replace(space, " ")
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text
+    """_SPACES.sub(" ", text), with str.replace in C."""
+    return collapse_runs(text, " \t\r\f\v\u00a0", " ")
 
 
 def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
@@ -211,7 +208,7 @@ def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
                     link += shown if in_link else 0
         plain = plain.strip()
         if "  " in plain:  # a space each side of a removed mark
-            plain = _SPACES.sub(" ", plain)
+            plain = _collapse_spaces(plain)
         if not plain:
             continue
         if _VERBATIM_MARK not in plain:

@@ -37,7 +37,7 @@ from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish
 from pipelines.runtime.progress import watch
 from pipelines.runtime.claims import Claims
-from pipelines.runtime.runner import (claim_output, make_runner, names_runner, pipeline_options, stop_on_interrupt,
+from pipelines.runtime.runner import (claim_output, local_threads, make_runner, pipeline_options, stop_on_interrupt,
                                       threads_suit)
 from pipelines.schema import STAGES
 from pipelines.read.splits import Unit, plan_units
@@ -342,7 +342,7 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
         watcher = threading.Thread(target=watch, args=(progress_dir, len(units), stop), daemon=True)
         watcher.start()
     # threads of this process share out the units as they finish theirs; elsewhere the runner deals them
-    claims = Claims(units) if threads and workers > 1 and not names_runner(beam_args) else None
+    claims = Claims(units) if local_threads(workers, beam_args, threads) else None
     try:
         runner = make_runner(workers, beam_args, threads)
         with beam.Pipeline(runner=runner, options=pipeline_options(workers, beam_args)) as p:

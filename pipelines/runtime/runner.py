@@ -14,14 +14,14 @@ from pipelines.config.base import ConfigError
 from pipelines.runtime import storage
 
 
-def names_runner(beam_args: list[str]) -> bool:
+def _names_runner(beam_args: list[str]) -> bool:
     return any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
 
 
 def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
     """Standard Beam options pass through untouched; without --runner, `workers` local processes."""
     args = list(beam_args)
-    if not names_runner(args):
+    if not _names_runner(args):
         args = [f"--direct_num_workers={workers}"] + args
     return PipelineOptions(args)
 
@@ -36,6 +36,11 @@ def threads_suit(formats: set[str]) -> bool:
     return bool(formats) and formats <= EXTRACTION_BOUND
 
 
+def local_threads(workers: int, beam_args: list[str], threads: bool) -> bool:
+    """Whether make_runner's workers are threads of this process (and more than one)."""
+    return threads and workers > 1 and not _names_runner(beam_args)
+
+
 def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> Any:
     """Beam's in-process FnApiRunner, with `workers` worker processes (or threads of this process), unless the
     options name a runner.
@@ -43,14 +48,14 @@ def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> An
     Threads suit inputs whose work is extraction (HTML, WARC, PDF): it runs in each worker's extractor child
     process anyway, and one process holds Beam and the libraries once instead of once per worker. Work done in
     Python by the workers themselves (JSONL and Parquet inputs) shares one core's worth of the interpreter."""
-    if names_runner(beam_args):
+    if _names_runner(beam_args):
         return None  # Beam picks the runner named in the options
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import EmbeddedPythonGrpcEnvironment, SubprocessSDKEnvironment
 
     if workers == 1:
         return FnApiRunner()
-    if threads:
+    if local_threads(workers, beam_args, threads):
         return FnApiRunner(default_environment=EmbeddedPythonGrpcEnvironment.default())
     # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
     command = f"{sys.executable} -m pipelines.runtime.worker"
