@@ -188,3 +188,91 @@ def model_width(model: dict) -> list:
     def deepest(tree) -> int:
         return max(int(tree[0]), deepest(tree[2]), deepest(tree[3])) if isinstance(tree, list) else -1
     return [0.0] * (1 + max(deepest(t) for trees in model["trees"] for t in trees))
+
+
+def _same_justext(root) -> None:
+    from copy import deepcopy
+
+    from lxml.etree import tostring
+    from trafilatura import external
+
+    from pipelines.extract import justext_walk
+
+    from justext.core import ParagraphMaker, classify_paragraphs, revise_paragraph_classification
+
+    assert tostring(justext_walk.try_justext(deepcopy(root), None, None)) == \
+        tostring(external.try_justext(deepcopy(root), None, None))
+    ours, theirs = justext_walk.make_paragraphs(root), ParagraphMaker.make_paragraphs(root)
+    stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
+    for made in (ours, theirs):
+        classify_paragraphs(made, stoplist, 50, 150, 0.1, 0.2, 0.25, True)
+        revise_paragraph_classification(made, 150)
+    assert [(p.text, p.dom_path, p.chars_count_in_links, p.tags_count, p.cf_class, p.class_type) for p in ours] == \
+        [(p.text, p.dom_path, p.chars_count_in_links, p.tags_count, p.cf_class, p.class_type) for p in theirs]
+
+
+def test_justext_paragraphs_on_real_pages():
+    from trafilatura.baseline import basic_cleaning
+
+    trees = [t for t in (html_path._parse(html_path.unwrap_lines(p)) for p in PAGES) if t is not None]
+    assert len(trees) > 30
+    kept = 0
+    for tree in trees:
+        _same_justext(basic_cleaning(tree))
+        kept += len(tree.xpath("//p")) > 0
+    assert kept > 30
+
+
+MARKUP = st.recursive(
+    st.sampled_from(["hello there", " ", "\n", "the and of", "\u00a9 2024", "x\r\ny", "", "\u2028a b\t"]),
+    lambda inner: st.tuples(st.sampled_from(["div", "p", "a", "br", "span", "h2", "select", "li", "b", "!--"]),
+                            st.lists(inner, max_size=4), st.sampled_from(["", "tail words", " \n "])),
+    max_leaves=30)
+
+
+def _element(node):
+    from lxml import etree
+
+    if isinstance(node, str):
+        return node
+    tag, children, tail = node
+    element = etree.Comment("c") if tag == "!--" else etree.Element(tag)
+    last = None
+    for child in children:
+        made = _element(child)
+        if isinstance(made, str):
+            if last is None and tag != "!--":
+                element.text = (element.text or "") + made
+            elif last is not None:
+                last.tail = (last.tail or "") + made
+        elif tag != "!--":
+            element.append(made)
+            last = made
+    element.tail = tail or None
+    return element
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(MARKUP, min_size=1, max_size=5))
+def test_justext_paragraphs_on_generated_trees(nodes):
+    from lxml import etree
+
+    body = etree.Element("body")
+    body.text = "lead text of the page and the rest"
+    for node in nodes:
+        made = _element(node)
+        if isinstance(made, str):
+            body.text += made
+        else:
+            body.append(made)
+    _same_justext(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_justext_whitespace_is_justexts(text):
+    from justext.utils import normalize_whitespace
+
+    from pipelines.extract import justext_walk
+
+    assert justext_walk.normalize_whitespace(text) == normalize_whitespace(text)

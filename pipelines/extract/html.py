@@ -11,7 +11,7 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.extract import page_meta, page_region, route, xpath_walk
+from pipelines.extract import justext_walk, page_meta, page_region, route, xpath_walk
 from pipelines.text import collapse_runs
 
 if TYPE_CHECKING:
@@ -161,7 +161,8 @@ def _spaces_for_breaks(text: str) -> str:
 def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleNamespace) -> str:
     import trafilatura
 
-    with xpath_walk.installed():  # the same text, its class and id tests run faster (xpath_walk.py)
+    # the same text: its class and id tests and its jusText fallback run faster (xpath_walk.py, justext_walk.py)
+    with xpath_walk.installed(), justext_walk.installed():
         result = trafilatura.bare_extraction(
             html,
             url=url,
