@@ -265,6 +265,33 @@ def test_a_child_stopped_by_a_signal_is_an_interruption_not_a_verdict(tmp_path):
         box.close()
 
 
+def _pid(job, state, report):
+    return os.getpid()
+
+
+def test_prestarted_children_are_taken_or_ended(tmp_path):
+    from pipelines.extract import sandbox
+
+    sandbox.prestart(_setup, _pid, {"a": 1}, None, 2)
+    first, second = sandbox._SPARES[(_setup, _pid, repr({"a": 1}), None)]
+    first[0].kill()  # a spare that died before it was taken: the sandbox starts a fresh child
+    first[0].join()
+    boxes = [Sandbox(_setup, _pid, {"a": 1}, timeout_s=30) for _ in range(2)]
+    other = Sandbox(_setup, _pid, {"a": 2}, timeout_s=30)  # other settings: never given a spare
+    try:
+        assert boxes[0]("pid") == ("ok", second[0].pid)
+        fresh = boxes[1]("pid")
+        assert fresh[0] == "ok" and fresh[1] not in (first[0].pid, second[0].pid)
+        sandbox.prestart(_setup, _pid, {"a": 1}, None, 1)
+        (left,) = sandbox._SPARES[(_setup, _pid, repr({"a": 1}), None)]
+        assert other("pid")[1] != left[0].pid
+        sandbox.discard_spares()
+        assert not sandbox._SPARES and not left[0].is_alive()
+    finally:
+        for box in [*boxes, other]:
+            box.close()
+
+
 def test_sigint_then_rerun_gives_no_false_verdicts(tmp_path):
     (tmp_path / "web").mkdir()
     for copy in range(4):  # 244 pages: several seconds of extraction on any machine

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from pipelines.config.curate import ExtractSettings
 from pipelines.extract.html import extractor_version, html_job, html_setup
-from pipelines.extract.sandbox import Sandbox
+from pipelines.extract.sandbox import Sandbox, prestart
 from pipelines.schema import Row, reject
 from pipelines.lang.words import units
 from pipelines.text import content_hash
@@ -39,6 +39,12 @@ class HtmlExtractor:
         self.recent: OrderedDict[bytes, tuple[str, Any]] = OrderedDict()
         self.held = 0  # characters of text remembered
         self.repeats = 0
+
+    @staticmethod
+    def prestart(settings: ExtractSettings, count: int) -> None:
+        """Start the children of `count` extractors of these settings now (sandbox.prestart): HtmlExtractors
+        made later in this process take them."""
+        prestart(html_setup, html_job, settings.html.model_dump(), settings.max_memory_mb, count)
 
     def close(self) -> None:
         self.sandbox.close()

@@ -180,10 +180,21 @@ def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleName
 
 def html_setup(settings: dict[str, Any]) -> SimpleNamespace:
     """In the extractor child: the settings (sent as a plain dict, so the child never imports the config
-    models), trafilatura imported before "ready" (the deadline covers extraction only)."""
+    models), trafilatura imported and a small page extracted before "ready" (the deadline covers extraction
+    only)."""
     import trafilatura  # noqa: F401
 
-    return SimpleNamespace(**settings)
+    ready = SimpleNamespace(**settings)
+    try:  # the router's model, trafilatura's walks and stop lists loaded before the first page's deadline
+        extract_html(_WARM_PAGE, None, ready)
+    except Exception:  # noqa: BLE001 - a page that fails here fails as the job it is, later
+        pass
+    return ready
+
+
+_WARM_PAGE = ("<html><head><title>Notes</title></head><body><nav><a href='/'>Home</a></nav><article><h1>Notes</h1>"
+              + "<p>A short page of plain text, read once when the extractor starts.</p>" * 3
+              + "<table><tr><td>a</td><td>b</td></tr></table><ul><li>one</li></ul></article></body></html>")
 
 
 def html_job(job: tuple[str, str | None], settings: SimpleNamespace, report: Any) -> dict[str, Any]:

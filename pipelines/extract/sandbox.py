@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import threading
 import time
 from typing import Any, Callable
 
@@ -67,6 +68,52 @@ def _child(conn: Any, setup: Callable[[Any], Any], fn: JobFn, settings: Any, mem
             conn.send(("error", f"{type(exc).__name__}: {exc}"[:1000]))
 
 
+def _spawn(setup: Callable[[Any], Any], fn: JobFn, settings: Any, memory_mb: int | None) -> tuple[Any, Any]:
+    """A child process started (not yet ready) and the parent's end of its pipe."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_child, args=(child, setup, fn, settings, memory_mb), daemon=True)
+    proc.start()
+    child.close()
+    return proc, parent
+
+
+_SPARES: dict[tuple, list[tuple[Any, Any]]] = {}
+_SPARES_LOCK = threading.Lock()
+
+
+def prestart(setup: Callable[[Any], Any], fn: JobFn, settings: Any, memory_mb: int | None, count: int) -> None:
+    """Start `count` children for Sandboxes of these arguments now, so that their imports and setup run while the
+    caller does its own start-up (building a pipeline, one core busy); a Sandbox made later with the same
+    arguments takes one of them instead of starting its own. `discard_spares` ends those nobody took."""
+    key = (setup, fn, repr(settings), memory_mb)
+    started = [_spawn(setup, fn, settings, memory_mb) for _ in range(count)]
+    with _SPARES_LOCK:
+        _SPARES.setdefault(key, []).extend(started)
+
+
+def _take_spare(key: tuple) -> tuple[Any, Any] | None:
+    with _SPARES_LOCK:
+        spares = _SPARES.get(key)
+        return spares.pop() if spares else None
+
+
+def discard_spares() -> None:
+    """End the children `prestart` started that no Sandbox took."""
+    with _SPARES_LOCK:
+        left = [spare for spares in _SPARES.values() for spare in spares]
+        _SPARES.clear()
+    for proc, conn in left:
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+        proc.join(timeout=2)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
 class Sandbox:
     """One child process running `fn` on jobs, one at a time, each under `timeout_s`. Not thread-safe."""
 
@@ -75,26 +122,29 @@ class Sandbox:
         self.setup, self.fn, self.settings, self.timeout_s = setup, fn, settings, timeout_s
         self.memory_mb = memory_mb
         self.on_progress = on_progress
-        self._ctx = mp.get_context("spawn")
         self._proc: Any = None
         self._conn: Any = None
 
     def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_child, args=(child, self.setup, self.fn, self.settings, self.memory_mb),
-                                       daemon=True)
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        try:
-            ready = parent.poll(STARTUP_TIMEOUT_S) and parent.recv()[0] == "ready"
-        except (EOFError, OSError):
-            ready = False
-        if not ready:
+        """A ready child: one prestarted for these arguments, or a fresh one (also when that one failed)."""
+        spare = _take_spare((self.setup, self.fn, repr(self.settings), self.memory_mb))
+        if spare is not None:
+            if self._ready(*spare):
+                return
+            self._kill()
+        if not self._ready(*_spawn(self.setup, self.fn, self.settings, self.memory_mb)):
             code = self._proc.exitcode
             self._kill()
             raise RuntimeError(f"the extractor child process did not start (exit code {code}); a script that runs "
                                "refinery needs an `if __name__ == '__main__':` guard (children are spawned)")
+
+    def _ready(self, proc: Any, conn: Any) -> bool:
+        """Adopt this child; True once it says it is ready."""
+        self._proc, self._conn = proc, conn
+        try:
+            return bool(conn.poll(STARTUP_TIMEOUT_S)) and conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            return False
 
     def _kill(self) -> None:
         if self._proc is not None:

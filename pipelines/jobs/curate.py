@@ -37,6 +37,8 @@ from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish
 from pipelines.runtime.progress import watch
 from pipelines.runtime.claims import Claims
+from pipelines.extract.extract import HtmlExtractor
+from pipelines.extract.sandbox import discard_spares
 from pipelines.runtime.runner import (claim_output, local_threads, make_runner, pipeline_options, stop_on_interrupt,
                                       threads_suit)
 from pipelines.schema import STAGES
@@ -343,6 +345,8 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
         watcher.start()
     # threads of this process share out the units as they finish theirs; elsewhere the runner deals them
     claims = Claims(units) if local_threads(workers, beam_args, threads) else None
+    if claims is not None and {s.format for s in cfg.sources} & {"html", "warc"}:
+        HtmlExtractor.prestart(cfg.extract, workers)  # their start-up runs while this process builds the pipeline
     try:
         runner = make_runner(workers, beam_args, threads)
         with beam.Pipeline(runner=runner, options=pipeline_options(workers, beam_args)) as p:
@@ -351,6 +355,7 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     finally:
         if claims is not None:
             claims.forget()
+            discard_spares()
         stop.set()
         if watcher is not None:
             watcher.join()
