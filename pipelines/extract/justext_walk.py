@@ -16,10 +16,12 @@ them with trafilatura's on real pages and generated trees.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 from lxml.etree import Comment, ProcessingInstruction
+
+from pipelines.extract.xpath_walk import Swap, swapped
 
 _RUN = re.compile(r"\s+")
 
@@ -210,31 +212,13 @@ def try_justext(tree: Any, url: str | None, target_language: str | None) -> Any:
     return body
 
 
-_DEPTH = 0
+_SWAPS: list[Swap] = []
 
 
-def _swaps() -> list[tuple[Any, str, Any]]:
-    from trafilatura import external
+def installed() -> AbstractContextManager[None]:
+    """trafilatura with try_justext above, for the `with` block only (xpath_walk.swapped)."""
+    if not _SWAPS:
+        from trafilatura import external
 
-    return [(external, "try_justext", try_justext)]
-
-
-@contextmanager
-def installed() -> Iterator[None]:
-    """trafilatura with try_justext above, for the `with` block only."""
-    global _DEPTH
-    if _DEPTH == 0:
-        for holder, name, ours in _swaps():
-            _ORIGINAL.setdefault((holder, name), getattr(holder, name))
-            setattr(holder, name, ours)
-    _DEPTH += 1
-    try:
-        yield
-    finally:
-        _DEPTH -= 1
-        if _DEPTH == 0:
-            for holder, name, _ in _swaps():
-                setattr(holder, name, _ORIGINAL[(holder, name)])
-
-
-_ORIGINAL: dict[tuple[Any, str], Any] = {}
+        _SWAPS.append(Swap(external, "try_justext", external.try_justext, try_justext))
+    return swapped(_SWAPS)

@@ -86,10 +86,14 @@ def prestart(setup: Callable[[Any], Any], fn: JobFn, settings: Any, memory_mb: i
     """Start `count` children for Sandboxes of these arguments now, so that their imports and setup run while the
     caller does its own start-up (building a pipeline, one core busy); a Sandbox made later with the same
     arguments takes one of them instead of starting its own. `discard_spares` ends those nobody took."""
-    key = (setup, fn, repr(settings), memory_mb)
     started = [_spawn(setup, fn, settings, memory_mb) for _ in range(count)]
     with _SPARES_LOCK:
-        _SPARES.setdefault(key, []).extend(started)
+        _SPARES.setdefault(_key(setup, fn, settings, memory_mb), []).extend(started)
+
+
+def _key(setup: Callable[[Any], Any], fn: JobFn, settings: Any, memory_mb: int | None) -> tuple:
+    """Which Sandboxes a spare child suits: those of the same functions, settings and memory limit."""
+    return setup, fn, repr(settings), memory_mb
 
 
 def _take_spare(key: tuple) -> tuple[Any, Any] | None:
@@ -127,7 +131,7 @@ class Sandbox:
 
     def _start(self) -> None:
         """A ready child: one prestarted for these arguments, or a fresh one (also when that one failed)."""
-        spare = _take_spare((self.setup, self.fn, repr(self.settings), self.memory_mb))
+        spare = _take_spare(_key(self.setup, self.fn, self.settings, self.memory_mb))
         if spare is not None:
             if self._ready(*spare):
                 return

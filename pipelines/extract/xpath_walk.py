@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Iterator
 
 from lxml import etree
@@ -426,11 +426,13 @@ def compile_walk(expression: Any) -> Walk | None:
         return None
 
 
-class _Swap:
-    """Where a walk stands in for an expression: a list and its index, or a module and its attribute."""
+class Swap:
+    """Where a stand-in replaces one of trafilatura's objects: a list and its index, or a module (or class) and
+    its attribute. `swapped` puts it in place."""
 
-    def __init__(self, holder: Any, key: Any, original: Any, walk: Walk) -> None:
+    def __init__(self, holder: Any, key: Any, original: Any, walk: Any) -> None:
         self.holder, self.key, self.original, self.walk = holder, key, original, walk
+        self.depth = 0  # `with swapped(...)` blocks open over this swap
 
     def put(self, value: Any) -> None:
         if isinstance(self.holder, list):
@@ -439,11 +441,27 @@ class _Swap:
             setattr(self.holder, self.key, value)
 
 
-_SWAPS: list[_Swap] | None = None
-_DEPTH = 0
+@contextmanager
+def swapped(swaps: list[Swap]) -> Iterator[None]:
+    """Each swap's stand-in in place for the `with` block only (nested blocks: until the outermost ends), so
+    trafilatura called elsewhere in the process (a benchmark's baseline) runs as shipped."""
+    for swap in swaps:
+        if swap.depth == 0:
+            swap.put(swap.walk)
+        swap.depth += 1
+    try:
+        yield
+    finally:
+        for swap in swaps:
+            swap.depth -= 1
+            if swap.depth == 0:
+                swap.put(swap.original)
 
 
-def swaps() -> list[_Swap]:
+_SWAPS: list[Swap] | None = None
+
+
+def swaps() -> list[Swap]:
     """trafilatura's `re:test` expressions this module compiles: those in its lists in trafilatura.xpaths (in
     place, so every module that imported a list sees the walk) and the baseline's cleaning expression."""
     global _SWAPS
@@ -465,23 +483,10 @@ def swaps() -> list[_Swap]:
             if isinstance(expression, etree.XPath) and any(f in expression.path for f in COSTLY):
                 walk = compile_walk(expression)
                 if walk is not None:
-                    _SWAPS.append(_Swap(holder, key, expression, walk))
+                    _SWAPS.append(Swap(holder, key, expression, walk))
     return _SWAPS
 
 
-@contextmanager
-def installed() -> Iterator[None]:
-    """trafilatura with the walks in place of its expressions, for the `with` block only: trafilatura called
-    elsewhere in the process (a benchmark's baseline) runs as shipped."""
-    global _DEPTH
-    if _DEPTH == 0:
-        for swap in swaps():
-            swap.put(swap.walk)
-    _DEPTH += 1
-    try:
-        yield
-    finally:
-        _DEPTH -= 1
-        if _DEPTH == 0:
-            for swap in swaps():
-                swap.put(swap.original)
+def installed() -> AbstractContextManager[None]:
+    """trafilatura with the walks in place of its expressions, for the `with` block only."""
+    return swapped(swaps())
