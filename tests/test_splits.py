@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 from pathlib import Path
@@ -10,12 +11,16 @@ import apache_beam as beam
 import apache_beam.testing.util  # noqa: F401 - assert_that
 from apache_beam.transforms.window import GlobalWindow
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import fuzzing
 from conftest import DATA, curate
 from pipelines.config.curate import parse_config
 from pipelines.jobs.curate import list_inputs
 from pipelines.runtime.runner import make_runner, pipeline_options
 from pipelines.read.readers import read_file
+from pipelines.read import splits
 from pipelines.read.splits import plan_units
 from pipelines.runtime.staging import read_staged, unit_folder
 from pipelines.runtime.units import StageUnit
@@ -161,3 +166,22 @@ def test_worker_threads_share_units_and_every_info_comes_out_once(inputs, tmp_pa
         indexes = infos | beam.MapTuple(lambda index, info: index) | beam.combiners.ToList()
         beam.testing.util.assert_that(indexes | beam.Map(sorted), beam.testing.util.equal_to([list(range(len(units)))]))
     claims.forget()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), budgets=st.lists(st.integers(0, 4096), min_size=1, max_size=4))
+def test_members_inflated_before_give_what_inflating_again_gives(seed, budgets):
+    """A range's boundary checks look members up by (file, offset) once inflated: for any budget, the answer
+    is the one inflating the member afresh under that budget gives (its `used` aside once past the budget)."""
+    data = fuzzing.make("warc", seed)
+    offsets = sorted({i for i in range(len(data)) if data.startswith(b"\x1f\x8b\x08", i)} | {0, len(data) // 2})
+    fh = io.BytesIO(data)
+    for offset in offsets:
+        for budget in budgets:
+            fresh = splits._inflate(fh, offset, budget)
+            known = splits._inflate_member(fh, offset, budget, file=f"warc-{seed}")
+            assert known[0] == fresh[0] and known[2] == fresh[2]
+            assert known[1] == fresh[1] or fresh[0] == "budget"
+    for offset in offsets:  # the whole file's boundaries read the same, looked up or not
+        assert (splits.gzip_record_at(fh, offset, file=f"warc-{seed}")
+                == splits.gzip_record_at(fh, offset) == splits.gzip_record_at(fh, offset, file=f"warc-{seed}"))

@@ -64,8 +64,11 @@ def looks_binary(data: bytes, max_ratio: float) -> bool:
         return control / len(chars) > max_ratio
     if b"\x00" in head:
         return True
-    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    control = len(head) - len(head.translate(None, _CONTROL))
     return control / len(head) > max_ratio
+
+
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))  # control bytes but tab, LF, FF and CR
 
 
 def brief(exc: BaseException) -> str:

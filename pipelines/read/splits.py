@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import zlib
+from collections import OrderedDict
 from typing import BinaryIO, NamedTuple
 
 from pipelines.runtime import storage
@@ -115,10 +117,24 @@ def skip_line(fh: BinaryIO) -> int:
             return skipped
 
 
-def _inflate_member(fh: BinaryIO, offset: int, budget: int) -> tuple[str, int, bytes]:
+def _inflate_member(fh: BinaryIO, offset: int, budget: int, file: str | None = None) -> tuple[str, int, bytes]:
     """Inflate the gzip member at `offset`: (how, used, head). `how` is "end" (it ends after `used` bytes),
     "eof" (the file ends inside it), "bad" (it does not inflate) or "budget" (still going past `budget` bytes);
-    `head` is its first inflated bytes."""
+    `head` is its first inflated bytes.
+
+    With `file` (the file's path and stamp), a member this process inflated before is not inflated again: the
+    check at a range's end and the one at the next range's start ask about the same members."""
+    found = _MEMBERS.get((file, offset)) if file is not None else None
+    if found is None:
+        found = _inflate(fh, offset, budget)
+        if file is not None and found[0] != "budget":  # a whole answer holds for any budget
+            _MEMBERS.put((file, offset), found)
+    how, used, _ = found
+    # inflating under this budget would have stopped once past it, whatever followed
+    return ("budget", used, found[2]) if how != "budget" and used > budget else found
+
+
+def _inflate(fh: BinaryIO, offset: int, budget: int) -> tuple[str, int, bytes]:
     fh.seek(offset)
     d = zlib.decompressobj(31)
     head = b""
@@ -141,14 +157,38 @@ def _inflate_member(fh: BinaryIO, offset: int, budget: int) -> tuple[str, int, b
     return "end", used, head
 
 
-def _member_end(fh: BinaryIO, offset: int, budget: int) -> int | None:
+class _Known:
+    """The last few thousand members inflated by this process, by (file, offset); shared by its threads."""
+
+    def __init__(self, held: int) -> None:
+        self.held, self.found, self.lock = held, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> tuple[str, int, bytes] | None:
+        with self.lock:
+            found = self.found.get(key)
+            if found is not None:
+                self.found.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, int], found: tuple[str, int, bytes]) -> None:
+        with self.lock:
+            self.found[key] = found
+            while len(self.found) > self.held:
+                self.found.popitem(last=False)
+
+
+_MEMBERS = _Known(4096)
+
+
+def _member_end(fh: BinaryIO, offset: int, budget: int, file: str | None = None) -> int | None:
     """Where the gzip member at `offset` ends, if one starts there, inflates and holds a WARC header (a member
     the file ends inside runs to the end of the file: a reader from its start reads everything up to there)."""
-    how, used, head = _inflate_member(fh, offset, budget)
+    how, used, head = _inflate_member(fh, offset, budget, file)
     return offset + used if how in ("end", "eof") and head.startswith(b"WARC/1.") else None
 
 
-def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20, depth: int = 8) -> bool:
+def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20, depth: int = 8,
+                     file: str | None = None) -> bool:
     """The nearest member before `offset` that inflates runs past it: `offset` lies inside that member (its
     payload stored verbatim), so no record starts there. A nearest member ending exactly at `offset` passes the
     question on to itself (members nested in a stored payload end where the next one starts, too)."""
@@ -160,17 +200,19 @@ def _inside_previous(fh: BinaryIO, offset: int, reach: int = 4 << 20, depth: int
         i = block.rfind(GZIP_MAGIC, 0, pos - low + len(GZIP_MAGIC) - 1)
         while i >= 0:
             if low + i < offset:
-                end = _member_end(fh, low + i, reach)
+                end = _member_end(fh, low + i, reach, file)
                 if end is not None:
                     if end > offset:
                         return True
-                    return end == offset and depth > 1 and _inside_previous(fh, low + i, reach, depth - 1)
+                    nested = end == offset and depth > 1
+                    return nested and _inside_previous(fh, low + i, reach, depth - 1, file)
             i = block.rfind(GZIP_MAGIC, 0, i + len(GZIP_MAGIC) - 1)
         pos = low
     return False
 
 
-def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 << 20) -> bool:
+def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 << 20,
+                   file: str | None = None) -> bool:
     """A gzip member starts at `offset`, holds a WARC record header, and is followed by another gzip member or
     the end of the file; so are the next few members (`chain`, within `budget` compressed bytes).
 
@@ -178,12 +220,13 @@ def gzip_record_at(fh: BinaryIO, offset: int, chain: int = 8, budget: int = 16 <
     verbatim inside the outer member (deflate stores incompressible bytes as they are), and its members look
     like records; but the bytes after its last member are the rest of the outer record, not a gzip member.
     A member that fails to inflate further down the chain is damage, reported by the reader, not a phantom. A
-    phantom whose chain happens to end with the file is caught the other way: the member before it runs past it."""
-    if _inside_previous(fh, offset):
+    phantom whose chain happens to end with the file is caught the other way: the member before it runs past it.
+    `file` names the file's bytes (path and stamp) for the members this process inflated before (_inflate_member)."""
+    if _inside_previous(fh, offset, file=file):
         return False
     pos = offset
     for depth in range(chain):
-        how, used, head = _inflate_member(fh, pos, budget)
+        how, used, head = _inflate_member(fh, pos, budget, file)
         if how == "eof":  # the file ends inside this member: a damaged last record, if it is one
             return depth > 0 or head.startswith(b"WARC/1.")
         if how == "budget":
@@ -221,12 +264,11 @@ def _plain_warc_at(fh: BinaryIO, offset: int) -> bool:
     return tail[:4] == b"\r\n\r\n" and (len(tail) == 4 or tail[4:].startswith(b"WARC/1."))
 
 
-def warc_start(fh: BinaryIO, start: int, end: float, gzipped: bool) -> int | None:
+def warc_start(fh: BinaryIO, start: int, end: float, gzipped: bool, file: str | None = None) -> int | None:
     """The offset of the first WARC record at or after `start` and before `end`; None when there is none."""
     if start == 0:
         return 0
     pattern = GZIP_MAGIC if gzipped else b"WARC/1."
-    check = gzip_record_at if gzipped else _plain_warc_at
     pos = start
     while pos < end:
         fh.seek(pos)
@@ -236,7 +278,7 @@ def warc_start(fh: BinaryIO, start: int, end: float, gzipped: bool) -> int | Non
         i = block.find(pattern)
         while i >= 0 and pos + i < end:
             candidate = pos + i
-            if check(fh, candidate):
+            if gzip_record_at(fh, candidate, file=file) if gzipped else _plain_warc_at(fh, candidate):
                 return candidate
             i = block.find(pattern, i + 1)
         pos += BLOCK

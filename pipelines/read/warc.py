@@ -131,13 +131,15 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         gzipped = path.endswith(".gz") and _gzip_magic(path)
         members = gzipped and (end is not None or is_multimember_gzip(path))
         single_stream = gzipped and not members
+        # the members this process inflated while checking range boundaries are known by path and stamp
+        known = f"{path}\0{storage.info(path)['stamp']}" if members else None
         fh: Any = open_stream(path, gunzip=single_stream)
     except OSError as exc:
         yield reject(new(f"offset:{start}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
         return
     with fh:
         limit = end if end is not None else float("inf")
-        position: int | None = _next_record(fh, start, limit, members)
+        position: int | None = _next_record(fh, start, limit, members, known)
         floor = start  # past the last record given a row: a failure is never placed before it
         size = storage.getsize(path)
         after = position if position is not None else start  # where the last record read ends
@@ -154,7 +156,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                         if not members:
                             return  # this record starts in the next range
                         here = fh.tell()
-                        starts = _starts_record(fh, records.offset)
+                        starts = _starts_record(fh, records.offset, known)
                         fh.seek(here)
                         if starts:
                             return  # the next range starts there
@@ -173,7 +175,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                         # this gzip member holds more records (a writer put several in one): read them apart
                         member = records.get_record_offset()
                         floor = max(floor, member + 1)
-                        position = yield from _rest_of_member(fh, member, limit, new, settings)
+                        position = yield from _rest_of_member(fh, member, limit, new, settings, known)
                         shared_member = True
                         break
                 if shared_member:
@@ -183,7 +185,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                     continue
                 # warcio stopped before the end of the file: what follows is damage, reported by this range when
                 # it starts inside it, or when no other range can start there
-                if members and after < size and (after < limit or not _starts_record(fh, after)):
+                if members and after < size and (after < limit or not _starts_record(fh, after, known)):
                     raise Truncated("no WARC record where one should start", after)
                 if not gzipped and end is None:  # a plain WARC read whole: bytes left over are a broken record
                     fh.seek(after)
@@ -195,19 +197,20 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
                 offset = records.offset if records is not None else position  # the record being read
                 offset = exc.offset if isinstance(exc, Truncated) else offset
                 offset = max(offset, position, floor)  # never behind what was read: reading always moves on
-                if members and offset > position and _starts_record(fh, offset):
+                if members and offset > position and _starts_record(fh, offset, known):
                     position = offset  # a sound member that failed in the middle of a stream: read it afresh,
                     continue           # as a range starting there would
-                if offset >= limit and (not members or _starts_record(fh, offset)):
+                if offset >= limit and (not members or _starts_record(fh, offset, known)):
                     return  # the next range starts there, and reads (and reports) it
                 # a damaged record just past this range: the next range cannot tell it from noise, so it is
                 # reported here, as reading the whole file would
-                position = _next_record(fh, offset + 1, limit, members)
+                position = _next_record(fh, offset + 1, limit, members, known)
                 lost = "rest of file lost" if position is None else f"bytes {offset}-{position} skipped"
                 yield reject(new(f"offset:{offset}+"), reason, f"{brief(exc)}; {lost}")
 
 
-def _rest_of_member(fh: Any, offset: int, limit: float, new: Any, settings: ExtractSettings) -> Iterator[Row]:
+def _rest_of_member(fh: Any, offset: int, limit: float, new: Any, settings: ExtractSettings,
+                    known: str | None) -> Iterator[Row]:
     """Rows for the second and later records of the gzip member at `offset` (a writer put several records in
     one member), located `offset:<member>#<k>`; returns where the next record starts (None: no more in range)."""
     fh.seek(offset)
@@ -221,7 +224,7 @@ def _rest_of_member(fh: Any, offset: int, limit: float, new: Any, settings: Extr
         if len(data) > settings.max_decompressed_bytes:
             yield reject(new(f"offset:{offset}#1+"), "read:too_large",
                          f"gzip member passes extract.max_decompressed_bytes={settings.max_decompressed_bytes}")
-            return _next_record(fh, offset + 1, limit, True)
+            return _next_record(fh, offset + 1, limit, True, known)
     end = fh.tell() - len(inflate.unused_data)
     if not inflate.eof:
         raise Truncated("gzip member ends early", offset)
@@ -246,16 +249,16 @@ def _gzip_magic(path: str) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _starts_record(fh: Any, offset: int) -> bool:
+def _starts_record(fh: Any, offset: int, known: str | None) -> bool:
     try:
-        return gzip_record_at(fh, offset)
+        return gzip_record_at(fh, offset, file=known)
     except (*GZIP_ERRORS, OSError, ValueError):
         return False
 
 
-def _next_record(fh: Any, start: int, limit: float, members: bool) -> int | None:
+def _next_record(fh: Any, start: int, limit: float, members: bool, known: str | None) -> int | None:
     """warc_start, where a stream that cannot even be searched (a ".gz" that is not gzip) has no next record."""
     try:
-        return warc_start(fh, start, limit, members)
+        return warc_start(fh, start, limit, members, known)
     except (*GZIP_ERRORS, OSError, ValueError):
         return None
