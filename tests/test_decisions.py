@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.dedup.dedup import KEYED, _choose, _pack, _repeated, _unpack
+from pipelines.dedup.keyed import KEYED, _choose, _repeated
+from pipelines.dedup.packed import pack, unpack
 import pickle
 
 from pipelines.runtime.decisions import Decision, Decisions, UnitInfo, merge, offsets, unit_of
@@ -23,12 +24,12 @@ def test_packed_keys_come_back_and_shared_keys_are_found(unit_keys, partitions):
     parts: dict[int, list] = {}
     for index, keys in enumerate(unit_keys):
         rows = np.arange(len(keys), dtype=np.int64)
-        for p, part in _pack(index, rows, np.array(keys, dtype=np.uint64), partitions):
+        for p, part in pack(index, rows, np.array(keys, dtype=np.uint64), partitions):
             parts.setdefault(p, []).append(part)
     back = set()
     shared = set()
     for group in parts.values():
-        index, rows, keys = _unpack(group)
+        index, rows, keys = unpack(group)
         back.update(zip(index.tolist(), rows.tolist()))
         shared.update((i, int(r)) for i, rs in _repeated(group) for r in rs)
     expected = {(i, r) for i, keys in enumerate(unit_keys) for r in range(len(keys))}

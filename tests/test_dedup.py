@@ -16,7 +16,9 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import DATA, curate, line_numbers, read_rows
-from pipelines.dedup.dedup import ConnectedComponents, bucket_pairs, normalize_url, survivor_key
+from pipelines.dedup.components import ConnectedComponents
+from pipelines.dedup.near import bucket_pairs
+from pipelines.dedup.signals import normalize_url, survivor_key
 from pipelines.dedup.minhash import catch_probability, jaccard, shingle_hashes
 
 BOILERPLATE = ("Subscribe to our newsletter for the latest stories. Follow us on social media and share this "

@@ -31,7 +31,8 @@ from pipelines.config.curate import CurateConfig, check_inputs_outside_output
 from pipelines.write.datacard import curate_card
 from pipelines.lang.words import missing_segmenters, segmenter_name
 from pipelines.runtime.decisions import NAMESPACE, Decisions, data_movement, measure, offsets
-from pipelines.dedup.dedup import ExactDedup, MinHashDedup, UrlDedup, write_audit
+from pipelines.dedup.keyed import ExactDedup, UrlDedup
+from pipelines.dedup.near import MinHashDedup, write_audit
 from pipelines.runtime import storage
 from pipelines.runtime.files import sha256_file, write_json
 from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish

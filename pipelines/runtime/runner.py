@@ -23,7 +23,20 @@ def pipeline_options(workers: int, beam_args: list[str]) -> PipelineOptions:
     args = list(beam_args)
     if not _names_runner(args):
         args = [f"--direct_num_workers={workers}"] + args
-    return PipelineOptions(args)
+    return _Options(args)
+
+
+class _Options(PipelineOptions):
+    """Beam's options, with each view (`view_as`) made once per options class. Beam asks for a view about 1,300
+    times while it builds and checks the curate pipeline, and each new view parses every option again: about
+    a second of the job's serial start. A view holds no values of its own (they are the options' values, shared
+    by all views), so the kept view reads and writes the same values a new one would."""
+
+    def view_as(self, cls: type[Any]) -> Any:
+        views = self.__dict__.setdefault("_views", {})
+        if cls not in views:
+            views[cls] = super().view_as(cls)
+        return views[cls]
 
 
 EXTRACTION_BOUND = frozenset({"html", "warc", "pdf"})

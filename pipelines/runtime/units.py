@@ -24,7 +24,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipelines.filter.classify import Scorer
 from pipelines.config.curate import CurateConfig
 from pipelines.runtime.decisions import DATA, NAMESPACE, UnitInfo
-from pipelines.dedup.dedup import sketch, url_date, url_key
+from pipelines.dedup.signals import sketch, url_date, url_key
 from pipelines.extract.extract import Extract
 from pipelines.filter.filters import filter_stages
 from pipelines.filter.optout import Optout

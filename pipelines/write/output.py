@@ -22,7 +22,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.config.curate import WriteSettings
 from pipelines.runtime.decisions import NAMESPACE, Decision, Decisions, Shuffle
-from pipelines.dedup.dedup import normalize_url
+from pipelines.dedup.signals import normalize_url
 from pipelines.runtime import storage
 from pipelines.runtime.files import arrow_output, sha256_file
 from pipelines.schema import KEPT_SCHEMA, REJECTED_SCHEMA
