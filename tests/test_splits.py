@@ -185,3 +185,22 @@ def test_members_inflated_before_give_what_inflating_again_gives(seed, budgets):
     for offset in offsets:  # the whole file's boundaries read the same, looked up or not
         assert (splits.gzip_record_at(fh, offset, file=f"warc-{seed}")
                 == splits.gzip_record_at(fh, offset) == splits.gzip_record_at(fh, offset, file=f"warc-{seed}"))
+
+
+def test_option_views_are_kept_and_read_the_options_values():
+    """pipeline_options keeps one view per options class: a view made again is the same object, a value set
+    through one view reads the same through the options, and a deep copy (Beam copies the options it is given)
+    holds its own values."""
+    import copy
+
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    options = pipeline_options(3, ["--runner=FnApiRunner"])
+    assert options.view_as(StandardOptions) is options.view_as(StandardOptions)
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    options.view_as(StandardOptions).runner = "DirectRunner"
+    assert options.get_all_options()["runner"] == "DirectRunner"
+    copied = copy.deepcopy(options)
+    copied.view_as(StandardOptions).runner = None
+    assert options.view_as(StandardOptions).runner == "DirectRunner" and copied.get_all_options()["runner"] is None
+    assert pipeline_options(3, []).view_as(DirectOptions).direct_num_workers == 3
