@@ -10,7 +10,6 @@ import zlib
 from typing import Iterable
 
 import numpy as np
-from datasketch import MinHash
 
 from pipelines.lang.words import units
 from pipelines.text import normalize
@@ -53,6 +52,8 @@ def _identity(x: int) -> int:
 
 def signatures(shingles: list[np.ndarray], num_perm: int, seed: int) -> list[np.ndarray]:
     """MinHash signatures of many documents at once (datasketch's bulk path, vectorised per document)."""
+    from datasketch import MinHash  # imported when first used: with scipy, half a second of a job's start
+
     mins = MinHash.bulk([s.tolist() for s in shingles], num_perm=num_perm, seed=seed, hashfunc=_identity)
     return [m.hashvalues.astype(np.uint64) for m in mins]
 

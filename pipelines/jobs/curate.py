@@ -28,7 +28,7 @@ from pipelines import __version__
 from pipelines.filter.classify import Classify
 from pipelines.config.base import ConfigError
 from pipelines.config.curate import CurateConfig, check_inputs_outside_output
-from pipelines.write.datacard import curate_card
+from pipelines.write.datacard import curate_card, import_charts
 from pipelines.lang.words import missing_segmenters, segmenter_name
 from pipelines.runtime.decisions import NAMESPACE, Decisions, data_movement, measure, offsets
 from pipelines.dedup.keyed import ExactDedup, UrlDedup
@@ -350,6 +350,7 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
         HtmlExtractor.prestart(cfg.extract, workers)  # their start-up runs while this process builds the pipeline
     try:
         runner = make_runner(workers, beam_args, threads)
+        import_charts()  # for the data card, drawn once the pipeline is done
         with beam.Pipeline(runner=runner, options=pipeline_options(workers, beam_args)) as p:
             build_pipeline(p, cfg, units, staging, work, progress_dir, dedup_partitions(units), claims)
         result = p.result
