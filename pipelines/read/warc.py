@@ -131,8 +131,9 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         gzipped = path.endswith(".gz") and _gzip_magic(path)
         members = gzipped and (end is not None or is_multimember_gzip(path))
         single_stream = gzipped and not members
+        found = storage.info(path)  # size and stamp
         # the members this process inflated while checking range boundaries are known by path and stamp
-        known = f"{path}\0{storage.info(path)['stamp']}" if members else None
+        known = f"{path}\0{found['stamp']}" if members else None
         fh: Any = open_stream(path, gunzip=single_stream)
     except OSError as exc:
         yield reject(new(f"offset:{start}+"), "read:io_error", f"{type(exc).__name__}: {exc}")
@@ -141,7 +142,7 @@ def read_warc(source: Source, path: str, uri: str, settings: ExtractSettings,
         limit = end if end is not None else float("inf")
         position: int | None = _next_record(fh, start, limit, members, known)
         floor = start  # past the last record given a row: a failure is never placed before it
-        size = storage.getsize(path)
+        size = found["size"]
         after = position if position is not None else start  # where the last record read ends
         while position is not None:
             fh.seek(position)

@@ -18,12 +18,10 @@ from pipelines.runtime import storage
 from pipelines.runtime.files import atomic_open, save_png, write_json
 
 
-def import_charts() -> threading.Thread:
+def import_charts() -> None:
     """Import the charting library in a background thread, started while a job's pipeline runs: imported at
     the end, where the card is drawn, it is about a second of the job's serial finish."""
-    thread = threading.Thread(target=_plt, name="import-charts", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=_plt, name="import-charts", daemon=True).start()
 
 
 def _plt():
