@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -50,11 +50,17 @@ def _identity(x: int) -> int:
     return x
 
 
+def import_minhash() -> Any:
+    """datasketch's MinHash, imported when first needed: with scipy, half a second of a job's start
+    (runtime/later.py imports it beside the workers)."""
+    from datasketch import MinHash
+
+    return MinHash
+
+
 def signatures(shingles: list[np.ndarray], num_perm: int, seed: int) -> list[np.ndarray]:
     """MinHash signatures of many documents at once (datasketch's bulk path, vectorised per document)."""
-    from datasketch import MinHash  # imported when first used: with scipy, half a second of a job's start
-
-    mins = MinHash.bulk([s.tolist() for s in shingles], num_perm=num_perm, seed=seed, hashfunc=_identity)
+    mins = import_minhash().bulk([s.tolist() for s in shingles], num_perm=num_perm, seed=seed, hashfunc=_identity)
     return [m.hashvalues.astype(np.uint64) for m in mins]
 
 

@@ -24,12 +24,14 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipelines.filter.classify import Scorer
 from pipelines.config.curate import CurateConfig
 from pipelines.runtime.decisions import DATA, NAMESPACE, UnitInfo
+from pipelines.dedup.minhash import import_minhash
 from pipelines.dedup.signals import sketch, url_date, url_key
 from pipelines.extract.extract import Extract
 from pipelines.filter.filters import filter_stages
 from pipelines.filter.optout import Optout
 from pipelines.runtime import stages
 from pipelines.runtime.claims import Claims
+from pipelines.runtime.later import import_later, working
 from pipelines.runtime.progress import Progress
 from pipelines.read.common import brief
 from pipelines.read.readers import read_file
@@ -83,6 +85,9 @@ class StageUnit(beam.DoFn):
         self.scorer = Scorer(cfg.classifiers) if cfg.classifiers.enabled else None
         self.minhash = cfg.dedup.minhash if cfg.dedup.enabled and cfg.dedup.minhash.enabled else None
         self.progress = Progress(self.progress_dir, "read")
+        if self.minhash is not None:
+            import_later(import_minhash, first=True)  # imported at the first flush, it stalls this worker
+        working()
 
     def process(self, item: tuple[int, Unit]) -> Iterator[tuple[int, UnitInfo]]:
         index, unit = item

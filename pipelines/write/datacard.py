@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -16,12 +15,13 @@ import pyarrow.parquet as pq
 
 from pipelines.runtime import storage
 from pipelines.runtime.files import atomic_open, save_png, write_json
+from pipelines.runtime.later import import_later
 
 
 def import_charts() -> None:
-    """Import the charting library in a background thread, started while a job's pipeline runs: imported at
-    the end, where the card is drawn, it is about a second of the job's serial finish."""
-    threading.Thread(target=_plt, name="import-charts", daemon=True).start()
+    """Import the charting library while a job's pipeline runs (runtime/later.py): imported at the end, where
+    the card is drawn, it is about a second of the job's serial finish."""
+    import_later(_plt)
 
 
 def _plt():
