@@ -9,7 +9,8 @@ and, where it is on this machine, on WCXB's dev split (1,497 pages of seven type
 with WCXB's own measure: precision, recall and F1 of the bags of lower-cased words, averaged over pages.
 "trafilatura alone" is trafilatura.extract(html, url=url) with its defaults; "refinery default" is
 extract_html with refinery's defaults (the router, the page's declared metadata). Every setting runs on every
-page in the same process: a warm-up pass, then timed passes in the order A B C C B A.
+page in the same process, page by page: a warm-up call, then calls timed in CPU seconds in the order A B C C B A
+(a machine whose speed drifts over minutes then weighs on every setting alike).
 
     python benchmarks/bench_extraction.py                 # refinery's defaults against trafilatura alone
     python benchmarks/bench_extraction.py --modern DIR --limit 100
@@ -72,17 +73,23 @@ def trafilatura_alone(html: str, url: str | None) -> dict:
 
 
 def run(pages: list[dict], settings: dict[str, Extractor], score: Any = shingle_prf) -> dict[str, dict]:
-    """Scores from one pass per setting; time from passes in the order A B .. B A after an untimed warm-up pass
-    (trafilatura and htmldate keep caches across calls, so a setting's pass must not be the first to see a page)."""
+    """Scores and CPU time per setting, page by page: each page is extracted once untimed (trafilatura and
+    htmldate keep caches across calls, so no setting's timed call may be the first to see a page), then by the
+    settings in the order A B .. B A. A page's settings run a few hundred milliseconds apart, so a machine whose
+    speed drifts over minutes weighs on every setting alike."""
     labels = list(settings)
+    seconds = dict.fromkeys(labels, 0.0)
+    results: dict[str, list[dict]] = {label: [] for label in labels}
     for page in pages:
         settings[labels[0]](page["html"], page["url"])
-    seconds = dict.fromkeys(labels, 0.0)
-    results: dict[str, list[dict]] = {}
-    for label in labels + labels[::-1]:
-        start = time.perf_counter()
-        results[label] = [settings[label](page["html"], page["url"]) for page in pages]
-        seconds[label] += time.perf_counter() - start
+        first: dict[str, dict] = {}
+        for label in labels + labels[::-1]:
+            start = time.process_time()
+            result = settings[label](page["html"], page["url"])
+            seconds[label] += time.process_time() - start
+            first.setdefault(label, result)
+        for label in labels:
+            results[label].append(first[label])
     out = {}
     for label in labels:
         scores = collections.defaultdict(list)

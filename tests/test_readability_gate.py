@@ -1,7 +1,7 @@
 """The readability gate (pipelines/extract/readability_gate.py): its bound is never below the length of
-readability's own text, and trafilatura gives the same result with the gate as without it, on the committed
-real pages and on generated pages built to break the bound (raw-text elements, iframes, character references
-that decode to controls or whitespace, entities)."""
+readability's own text and leaves the tree as it was, and trafilatura gives the same result with the gate as
+without it, on the committed real pages and on generated pages built to break the bound (raw-text elements,
+iframes, character references that decode to controls or whitespace, entities)."""
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +27,11 @@ def _readability_length(tree) -> int:
 
 
 def _checked(tree) -> int | None:
-    most = readability_gate.bound(deepcopy(tree))
+    """The bound, checked against readability's text; the tree is as it was (the bound is read from the page's
+    own tree, which trafilatura goes on using)."""
+    before = tostring(tree)
+    most = readability_gate.bound(tree)
+    assert tostring(tree) == before
     if most is not None:
         assert _readability_length(deepcopy(tree)) <= most
     return most

@@ -12,7 +12,7 @@ So its length, whitespace runs counted as one character, is at most the page's o
 same way (`bound`), plus six characters for each iframe (it writes "VIDEO" into those it keeps). Where that
 bound is at most twice trafilatura's own text, and the structural rule cannot apply, readability cannot win:
 `installed()` then lets trafilatura see it return nothing, as it does when readability fails, and trafilatura
-goes on as it would have. Pages whose text could change when written out and read back (text inside raw-text
+goes on as it would have; the copy of the page's tree made for readability to change is not made either. Pages whose text could change when written out and read back (text inside raw-text
 elements such as <xmp>, control characters, lone surrogates) always run readability.
 tests/test_readability_gate.py checks the bound against readability's own text on real and generated pages.
 """
@@ -38,16 +38,18 @@ _UNSTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 def bound(tree: Any) -> int | None:
     """The most characters readability's text of `tree` can have after trafilatura's trim (whitespace runs
     made one space, ends stripped), or None where the page's text could change in readability's round trip.
-    The tree is changed as readability's first step changes it (scripts, styles and fenced frames dropped), so
-    readability run on it afterwards does the same."""
-    try:
-        for elem in list(tree.iter(*_FIRST_DROPPED)):
-            elem.drop_tree()
-    except Exception:  # noqa: BLE001 - readability fails at the same element, and trafilatura handles that
-        return None
+    The text of scripts, styles and fenced frames (readability drops them first) is left out of the count: it is
+    taken off them while the text is read, and put back."""
     if next(tree.iter(*_RAW_TEXT), None) is not None:
         return None
-    text = _TEXT(tree) + (tree.tail or "")
+    dropped = [(elem, elem.text) for elem in tree.iter(*_FIRST_DROPPED) if elem.text]
+    try:
+        for elem, _ in dropped:
+            elem.text = None
+        text = _TEXT(tree) + (tree.tail or "")
+    finally:
+        for elem, held in dropped:
+            elem.text = held
     if _UNSTABLE.search(text):
         return None
     return len(" ".join(text.split())) + _VIDEO * sum(1 for _ in tree.iter("iframe"))
@@ -67,12 +69,20 @@ def cannot_win(raw_tree: Any, body: Any, text: str, options: Any) -> bool:
     return bool(body.xpath(".//p//text()")) and len(body.findall(".//table")) <= len(body.findall(".//p"))
 
 
-def compare_extraction(cleaned_tree: Any, raw_tree: Any, body: Any, text: str, options: Any) -> Any:
-    """trafilatura's compare_extraction, with readability returning nothing where it cannot win."""
-    if not cannot_win(raw_tree, body, text, options):
-        return _SWAPS[0].original(cleaned_tree, raw_tree, body, text, options)
+def extract_and_compare(cleaned_tree: Any, cleaned_tree_backup: Any, tree: Any, options: Any) -> Any:
+    """trafilatura's stages 1 and 2 (core._extract_and_compare: its own extraction, then compare_extraction
+    against readability and jusText), with readability returning nothing where it cannot win. Readability
+    changes the tree it reads, so trafilatura hands it a copy of the page's tree; where it does not run, the
+    page's tree itself goes (compare_extraction reads it for readability only) and the copy is not made."""
+    from trafilatura import core
+
+    postbody, temp_text = core.extract_content(cleaned_tree, options)
+    if options.fast:
+        return postbody, temp_text
+    if not cannot_win(tree, postbody, temp_text, options):
+        return core.compare_extraction(cleaned_tree_backup, core.copy(tree), postbody, temp_text, options)
     with swapped(_SWAPS[1:]):
-        return _SWAPS[0].original(cleaned_tree, raw_tree, body, text, options)
+        return core.compare_extraction(cleaned_tree_backup, tree, postbody, temp_text, options)
 
 
 def _nothing(htmlinput: Any) -> Any:
@@ -90,6 +100,6 @@ def installed() -> AbstractContextManager[None]:
     if not _SWAPS:
         from trafilatura import core, external
 
-        _SWAPS.append(Swap(core, "compare_extraction", core.compare_extraction, compare_extraction))
+        _SWAPS.append(Swap(core, "_extract_and_compare", core._extract_and_compare, extract_and_compare))
         _SWAPS.append(Swap(external, "try_readability", external.try_readability, _nothing))
     return swapped(_SWAPS[:1])
