@@ -7,13 +7,14 @@ than paragraphs) and readability's is over twice `min_extracted_size`. Readabili
 trafilatura's time on a WCXB page.
 
 Readability's text is a part of the page's text: the paragraphs it keeps, with text moved between elements but
-never repeated, and the markup it writes out and reads back gives each text node its own characters again.
-So its length, whitespace runs counted as one character, is at most the page's own visible text measured the
-same way (`bound`), plus six characters for each iframe (it writes "VIDEO" into those it keeps). Where that
-bound is at most twice trafilatura's own text, and the structural rule cannot apply, readability cannot win:
-`installed()` then lets trafilatura see it return nothing, as it does when readability fails, and trafilatura
-goes on as it would have; the copy of the page's tree made for readability to change is not made either. Pages whose text could change when written out and read back (text inside raw-text
-elements such as <xmp>, control characters, lone surrogates) always run readability.
+never repeated, and the markup it writes out and reads back gives each text node its own characters again. So its
+length, whitespace runs counted as one character, is at most the page's own visible text measured the same way
+(`bound`), plus six characters for each iframe (it writes "VIDEO" into those it keeps). Where that bound is at
+most twice trafilatura's own text, and the structural rule cannot apply, readability cannot win: `installed()`
+then lets trafilatura see it return nothing, as it does when readability fails, and trafilatura goes on as it
+would have; the copy of the page's tree made for readability to change is not made either. Pages whose text could
+change when written out and read back (text inside raw-text elements such as <xmp>, control characters, lone
+surrogates) always run readability.
 tests/test_readability_gate.py checks the bound against readability's own text on real and generated pages.
 """
 from __future__ import annotations

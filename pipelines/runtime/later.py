@@ -24,8 +24,10 @@ def import_later(*imports: Callable[[], Any], first: bool = False) -> None:
     imports it: it waits for an import under way, or makes it where the thread has not come to it."""
     global _THREAD
     with _LOCK:
-        _QUEUED[0:0] = imports if first else []
-        _QUEUED.extend([] if first else imports)
+        if first:
+            _QUEUED[0:0] = imports
+        else:
+            _QUEUED.extend(imports)
         if _THREAD is None or not _THREAD.is_alive():
             _THREAD = threading.Thread(target=_run, name="import-later", daemon=True)
             _THREAD.start()
