@@ -179,6 +179,41 @@ def test_region_lines_say_their_link_share_and_block():
     assert lines[4].links == lines[5].links == 1.0 and lines[0].links == lines[6].links == 0.0
 
 
+def test_blocks_hidden_by_their_class_are_not_read():
+    """Screen-reader-only text and blocks that CSS utility classes hide are not shown, so not read; a block
+    hidden on small screens and shown from some width on is (a desktop reader sees it), as is one whose class
+    only resembles a hiding one."""
+    page = ("<body><main><h1>Kettle</h1><p>Boils a litre in two minutes.</p>"
+            "<span class='sr-only'>Opens in a new window</span><div class='visually-hidden'>Skip</div>"
+            "<div class='Hidden'>Shown: the class is not the utility's</div>"
+            "<div class='modal d-none'>Sign up for our newsletter</div><div class='hidden md:block'>Spare lids</div>"
+            "<div class='d-none d-lg-flex'>Warranty two years</div><div class='hidden-xs'>Made in Germany</div>"
+            "<p class='screen-reader-text'>Share on social media</p><ul class='x hide'><li>Menu</li></ul>"
+            "<div class='offscreen'>Skip to content</div></main></body>")
+    assert page_region.region_text(page).split("\n") == [
+        "Kettle", "Boils a litre in two minutes.", "Shown: the class is not the utility's", "Spare lids",
+        "Warranty two years", "Made in Germany"]
+
+
+_HIDING_WORDS = ("sr-only", "visually-hidden", "visuallyhidden", "screen-reader-text", "a11y-hidden", "offscreen",
+                 "d-none", "hidden", "is-hidden", "u-hidden", "hide")
+_SHOWING_WORDS = ("d-md-block", "d-lg-flex", "d-sm-inline-block", "md:block", "lg:flex", "2xl:grid", "sm:table")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_HIDING_WORDS + _SHOWING_WORDS + (
+    "card", "hidden-xs", "d-md-none", "md:hidden", "show", "Hidden", "only", "none", "screen", "hider", "shide",
+    "d-none-x", "lg:text-lg")), max_size=5), st.sampled_from([" ", "  ", "\t", "\n"]))
+def test_a_class_hides_a_block_by_its_words(words, space):
+    """The class test reads whole words: a block is hidden where one of its class words hides it and none shows
+    it again from some width on (the substring tests before the patterns miss none of them)."""
+    from lxml import etree
+
+    el = etree.Element("div", {"class": space.join(words)})
+    assert page_region._hidden(el) == (bool(set(words) & set(_HIDING_WORDS))
+                                       and not set(words) & set(_SHOWING_WORDS))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/ preodcsiptxa\n\r")), max_size=200))
 def test_unwrapping_changes_only_line_breaks(html):
@@ -196,7 +231,7 @@ def test_region_never_raises(html):
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 4 + router 4")
+    assert extractor_version(HtmlSettings()).endswith(" + region 5 + router 5")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

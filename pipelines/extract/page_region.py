@@ -4,10 +4,10 @@ trafilatura looks for one article and keeps it. On a product page, a listing, a 
 page that article is often a small part of the page's content: the specifications, the items, the other posts
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
-fields or hidden blocks, starting at the page's first heading. Code keeps its lines and indentation as the
-page has them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). The page
-router (route.py) keeps it instead of trafilatura's text where it predicts the region is closer to the page's
-content.
+fields or hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes), starting at the page's
+first heading. Code keeps its lines and indentation as the page has them, and a data table reads one row a line,
+its cells between bars (`| Power | 2200 W |`). The page router (route.py) keeps it instead of trafilatura's text
+where it predicts the region is closer to the page's content.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from lxml import etree
 from pipelines.text import collapse_runs
 
 
-VERSION = "region 4"
+VERSION = "region 5"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
@@ -91,6 +91,21 @@ def _chrome(el: etree._Element) -> bool:
     return el.get("hidden") is not None and not (el.get("id") or "").startswith("S:")
 
 
+# Class names that hide a block (CSS frameworks' and screen-reader-only utilities, as they are written: in lower
+# case), and the ones that show it again from some screen width on (a desktop reader sees it)
+_HIDING = re.compile(r"(?:^|\s)(?:sr-only|visually-?hidden|screen-reader-text|a11y-hidden|offscreen|d-none|hidden|"
+                     r"is-hidden|u-hidden|hide)(?=\s|$)")
+_SHOWING = re.compile(r"(?:^|\s)(?:d-(?:sm|md|lg|xl|xxl)-|(?:sm|md|lg|xl|2xl):)(?:block|flex|grid|inline|inline-block|"
+                      r"inline-flex|table|contents|flow-root)(?=\s|$)")
+
+
+def _hidden(el: etree._Element) -> bool:
+    """Whether the element's class hides it (the substring tests first: a class is read on every element)."""
+    value = el.get("class")
+    return bool(value and ("hid" in value or "-only" in value or "-none" in value or "screen" in value)
+                and _HIDING.search(value) and not _SHOWING.search(value))
+
+
 # The nodes _strip looks at, chosen in C in document order: comments, processing instructions and the dropped
 # tags (the HTML parser writes every tag in lower case), and the elements _chrome may call chrome.
 _DROPPED = (etree.Comment, etree.ProcessingInstruction, etree.Entity, *_DROP_TAGS)
@@ -107,7 +122,9 @@ def _strip(body: etree._Element) -> None:
             el.text, el.tail = el.text and el.text.translate(_NO_MARKS), el.tail and el.tail.translate(_NO_MARKS)
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
     total = len(text)
-    for el in [el for el in _MAYBE_CHROME(body) if _chrome(el)]:
+    # classes are read in Python: libxml2's XPath tests each element's class at three times the cost
+    hidden = [el for el in body.iter(etree.Element) if _hidden(el)]
+    for el in [el for el in _MAYBE_CHROME(body) if _chrome(el)] + hidden:
         if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
             _remove(el)
 
