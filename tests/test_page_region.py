@@ -46,7 +46,8 @@ def test_modern_pages_gain_over_trafilatura_alone(modern_scores):
     new = _mean([s[1] for s in modern_scores])
     old = _mean([s[2] for s in modern_scores])
     print(f"modern subset F1: refinery {new:.3f}, trafilatura alone {old:.3f}")
-    assert new >= 0.78  # measured 0.811 (router 4; trafilatura alone: 0.707), on pages the router was fitted on
+    assert new >= 0.78  # measured 0.787 (router 5; 0.811 with router 4; trafilatura alone: 0.707), on pages the
+    # router was fitted on; two collection pages lost items their classes hide (gold has them), see the README
     assert new >= old + 0.04
     # trafilatura keeps the articles; the other pages take the filtered region, a few the whole region
     # (measured: 5, 28 and 2 of the 35)
