@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from pipelines.extract import page_region
 from pipelines.config.base import ConfigError
@@ -208,10 +209,8 @@ _SHOWING_WORDS = ("d-md-block", "d-lg-flex", "d-sm-inline-block", "md:block", "l
 def test_a_class_hides_a_block_by_its_words(words, space):
     """The class test reads whole words: a block is hidden where one of its class words hides it and none shows
     it again from some width on (the substring tests before the patterns miss none of them)."""
-    from lxml import etree
-
     el = etree.Element("div", {"class": space.join(words)})
-    assert page_region._hidden(el) == (bool(set(words) & set(_HIDING_WORDS))
+    assert page_region._hidden_by_class(el) == (bool(set(words) & set(_HIDING_WORDS))
                                        and not set(words) & set(_SHOWING_WORDS))
 
 

@@ -99,7 +99,7 @@ _SHOWING = re.compile(r"(?:^|\s)(?:d-(?:sm|md|lg|xl|xxl)-|(?:sm|md|lg|xl|2xl):)(
                       r"inline-flex|table|contents|flow-root)(?=\s|$)")
 
 
-def _hidden(el: etree._Element) -> bool:
+def _hidden_by_class(el: etree._Element) -> bool:
     """Whether the element's class hides it (the substring tests first: a class is read on every element)."""
     value = el.get("class")
     return bool(value and ("hid" in value or "-only" in value or "-none" in value or "screen" in value)
@@ -123,7 +123,7 @@ def _strip(body: etree._Element) -> None:
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
     total = len(text)
     # classes are read in Python: libxml2's XPath tests each element's class at three times the cost
-    hidden = [el for el in body.iter(etree.Element) if _hidden(el)]
+    hidden = [el for el in body.iter(etree.Element) if _hidden_by_class(el)]
     for el in [el for el in _MAYBE_CHROME(body) if _chrome(el)] + hidden:
         if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
             _remove(el)
