@@ -136,6 +136,19 @@ def _line_features_reference(lines, text):
     return out
 
 
+# pieces of lines the chrome and date patterns read, in both cases, with the characters whose case folding is
+# not ASCII's (the long s and the Kelvin sign fold to s and k; the dotted capital I lower-cases to two characters)
+LINE_PIECES = ["log in", "LOGIN", "Sign Up", "share", "SHARE", "ſhare", "coo\u212aies", "ago", "AGO", "2024", "1899",
+               "12/31/99", "3.4.2021", "menu", "İ", "ﬁ", " ", "x", "é", ".", "-", "/", "1"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(LINE_PIECES), max_size=6).map("".join), max_size=6))
+def test_case_blind_flags_are_the_case_blind_search(texts):
+    for pattern in (page_lines._CHROME_WORDS, page_lines._DATE):
+        assert page_lines._found(pattern, texts) == [float(bool(pattern.search(t))) for t in texts]
+
+
 def test_line_columns_and_scores_on_real_pages():
     """The columnar line features are the per-line definition, number for number, and the batched scores are
     the line model's scores one line at a time."""

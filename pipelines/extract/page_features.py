@@ -22,6 +22,7 @@ _WORDS = ("comment", "reply", "post", "thread", "forum", "message", "answer", "q
           "menu", "related", "share", "social", "tag", "category", "entry", "content", "article", "blog", "news",
           "service", "contact", "hero", "cta", "feature", "testimonial", "pricing", "team", "user", "avatar",
           "signature", "quote", "permalink", "timestamp", "date")
+_WORD_SET = frozenset(_WORDS)
 # patterns start with a literal, which the regex engine scans for at C speed
 _CLASS = re.compile(r"""class\s*=\s*["']([^"']{1,300})["']""")
 _ID = re.compile(r"""id\s*=\s*["']([^"']{1,300})["']""")
@@ -63,9 +64,10 @@ def html_features(html: str) -> list[float]:
         tags[name.lower()] += count
     n_tags = max(sum(tags.values()), 1)
     words: Counter[str] = Counter()
-    # a page repeats its class values: each distinct value is split once, its words counted once per use
+    # a page repeats its class values: each distinct value is split once, its words counted once per use (only
+    # the words a feature reads are counted)
     for value, count in Counter(_CLASS.findall(html) + _ID.findall(html)).items():
-        for word in set(_WORD.findall(value.lower())):
+        for word in _WORD_SET.intersection(_WORD.findall(value.lower())):
             words[word] += count
     props: Counter[str] = Counter()
     for value, count in Counter(_ITEMPROP.findall(html)).items():

@@ -20,12 +20,16 @@ from classifiers.boosted_trees import predict_many
 from pipelines.extract.page_region import TAGS, Line
 
 _WORD = re.compile(r"\w+")
-_CHROME_WORDS = re.compile(
-    r"\b(cookies?|log ?in|sign (in|up)|subscribe|newsletter|copyright|all rights reserved|privacy|terms|share|"
-    r"follow us|menu|skip to|read more|see more|view all|load more|back to top|cart|wishlist|search)\b", re.I)
+_CHROME = (r"\b(cookies?|log ?in|sign (in|up)|subscribe|newsletter|copyright|all rights reserved|privacy|terms|"
+           r"share|follow us|menu|skip to|read more|see more|view all|load more|back to top|cart|wishlist|search)\b")
+_CHROME_WORDS = re.compile(_CHROME, re.I)
 _ENDS_SENTENCE = re.compile(r"[.!?:;\"”)]$")
 _CURRENCY = re.compile(r"[$€£¥₹]\s?\d")
-_DATE = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\bago\b", re.I)
+_DATES = r"\b(19|20)\d\d\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\bago\b"
+_DATE = re.compile(_DATES, re.I)
+# the same patterns for lower-cased ASCII lines: a case-blind search costs three times a plain one (an ASCII line
+# lower-cased and searched as written is the case-blind search, character for character)
+_LOWER = {_CHROME_WORDS: re.compile(_CHROME), _DATE: re.compile(_DATES)}
 _SHORT = 30  # characters: a line under this is a label, a link, a menu entry
 _FAR = 50    # lines: the distance to trafilatura's text is capped here
 NAMES = ("log_chars", "words", "ends_sentence", "capitalised", "digits", "in_traf", "lines_to_traf",
@@ -79,9 +83,9 @@ def line_columns(lines: Sequence[Line], text: str) -> Any:
         [-1.0] + in_traf[:-1], in_traf[1:] + [-1.0],
         [math.log1p(run) for run in _runs(short)],
         short,
-        [float(bool(_CHROME_WORDS.search(t))) for t in texts],
+        _found(_CHROME_WORDS, texts),
         [float(bool(_CURRENCY.search(t))) for t in texts],
-        [float(bool(_DATE.search(t))) for t in texts],
+        _found(_DATE, texts),
         [t.count(",") / max(len(ts), 1) for t, ts in zip(texts, tokens)],
     ]
     page = [math.log1p(n), len(text) / total, sum(in_traf) / max(n, 1)]
@@ -93,6 +97,12 @@ def line_columns(lines: Sequence[Line], text: str) -> Any:
     out[:, at + 3:] = 0.0
     out[np.arange(n), at + 3 + np.array([line.tag for line in lines])] = 1.0
     return out
+
+
+def _found(pattern: re.Pattern[str], texts: list[str]) -> list[float]:
+    """1.0 for each text the case-blind `pattern` finds something in, else 0.0."""
+    lower = _LOWER[pattern].search
+    return [float(bool(lower(t.lower()) if t.isascii() else pattern.search(t))) for t in texts]
 
 
 def _distances(flags: list[float]) -> list[int]:
