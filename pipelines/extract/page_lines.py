@@ -20,16 +20,15 @@ from classifiers.boosted_trees import predict_many
 from pipelines.extract.page_region import TAGS, Line
 
 _WORD = re.compile(r"\w+")
-_CHROME = (r"\b(cookies?|log ?in|sign (in|up)|subscribe|newsletter|copyright|all rights reserved|privacy|terms|"
-           r"share|follow us|menu|skip to|read more|see more|view all|load more|back to top|cart|wishlist|search)\b")
-_CHROME_WORDS = re.compile(_CHROME, re.I)
+_CHROME_WORDS = re.compile(
+    r"\b(cookies?|log ?in|sign (in|up)|subscribe|newsletter|copyright|all rights reserved|privacy|terms|share|"
+    r"follow us|menu|skip to|read more|see more|view all|load more|back to top|cart|wishlist|search)\b", re.I)
 _ENDS_SENTENCE = re.compile(r"[.!?:;\"”)]$")
 _CURRENCY = re.compile(r"[$€£¥₹]\s?\d")
-_DATES = r"\b(19|20)\d\d\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\bago\b"
-_DATE = re.compile(_DATES, re.I)
-# the same patterns for lower-cased ASCII lines: a case-blind search costs three times a plain one (an ASCII line
-# lower-cased and searched as written is the case-blind search, character for character)
-_LOWER = {_CHROME_WORDS: re.compile(_CHROME), _DATE: re.compile(_DATES)}
+_DATE = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\bago\b", re.I)
+# the case-blind patterns as written, for lower-cased ASCII lines: a case-blind search costs three times a plain
+# one (an ASCII line lower-cased and searched as written is the case-blind search, character for character)
+_LOWER = {p: re.compile(p.pattern) for p in (_CHROME_WORDS, _DATE)}
 _SHORT = 30  # characters: a line under this is a label, a link, a menu entry
 _FAR = 50    # lines: the distance to trafilatura's text is capped here
 NAMES = ("log_chars", "words", "ends_sentence", "capitalised", "digits", "in_traf", "lines_to_traf",
