@@ -9,13 +9,14 @@ import re
 import sys
 
 from pipelines import __version__
-from pipelines.config.base import ConfigError
-from pipelines.config.curate import load_config
-from pipelines.config.jobs import JOBS
-from pipelines.runtime.worker import DropImportNoise
+
+# Only the standard library at the top: a spawned extractor process imports this module again (multiprocessing
+# re-imports the parent's main module), and the config models, numpy and pydantic would cost it 40 MB and a
+# fifth of a second. The jobs import what they need when they run.
 
 
 def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.config.curate import load_config
     from pipelines.jobs.curate import run_curate, summary_table
 
     cfg = load_config(args.config)
@@ -34,7 +35,7 @@ def _curate(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _dedup_explain(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.config.curate import MinHashSettings
+    from pipelines.config.curate import MinHashSettings, load_config
     from pipelines.dedup.minhash import bands_for_threshold, explain
 
     if beam_args:
@@ -178,6 +179,8 @@ def _keys_help(job: str, description: str = "") -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines.config.jobs import JOBS
+
     parser = argparse.ArgumentParser(prog="refinery", description="Curate LLM pre-training data and choose its mix.")
     parser.add_argument("--version", action="version", version=f"refinery {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +286,9 @@ def _report_bugs(kind: type, value: BaseException, tb: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.config.base import ConfigError
+    from pipelines.runtime.worker import DropImportNoise
+
     sys.excepthook = _report_bugs
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)

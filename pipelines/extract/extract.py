@@ -39,6 +39,7 @@ class HtmlExtractor:
         self.recent: OrderedDict[bytes, tuple[str, Any]] = OrderedDict()
         self.held = 0  # characters of text remembered
         self.repeats = 0
+        self.pending: tuple[str, bytes | None] | None = None  # the page started by `ahead`, and its key
 
     @staticmethod
     def prestart(settings: ExtractSettings, count: int) -> None:
@@ -47,26 +48,53 @@ class HtmlExtractor:
         prestart(html_setup, html_job, settings.html.model_dump(), settings.max_memory_mb, count)
 
     def close(self) -> None:
+        self.pending = None  # a page started ahead and never asked for: the child ends with it
         self.sandbox.close()
 
     def __call__(self, html: str, url: str | None) -> tuple[str, Any]:
         """("ok", {"text": ..., metadata...}) | ("timeout", seconds) | ("error", message); a fresh dict each call."""
         if not self.keep:
-            return self.sandbox((html, url))
-        h = hashlib.blake2b(html.encode("utf-8", "surrogatepass"), digest_size=16)
-        if self.with_url:
-            h.update(b"\0" + (url or "").encode("utf-8", "surrogatepass"))
-        key = h.digest()
+            return self._extract(html, url, None)
+        key = self._key(html, url)
         if key in self.recent:
             self.recent.move_to_end(key)
             self.repeats += 1
         else:
-            self.recent[key] = outcome = self.sandbox((html, url))
+            self.recent[key] = outcome = self._extract(html, url, key)
             self.held += _size(outcome)
             while len(self.recent) > self.keep or (self.held > MEMORY_CHARS and len(self.recent) > 1):
                 self.held -= _size(self.recent.popitem(last=False)[1])
         status, body = self.recent[key]
         return status, dict(body) if isinstance(body, dict) else body
+
+    def ahead(self, html: str, url: str | None) -> None:
+        """Start on the page the caller will ask for next, so that the child extracts it while the caller
+        finishes the page in hand (its filters and sketches); the call for that page takes the outcome. A
+        remembered repeat is not started, and only one page is ahead at a time."""
+        if self.pending is not None:
+            return
+        key = self._key(html, url) if self.keep else None
+        if key is not None and key in self.recent:
+            return
+        self.sandbox.submit((html, url))
+        self.pending = (html, key)
+
+    def _extract(self, html: str, url: str | None, key: bytes | None) -> tuple[str, Any]:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            outcome = self.sandbox.collect()
+            if pending[0] is html:
+                return outcome
+            # started for a page the caller did not ask for after all: its outcome goes unused
+        return self.sandbox((html, url))
+
+    def _key(self, html: str, url: str | None) -> bytes:
+        if self.pending is not None and self.pending[0] is html and self.pending[1] is not None:
+            return self.pending[1]
+        h = hashlib.blake2b(html.encode("utf-8", "surrogatepass"), digest_size=16)
+        if self.with_url:
+            h.update(b"\0" + (url or "").encode("utf-8", "surrogatepass"))
+        return h.digest()
 
 
 def annotate(doc: Row) -> Row:
@@ -133,6 +161,12 @@ class Extract:
         self.settings, self.on_page, self.on_repeat = settings, on_page, on_repeat
         self.html: HtmlExtractor | None = None
         self.pdf: Any = None
+        self.upcoming: Row | None = None  # the row the caller will pass next, when it knows it (`ahead`)
+
+    def ahead(self, row: Row | None) -> None:
+        """Tell the stage which row comes after the one it is given next: once that one's page is extracted,
+        the child starts on this row's page while the caller runs the later stages."""
+        self.upcoming = row
 
     def __call__(self, row: Row) -> Row:
         if "_html" in row and self.html is None:
@@ -145,9 +179,13 @@ class Extract:
         out = extract_doc(row, self.html, self.pdf)
         if self.html is not None and self.html.repeats > repeats and self.on_repeat is not None:
             self.on_repeat()
+        upcoming, self.upcoming = self.upcoming, None
+        if self.html is not None and upcoming is not None and "_html" in upcoming:
+            self.html.ahead(upcoming["_html"], upcoming.get("url"))
         return out
 
     def close(self) -> None:
+        self.upcoming = None
         for extractor in (self.html, self.pdf):
             if extractor is not None:
                 extractor.close()

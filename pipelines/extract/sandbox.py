@@ -128,6 +128,9 @@ class Sandbox:
         self.on_progress = on_progress
         self._proc: Any = None
         self._conn: Any = None
+        self._job: Any = None  # the submitted job, until collected
+        self._sent: tuple[str, Any] | None = None  # its outcome, where the child died as it was handed it
+        self._deadline = 0.0
 
     def _start(self) -> None:
         """A ready child: one prestarted for these arguments, or a fresh one (also when that one failed)."""
@@ -157,6 +160,7 @@ class Sandbox:
             self._proc = None
 
     def close(self) -> None:
+        self._job = self._sent = None
         if self._proc is not None:
             try:
                 self._conn.send(None)
@@ -170,20 +174,43 @@ class Sandbox:
     def __call__(self, job: Any) -> tuple[str, Any]:
         """("ok", result) | ("timeout", seconds) | ("error", message). A child that dies is replaced and the job
         tried once more before it is the job's error; a child stopped by SIGINT/SIGTERM raises Interrupted."""
-        status, body = self._attempt(job)
+        self.submit(job)
+        return self.collect()
+
+    def submit(self, job: Any) -> None:
+        """Hand the child `job` and return at once: it works on it while the caller does other work, under the
+        deadline from now. `collect` takes the outcome; one job at a time."""
+        if self._job is not None:
+            raise RuntimeError("Sandbox.submit: the last job was not collected")
+        self._job = job
+        self._sent = self._send(job)
+
+    def collect(self) -> tuple[str, Any]:
+        """The outcome of the submitted job (see __call__)."""
+        job, self._job = self._job, None
+        status, body = self._sent if self._sent is not None else self._wait()
         if status == "died":
-            status, body = self._attempt(job)
+            self._sent = self._send(job)
+            status, body = self._sent if self._sent is not None else self._wait()
+        self._sent = None
         return ("error", body) if status == "died" else (status, body)
 
-    def _attempt(self, job: Any) -> tuple[str, Any]:
+    def _send(self, job: Any) -> tuple[str, Any] | None:
+        """Start `job`: None once the child has it, or the outcome where the child died before taking it."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
-        deadline = time.monotonic() + self.timeout_s
+        self._deadline = time.monotonic() + self.timeout_s
         try:
             self._conn.send(job)
+        except (EOFError, OSError) as exc:
+            return self._died(exc)
+        return None
+
+    def _wait(self) -> tuple[str, Any]:
+        try:
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._conn.poll(left):
+                # an outcome already in the pipe counts however late the caller comes for it
+                if not self._conn.poll(max(self._deadline - time.monotonic(), 0)):
                     self._kill()
                     return "timeout", self.timeout_s
                 kind, body = self._conn.recv()
@@ -193,12 +220,15 @@ class Sandbox:
                     continue
                 return kind, body
         except (EOFError, OSError) as exc:
-            proc = self._proc
-            if proc is not None:
-                proc.join(timeout=1)
-            code = proc.exitcode if proc is not None else None
-            self._kill()
-            if code is not None and -code in STOP_SIGNALS:
-                raise Interrupted(f"extractor stopped by signal {-code}") from exc
-            hint = f"; its memory limit is {self.memory_mb} MB (extract.max_memory_mb)" if self.memory_mb else ""
-            return "died", f"extractor process died (exit code {code}): {type(exc).__name__}{hint}"
+            return self._died(exc)
+
+    def _died(self, exc: BaseException) -> tuple[str, Any]:
+        proc = self._proc
+        if proc is not None:
+            proc.join(timeout=1)
+        code = proc.exitcode if proc is not None else None
+        self._kill()
+        if code is not None and -code in STOP_SIGNALS:
+            raise Interrupted(f"extractor stopped by signal {-code}") from exc
+        hint = f"; its memory limit is {self.memory_mb} MB (extract.max_memory_mb)" if self.memory_mb else ""
+        return "died", f"extractor process died (exit code {code}): {type(exc).__name__}{hint}"

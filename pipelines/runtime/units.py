@@ -81,7 +81,8 @@ class StageUnit(beam.DoFn):
         cfg = self.cfg
         self.sources = {s.name: s for s in cfg.sources}
         self.extract = Extract(cfg.extract, on_page=self._on_page, on_repeat=self._on_repeat)
-        self.stages = [Optout(cfg.optout), self.extract, *filter_stages(cfg)]
+        self.before = [Optout(cfg.optout)]  # the stages a row passes before extraction is started for it
+        self.stages = [self.extract, *filter_stages(cfg)]
         self.scorer = Scorer(cfg.classifiers) if cfg.classifiers.enabled else None
         self.minhash = cfg.dedup.minhash if cfg.dedup.enabled and cfg.dedup.minhash.enabled else None
         self.progress = Progress(self.progress_dir, "read")
@@ -132,15 +133,15 @@ class StageUnit(beam.DoFn):
         last = time.monotonic()
         n = 0
         uri = self.cfg.uri(unit.path)
-        for row in guarded(read_file(source, unit.path, uri, self.cfg.extract, unit.start, unit.end), source, uri,
-                           unit):
-            position, n = n, n + 1
-            if row["id"] in done:  # staged before a crash
+        rows = guarded(read_file(source, unit.path, uri, self.cfg.extract, unit.start, unit.end), source, uri, unit)
+        for position, row in self._ahead(rows, done, source):
+            n = position + 1
+            if row is None:  # staged before a crash
                 if buffer:  # pieces hold unbroken runs of rows
                     self._flush(folder, buffer)
                     buffer, last = [], time.monotonic()
                 continue
-            row = self._process(strict_fields(row), source)
+            row = self._process(row)
             row["row"] = position
             buffer.append(row)
             if len(buffer) >= settings.every_docs or time.monotonic() - last >= settings.every_s:
@@ -152,20 +153,42 @@ class StageUnit(beam.DoFn):
         Metrics.counter(NAMESPACE, f"{unit.source}/resumed").inc(len(done))
         self.progress.add(files=1, records=n, resumed=len(done))
 
-    def _process(self, row: Row, source: Any) -> Row:
+    def _ahead(self, rows: Iterator[Row], done: set[str], source: Any) -> Iterator[tuple[int, Row | None]]:
+        """(position, row) for each record of the unit, None for a row staged before a crash, each row through
+        the stages before extraction. One record is read ahead and handed to the extract stage (Extract.ahead):
+        the extractor child starts on its page as soon as it is done with the page before, while this worker runs
+        that page's filters."""
+        held: tuple[int, Row | None] | None = None
+        for position, row in enumerate(rows):
+            item = (position, None if row["id"] in done else self._before(strict_fields(row), source))
+            if held is not None:
+                self.extract.ahead(item[1] if item[1] is not None and not is_rejected(item[1]) else None)
+                yield held
+            held = item
+        if held is not None:
+            self.extract.ahead(None)
+            yield held
+
+    def _before(self, row: Row, source: Any) -> Row:
         row["license"] = row.get("license") or source.license
         row["consent"] = row.get("consent") or source.consent
+        self.source = source.name
+        return self._guard(row, self.before)
+
+    def _process(self, row: Row) -> Row:
+        out = row if is_rejected(row) else self._guard(row, self.stages)
+        self.progress.add(documents=1, passed=0 if is_rejected(out) else 1)
+        return out
+
+    def _guard(self, row: Row, chain: list) -> Row:
         if is_rejected(row):
             return row
-        self.source = source.name
         try:
-            out = stages.run(row, self.stages)
+            return stages.run(row, chain)
         except Interrupted:
             raise  # the job is stopping: this document is redone by the next run, not given a verdict
         except Exception as exc:  # noqa: BLE001  (one document's failure is that document's row)
-            out = reject(row, "extract:error", f"{brief(exc)} (a refinery bug: please report it)")
-        self.progress.add(documents=1, passed=0 if is_rejected(out) else 1)
-        return out
+            return reject(row, "extract:error", f"{brief(exc)} (a refinery bug: please report it)")
 
     def _flush(self, folder: str, rows: list[Row]) -> None:
         passed = [r for r in rows if not is_rejected(r)]
