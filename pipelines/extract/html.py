@@ -11,7 +11,8 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.extract import justext_walk, page_meta, page_region, readability_gate, route, xpath_walk
+from pipelines.extract import (justext_walk, page_meta, page_region, readability_gate, readability_steps, route,
+                                xpath_walk)
 from pipelines.text import collapse_runs
 
 if TYPE_CHECKING:
@@ -161,9 +162,11 @@ def _spaces_for_breaks(text: str) -> str:
 def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleNamespace) -> str:
     import trafilatura
 
-    # the same text: its class and id tests and its jusText fallback run faster, and readability runs only
-    # where its text could be chosen (xpath_walk.py, justext_walk.py, readability_gate.py)
-    with xpath_walk.installed(), justext_walk.installed(), readability_gate.installed():
+    # the same text: its class and id tests, its jusText fallback and readability's steps run faster, and
+    # readability runs only where its text could be chosen (xpath_walk.py, justext_walk.py, readability_steps.py,
+    # readability_gate.py)
+    with xpath_walk.installed(), justext_walk.installed(), readability_steps.installed(), \
+            readability_gate.installed():
         result = trafilatura.bare_extraction(
             html,
             url=url,
