@@ -17,7 +17,6 @@ from pipelines.config.curate import ExtractSettings
 from pipelines.extract.html import extractor_version, html_job, html_setup
 from pipelines.extract.sandbox import Sandbox, prestart
 from pipelines.schema import Row, reject
-from pipelines.lang.words import units
 from pipelines.text import content_hash
 
 
@@ -98,11 +97,10 @@ class HtmlExtractor:
 
 
 def annotate(doc: Row) -> Row:
-    """Fill the columns every later stage reads: n_chars, n_words, content_hash. Until language ID knows the
-    language (and sets n_words again), words are counted without it (pipelines/lang/words.units)."""
+    """Fill n_chars and content_hash, which every later stage reads. n_words is counted by language ID, which
+    every row with a text reaches, in the words of the language it finds (filters.LanguageId)."""
     text = doc["text"]
     doc["n_chars"] = len(text)
-    doc["n_words"] = len(units(text))
     doc["content_hash"] = content_hash(text)
     return doc
 
