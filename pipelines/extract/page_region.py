@@ -117,9 +117,13 @@ def _strip(body: etree._Element) -> None:
     for el in list(body.iter(*_DROPPED)):
         _remove(el)
     text = _TEXT(body)
-    if _MARKS.search(text):  # the marks this module sets are not the page's to use
+    if _MARKS.search(text):  # the marks this module sets are not the page's to use (icon fonts write some)
+        marked = _MARKS.search
         for el in body.iter():
-            el.text, el.tail = el.text and el.text.translate(_NO_MARKS), el.tail and el.tail.translate(_NO_MARKS)
+            if el.text and marked(el.text):
+                el.text = el.text.translate(_NO_MARKS)
+            if el.tail and marked(el.tail):
+                el.tail = el.tail.translate(_NO_MARKS)
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
     total = len(text)
     # classes are read in Python: libxml2's XPath tests each element's class at three times the cost
