@@ -163,8 +163,8 @@ def test_region_marks_never_collide_with_the_page():
     text = page_region.region_text(page)
     assert text == "T\n0 and\nx\n y\n| c |"
     # in a tail, and written as character references (as icon fonts write them)
-    page = "<body><h1>T</h1><p><i>&#xe001;</i>&#xe010;tail <b>b</b>\ue002 end</p></body>"
-    assert page_region.region_text(page) == "T\ntail b end"
+    page = "<body><h1>T</h1><p><i>&#xe001;</i>&#xe010;tail <b>b</b>&#xe001;0&#xe001; end</p><pre>a\n b</pre></body>"
+    assert page_region.region_text(page) == "T\ntail b0 end\na\n b"
 
 
 def test_region_lines_say_their_link_share_and_block():
