@@ -1,6 +1,6 @@
 """Three steps of trafilatura's readability port (2.3, `readability_lxml.Document`) done in less time, with the
-same tree at the end of each: readability ran on about half of the WCXB dev pages and took 5.9 ms a run, these
-steps 1.9 ms of it.
+same tree at the end of each: readability runs on about half of the WCXB dev pages, and a run went from 5.7 to
+5.2 ms with them (benchmarks/README.md, stop 47).
 
 - `remove_unlikely_candidates`: the verdict on an element's class and id is remembered by the pair of values,
   not by their joined text, which trafilatura builds for every element first.

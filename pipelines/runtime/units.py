@@ -176,7 +176,7 @@ class StageUnit(beam.DoFn):
         return self._guard(row, self.before)
 
     def _process(self, row: Row) -> Row:
-        out = row if is_rejected(row) else self._guard(row, self.stages)
+        out = self._guard(row, self.stages)
         self.progress.add(documents=1, passed=0 if is_rejected(out) else 1)
         return out
 
