@@ -3,10 +3,10 @@
     python -m classifiers.page_route train --wcxb ../shared/data/wcxb-dev --pages ../shared/data/modern \
         --out classifiers/models/page_route.json [--folds 5] [--cache /tmp/route.pkl]
 
-Three models are fitted: the line model (which of the region's lines are content: a line is content where its
-words are a run of the gold text's), fitted first and scored out of fold so that the router learns from the
-filtered view as it is on pages the line model has not seen; then the router's choice and quality models and
-the page-type classifier.
+The line model (which of the region's lines are content: a line is content where its words are a run of the gold
+text's) is fitted first and scored out of fold, so that the router learns from the filtered view as it is on pages
+the line model has not seen; then the router's choice and quality models, its page-type classifier, and the
+gate's type classifier and quality model (which read only what is known before the region is made).
 
 Pages: WCXB's dev split (`--wcxb`: dev/html/*.html.gz, dev/ground-truth/*.json, metadata.json for each page's
 site) and folders of pages with `ground-truth.json` (`--pages`: url, articleBody, type). Every page goes through
@@ -152,6 +152,7 @@ def fit_router(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     # the filtered view's models read its features; the others what is known before the lines are scored
     X = {view: [r["x"] if view == "filtered" else r["x"][:route.PAGE] for r in rows] for view in route.VIEWS}
+    gated = [[r["x"][i] for i in route.GATE] for r in rows]
     return {
         "names": list(route.NAMES),
         "margin": MARGIN,
@@ -161,6 +162,9 @@ def fit_router(rows: list[dict[str, Any]]) -> dict[str, Any]:
                    for view in route.VIEWS[1:]},
         "quality": {view: fit_regression(X[view], [r["f1"][view] for r in rows], **QUALITY) for view in route.VIEWS},
         "page_type": fit_softmax(X["region"], [r["type"] for r in rows], **PAGE_TYPE),
+        # the gate's own: read before the region is made (route.gate)
+        "gate": {"page_type": fit_softmax(gated, [r["type"] for r in rows], **PAGE_TYPE),
+                 "quality": fit_regression(gated, [r["f1"]["trafilatura"] for r in rows], **QUALITY)},
     }
 
 

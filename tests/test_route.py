@@ -121,8 +121,46 @@ def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wc
     assert extracted["html_text"] in route.VIEWS and extracted["text"]
 
 
+def test_the_gate_decides_as_the_router_does_without_making_the_region(wcxb_pages, monkeypatch):
+    """Where the gate keeps trafilatura's text, the router given every feature keeps the same text with the same
+    confidence; extract_html then never makes the region. Elsewhere extract_html routes as route.route does."""
+    from pipelines.extract import html as html_extract
+
+    model = route.load()
+    expected, gated = {}, set()
+    for page in wcxb_pages:
+        html, _ = decode_html(page["raw"])
+        unwrapped, text, lines, _ = html_extract.views(html, page["url"], HtmlSettings())
+        x, texts = route.views(unwrapped, text, lines, model)
+        chosen = route.route(x, model)
+        expected[page["name"]] = (chosen, texts[chosen.view])
+        if route.gate([x[i] for i in route.GATE], model) is not None:
+            gated.add(page["name"])
+            assert chosen.view == "trafilatura" and chosen.page_type == "article"
+    assert 5 <= len(gated) < len(wcxb_pages)  # six articles among the 42 pages; the gate passes the others on
+
+    made = []
+    real_region = html_extract._region
+    monkeypatch.setattr(html_extract, "_region", lambda *a: made.append(1) or real_region(*a))
+    for page in wcxb_pages:
+        html, _ = decode_html(page["raw"])
+        before = len(made)
+        out = extract_html(html, page["url"], HtmlSettings())
+        chosen, text = expected[page["name"]]
+        assert (out["html_text"], out["page_type"], out["extract_confidence"]) == (chosen.view, chosen.page_type,
+                                                                                   chosen.confidence)
+        assert out["text"] == text
+        assert (len(made) == before) == (page["name"] in gated)
+
+
 def _constant(value: float) -> dict:
     return {"kind": "regression", "base": [value], "trees": [[]]}
+
+
+def _types(article: float) -> dict:
+    """A type classifier that gives every page this probability of an article (and the rest to forum)."""
+    return {"kind": "softmax", "classes": ["article", "forum"], "base": [math.log(article / (1 - article)), 0.0],
+            "trees": [[], []]}
 
 
 @pytest.mark.parametrize("article, region_gain, filtered_gain, filtered_chars, kept", [
@@ -137,16 +175,31 @@ def _constant(value: float) -> dict:
 ])
 def test_the_choice_among_three_views(article, region_gain, filtered_gain, filtered_chars, kept):
     model = {"margin": 0.0, "choice": {"region": _constant(region_gain), "filtered": _constant(filtered_gain)},
-             "quality": {view: _constant(0.5) for view in route.VIEWS},
-             "page_type": {"kind": "softmax", "classes": ["article", "forum"], "base": [0.0, 0.0], "trees": [[], []]}}
-    odds = math.log(article / (1 - article))
-    model["page_type"]["base"] = [odds, 0.0]
+             "quality": {view: _constant(0.5) for view in route.VIEWS}, "page_type": _types(article),
+             "gate": {"page_type": _types(0.5), "quality": _constant(0.9)}}  # a gate never sure: it passes
     x = [0.0] * len(route.NAMES)
     x[route.NAMES.index("traf_over_region")] = 0.05 if kept != "trafilatura" or article < 0.9 else 0.5
     x[route.NAMES.index("log_filtered_chars")] = filtered_chars
     chosen = route.route(x if article < 0.9 else x[:route.PAGE], model)
     assert chosen.view == kept and chosen.confidence == 0.5
     assert chosen.page_type == ("article" if article > 0.5 else "forum")
+
+
+@pytest.mark.parametrize("article, chars, gated", [
+    (0.97, 800, True),    # surely an article, and trafilatura kept a text of some length: its text, as the gate says
+    (0.97, 300, False),   # ...a short text: the other views are made and the router decides
+    (0.9, 800, False),    # not sure enough for the gate
+])
+def test_the_gate(article, chars, gated):
+    model = {"margin": 0.0, "choice": {"region": _constant(0.3), "filtered": _constant(0.3)},
+             "quality": {view: _constant(0.5) for view in route.VIEWS}, "page_type": _types(0.2),
+             "gate": {"page_type": _types(article), "quality": _constant(0.9)}}
+    x = [0.0] * len(route.NAMES)
+    x[route.NAMES.index("log_traf_chars")] = math.log1p(chars)
+    x[route.NAMES.index("log_filtered_chars")] = 5.0
+    chosen = route.route(x, model)
+    assert route.gate([x[i] for i in route.GATE], model) == (chosen if gated else None)
+    assert chosen == (("trafilatura", "article", 0.9) if gated else ("filtered", "forum", 0.5))
 
 
 def test_training_without_pages_is_one_clear_error(capsys):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.extract import (justext_walk, page_meta, page_region, readability_gate, readability_steps, route,
                                 xpath_walk)
+from pipelines.extract.page_features import html_features
 from pipelines.text import collapse_runs
 
 if TYPE_CHECKING:
@@ -40,13 +41,17 @@ def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
 def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
     """Main text and page metadata of one page (in-process, no deadline). With the router on, `html_text` in the
     result says which view gave the text (`trafilatura`, `region` or `filtered`), `page_type` what kind of page
-    the router takes it for and `extract_confidence` the text's predicted word F1 (route.py)."""
-    html, text, lines, out = views(html, url, settings, with_region=settings.route)
+    the router takes it for and `extract_confidence` the text's predicted word F1 (route.py). A page the router's
+    gate takes for an article keeps trafilatura's text before the region is made."""
+    html, tree, text, out = _article(html, url, settings)
     if settings.route:
         model = route.load()
-        x, texts = route.views(html, text, lines, model)
-        chosen = route.route(x, model)
-        text = texts[chosen.view]
+        page = html_features(html)
+        chosen = route.gate(page + route.text_features(text), model)
+        if chosen is None:
+            x, texts = route.views(html, text, _region(html, tree), model, page)
+            chosen = route.route(x, model)
+            text = texts[chosen.view]
         out.update(html_text=chosen.view, page_type=chosen.page_type, extract_confidence=chosen.confidence)
     out["text"] = text
     return out
@@ -57,16 +62,26 @@ def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
     """The page with its lines unwrapped, trafilatura's text, the main region's lines (none without
     `with_region`) and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the
     region and the metadata on the tree itself."""
+    html, tree, text, out = _article(html, url, settings)
+    return html, text, _region(html, tree) if with_region else [], out
+
+
+def _article(html: str, url: str | None,
+             settings: HtmlSettings | SimpleNamespace) -> tuple[str, Any, str, dict[str, Any]]:
+    """The page with its lines unwrapped, its tree (None where it does not parse), trafilatura's text and the
+    page's metadata."""
     html = unwrap_lines(html)
     tree = _parse(html)
     text = _trafilatura(html if tree is None else tree, url, settings)
     out = {}
     if settings.metadata and tree is not None:
         out = page_meta.page_metadata(tree, url, settings.metadata_search)
-    lines: list[page_region.Line] = []
-    if with_region:
-        lines = page_region.html_lines(html) if tree is None else page_region.region_lines(tree)
-    return html, text, lines, out
+    return html, tree, text, out
+
+
+def _region(html: str, tree: Any) -> list[page_region.Line]:
+    """The main region's lines, from the tree (changed in place) or, where the page did not parse, the string."""
+    return page_region.html_lines(html) if tree is None else page_region.region_lines(tree)
 
 
 def _parser() -> Any:
