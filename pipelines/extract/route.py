@@ -13,10 +13,9 @@ news pages, which are not in its training set (though this guard was chosen look
 view would trade a point of trafilatura's F1 for its own, and most pages of a crawl are articles. The kept
 view's predicted F1 is the page's `extract_confidence`, so users can filter on it or send low ones elsewhere.
 
-Most pages of a crawl are articles, and on an article trafilatura's text is kept: a gate (gate()) reads only what
-is known before the region is made (the markup's features and trafilatura's text's length and lines) and keeps
-trafilatura's text where its own type classifier is surer still that the page is an article (ARTICLE_GATE) and
-the text is not short (GATE_MIN_CHARS). Such a page costs no region, no view features and no line scores.
+Before any of that, a gate (gate()) reads only what is known before the region is made (the markup's features
+and trafilatura's text's length and lines) and keeps trafilatura's text where its own type classifier is surer
+still that the page is an article (ARTICLE_GATE) and the text is not short (GATE_MIN_CHARS). Such a page costs no region, no view features and no line scores.
 """
 from __future__ import annotations
 
@@ -47,6 +46,7 @@ PAGE = len(NAMES) - len(FILTERED_NAMES)  # the features read before the lines ar
 TEXT_NAMES = ("log_traf_chars", "log_traf_lines", "traf_line_chars")  # trafilatura's text alone (text_features)
 GATE_NAMES = PAGE_NAMES + TEXT_NAMES  # what the gate reads: known before the region is made
 GATE = [NAMES.index(name) for name in GATE_NAMES]
+_GATE_TRAF_CHARS = GATE_NAMES.index("log_traf_chars")
 _BLOCKS = re.compile(r"\n| \| ")
 _CURRENCY = re.compile(r"[$€£¥₹]\s?\d")
 _TRAF_OVER_REGION = NAMES.index("traf_over_region")
@@ -148,12 +148,11 @@ def load(path: str = MODEL) -> dict[str, Any]:
 def gate(x: list[float], model: dict[str, Any]) -> Route | None:
     """trafilatura's text, where the page's features and the text's (`x`, in the order of GATE_NAMES) make it an
     article surely enough that the other views need not be made; else None."""
-    if x[-len(TEXT_NAMES)] <= _GATE_MIN_LOG:
+    if x[_GATE_TRAF_CHARS] <= _GATE_MIN_LOG:
         return None
     if predict_proba(model["gate"]["page_type"], x).get("article", 0.0) < ARTICLE_GATE:
         return None
-    confidence = predict(model["gate"]["quality"], x)[0]
-    return Route("trafilatura", "article", round(min(max(confidence, 0.0), 1.0), 4))
+    return Route("trafilatura", "article", _confidence(predict(model["gate"]["quality"], x)[0]))
 
 
 def route(x: list[float], model: dict[str, Any]) -> Route:
@@ -175,7 +174,12 @@ def route(x: list[float], model: dict[str, Any]) -> Route:
         filtered_gain = predict(model["choice"]["filtered"], x)[0]
         view = "region" if region_gain > filtered_gain + REGION_OVER_FILTERED else "filtered"
     confidence = predict(model["quality"][view], x if view == "filtered" else page)[0]
-    return Route(view, max(types, key=types.__getitem__), round(min(max(confidence, 0.0), 1.0), 4))
+    return Route(view, max(types, key=types.__getitem__), _confidence(confidence))
+
+
+def _confidence(predicted: float) -> float:
+    """A predicted word F1 as `extract_confidence`: within 0..1, to four places."""
+    return round(min(max(predicted, 0.0), 1.0), 4)
 
 
 def sure_article(types: dict[str, float]) -> bool:
