@@ -15,7 +15,8 @@ view's predicted F1 is the page's `extract_confidence`, so users can filter on i
 
 Before any of that, a gate (gate()) reads only what is known before the region is made (the markup's features
 and trafilatura's text's length and lines) and keeps trafilatura's text where its own type classifier is surer
-still that the page is an article (ARTICLE_GATE) and the text is not short (GATE_MIN_CHARS). Such a page costs no region, no view features and no line scores.
+still that the page is an article (ARTICLE_GATE) and the text is not short (GATE_MIN_CHARS). Such a page costs
+no region, no view features and no line scores.
 """
 from __future__ import annotations
 
