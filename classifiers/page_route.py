@@ -84,14 +84,15 @@ def measure(page: dict[str, Any]) -> dict[str, Any]:
     from pipelines.text import word_prf
 
     unwrapped, text, lines, _ = extract.views(decode_html(page["raw"])[0], page["url"], HtmlSettings())
-    region = "\n".join(line.text for line in lines)  # the models read it with its repeats; its text has them once
+    texts = [line.text for line in lines]
+    region = "\n".join(texts)  # the models read it with its repeats; its text has them once
     gold = page_lines.words(page["gold"])
     return {"name": page["name"], "type": page["type"], "site": page["site"], "gold": page["gold"],
-            "text": text, "region": region, "lines": [line.text for line in lines],
+            "text": text, "region": region, "lines": texts,
             "x": route.features(unwrapped, text, region), "line_x": page_lines.line_features(lines, text),
-            "line_y": [float(bool(w := page_lines.words(line.text)) and w in gold) for line in lines],
+            "line_y": [float(bool(w := page_lines.words(t)) and w in gold) for t in texts],
             "f1": {"trafilatura": word_prf(text, page["gold"])[2],
-                   "region": word_prf(page_region.text_of(r.text for r in lines), page["gold"])[2]}}
+                   "region": word_prf(page_region.text_of(texts), page["gold"])[2]}}
 
 
 def fit_lines(rows: list[dict[str, Any]]) -> dict[str, Any]:
