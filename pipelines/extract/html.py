@@ -123,7 +123,48 @@ def _parse(html: str) -> Any:
             tree = fromstring(html.encode("utf-8", "surrogatepass"), parser=_parser())
     except Exception:  # noqa: BLE001 - lxml's errors on broken markup are many; the views judge the page
         return None
-    return None if tree is None or (dubious and len(tree) < 2) else tree
+    if tree is None or (dubious and len(tree) < 2):
+        return None
+    return after_end(tree)
+
+
+def after_end(tree: Any) -> Any:
+    """The page with what its markup has after `</html>` moved to the end of its body, where a browser reads
+    it (HTML5's "after after body" mode). lxml makes that content a second root element that no view reads;
+    some sites close the document early and put the whole article after it."""
+    trailing = [el for el in tree.itersiblings() if isinstance(el.tag, str)]
+    if not trailing:
+        return tree
+    from lxml.html import Element
+
+    body = tree.find("body")
+    if body is None:
+        body = Element("body")
+        tree.append(body)
+    for root in trailing:
+        if root.text:
+            _append_text(body, root.text)
+            root.text = None
+        for part in list(root):
+            root.remove(part)  # its tail goes with it
+            if part.tag not in ("head", "body"):
+                body.append(part)
+                continue
+            if part.tag == "body":  # a second document's body: its text and children (its head is not text)
+                if part.text:
+                    _append_text(body, part.text)
+                body.extend(list(part))
+            if part.tail:
+                _append_text(body, part.tail)
+    return tree
+
+
+def _append_text(body: Any, text: str) -> None:
+    """`text` added after the body's last child (its tail), or to the body's own text where it has none."""
+    if len(body):
+        body[-1].tail = (body[-1].tail or "") + text
+    else:
+        body.text = (body.text or "") + text
 
 
 _XML_REFUSES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])  # control characters XML refuses
