@@ -26,7 +26,8 @@ _WORD = re.compile(r"\w+")
 
 
 def word_f1(predicted: str, gold: str) -> float:
-    ours, theirs = collections.Counter(_WORD.findall(predicted.lower())), collections.Counter(_WORD.findall(gold.lower()))
+    ours = collections.Counter(_WORD.findall(predicted.lower()))
+    theirs = collections.Counter(_WORD.findall(gold.lower()))
     if not ours and not theirs:
         return 1.0
     both = sum((ours & theirs).values())
