@@ -1,8 +1,8 @@
 """rs-trafilatura on WCXB's dev split, scored as WCXB scores it, for a side-by-side with bench_extraction.py.
 
 rs-trafilatura (a Rust port of trafilatura with a page-type classifier) ships wheels for CPython 3.12 only, and
-refinery runs on 3.11, so it is not a refinery dependency. This script imports nothing from refinery; run it in
-its own environment:
+refinery runs on 3.11, so it is not a refinery dependency. This script imports only refinery's word measure
+(pipelines/text.py, the standard library alone); run it in an environment of rs-trafilatura's own:
 
     python3.12 -m venv /tmp/rs && /tmp/rs/bin/pip install rs-trafilatura==0.1.1
     /tmp/rs/bin/python benchmarks/bench_rs_trafilatura.py --wcxb ../shared/data/wcxb-dev [--out scores.json]
@@ -17,24 +17,13 @@ import argparse
 import collections
 import gzip
 import json
-import re
 import sys
 import time
 from pathlib import Path
 
-_WORD = re.compile(r"\w+")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def word_f1(predicted: str, gold: str) -> float:
-    ours = collections.Counter(_WORD.findall(predicted.lower()))
-    theirs = collections.Counter(_WORD.findall(gold.lower()))
-    if not ours and not theirs:
-        return 1.0
-    both = sum((ours & theirs).values())
-    if not both:
-        return 0.0
-    precision, recall = both / sum(ours.values()), both / sum(theirs.values())
-    return 2 * precision * recall / (precision + recall)
+from pipelines.text import word_prf  # noqa: E402
 
 
 def main() -> int:
@@ -65,7 +54,7 @@ def main() -> int:
         start = time.process_time()
         result = rs_trafilatura.extract_bytes(raw, url=data.get("url"))
         seconds += time.process_time() - start
-        f1 = word_f1(result.main_content or "", gold.get("main_content") or "")
+        f1 = word_prf(result.main_content or "", gold.get("main_content") or "")[2]
         scores[kind].append(f1)
         scores["all"].append(f1)
         pages[path.stem] = {"f1": f1, "type": kind, "predicted_type": result.page_type}

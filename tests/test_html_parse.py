@@ -22,18 +22,13 @@ def test_an_article_after_the_documents_end_is_extracted():
     tree = html_path._parse(html_path.unwrap_lines(html))
     assert not _left_after(tree)
     assert "The Human Resources department of any company" in tree.find("body").text_content()
-    extracted = extract_text(html, page["url"])
+    extracted = html_path.extract_html(html, page["url"], HtmlSettings())["text"]
     assert word_prf(extracted, page["gold"])[2] > 0.9  # 0.04 when the second root was left out
 
 
 def _left_after(tree) -> list:
-    """What is left in the roots after the page's own: lxml cannot drop a root, so they stay, emptied."""
-    return [part for el in tree.itersiblings() if isinstance(el.tag, str) for part in el.iter() if part is not el
-            or (el.text or "").strip()]
-
-
-def extract_text(html: str, url: str) -> str:
-    return html_path.extract_html(html, url, HtmlSettings())["text"]
+    """The roots after the page's own that still hold something: lxml cannot drop a root, so they stay, emptied."""
+    return [el for el in tree.itersiblings() if isinstance(el.tag, str) and (len(el) or (el.text or "").strip())]
 
 
 WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=8)

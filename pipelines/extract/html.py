@@ -135,12 +135,11 @@ def after_end(tree: Any) -> Any:
     trailing = [el for el in tree.itersiblings() if isinstance(el.tag, str)]
     if not trailing:
         return tree
-    from lxml.html import Element
+    from lxml.etree import SubElement
 
     body = tree.find("body")
     if body is None:
-        body = Element("body")
-        tree.append(body)
+        body = SubElement(tree, "body")
     for root in trailing:
         if root.text:
             _append_text(body, root.text)
