@@ -59,7 +59,7 @@ def test_extractor_and_metadata_are_recorded(web_run):
     titled = [m for m in metadata if m.get("title")]
     assert len(titled) >= 55
     # which view of the page gave the text, what kind of page the router takes it for, and how sure it is
-    assert {m["html_text"] for m in metadata} <= {"trafilatura", "region", "filtered"}
+    assert {m["html_text"] for m in metadata} <= {"trafilatura", "region", "filtered", "declared"}
     assert sum(m["html_text"] == "trafilatura" for m in metadata) >= 50  # news articles stay trafilatura's (54)
     assert sum(m["page_type"] == "article" for m in metadata) >= 50
     assert all(0.0 <= m["extract_confidence"] <= 1.0 for m in metadata)

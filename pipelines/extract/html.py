@@ -11,8 +11,8 @@ import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.extract import (justext_walk, page_meta, page_region, readability_gate, readability_steps, route,
-                                xpath_walk)
+from pipelines.extract import (declared_body, justext_walk, page_meta, page_region, readability_gate,
+                                readability_steps, route, xpath_walk)
 from pipelines.extract.page_features import html_features
 from pipelines.text import collapse_runs
 
@@ -42,9 +42,13 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
     """Main text and page metadata of one page (in-process, no deadline). With the router on, `html_text` in the
     result says which view gave the text (`trafilatura`, `region` or `filtered`), `page_type` what kind of page
     the router takes it for and `extract_confidence` the text's predicted word F1 (route.py). A page the router's
-    gate takes for an article keeps trafilatura's text before the region is made."""
+    gate takes for an article keeps trafilatura's text before the region is made. Where the page declares an
+    article body in its JSON-LD that holds far more of the article than the kept view (declared_body.py), that
+    body is the text (`html_text`: `declared`; the confidence stays the router's for the view it replaced)."""
     html, tree, text, out = _article(html, url, settings)
     if settings.route:
+        # read before the region changes the tree
+        declared = declared_body.declared_body(tree) if tree is not None and "articleBody" in html else ""
         model = route.load()
         page = html_features(html)
         chosen = route.gate(page + route.text_features(text), model)
@@ -53,6 +57,8 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
             chosen = route.route(x, model)
             text = texts[chosen.view]
         out.update(html_text=chosen.view, page_type=chosen.page_type, extract_confidence=chosen.confidence)
+        if declared and declared_body.prefer(declared, text):
+            text, out["html_text"] = declared, "declared"
     out["text"] = text
     return out
 
