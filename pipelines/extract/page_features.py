@@ -45,6 +45,7 @@ _LD_GROUPS = {
     "ld_webpage": {"WebPage", "WebSite", "BreadcrumbList", "SiteNavigationElement"},
     "ld_review": {"Review", "AggregateRating", "Rating"},
 }
+LD_ARTICLE = _LD_GROUPS["ld_article"]  # the article kinds (declared_body.py reads their articleBody)
 _OG_TYPE = re.compile(r"""<meta\b[^>]*?\bproperty\s*=\s*["']og:type["'][^>]*>""", re.I)
 _CONTENT = re.compile(r"""\bcontent\s*=\s*["']([^"']*)["']""", re.I)
 _OG = ("article", "product", "website", "other")
