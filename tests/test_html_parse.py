@@ -1,4 +1,5 @@
-"""The page as a browser reads it: markup after `</html>` belongs to the body, not to a second root no view reads."""
+"""The page as a browser reads it: markup after `</html>` belongs to the body, not to a second root no view reads,
+and a block a streaming renderer sends late stands where its placeholder is."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +14,7 @@ from pipelines.read.charsets import decode_html
 from pipelines.text import word_prf
 
 AFTER_END = Path(__file__).parent / "data" / "wcxb-after-end"  # a WCXB dev page whose article follows </html>
+STREAMED = Path(__file__).parent / "data" / "wcxb-streamed"  # a WCXB dev page whose article is streamed in late
 
 
 def test_an_article_after_the_documents_end_is_extracted():
@@ -50,3 +52,37 @@ def test_a_page_that_ends_once_is_left_as_parsed():
     page = "<html><body><p>one two</p></body></html>"
     tree = html_path._parse(page)
     assert tree.find("body").text_content() == "one two" and len(tree) == 1
+
+
+def test_a_streamed_article_is_read_where_the_page_shows_it():
+    (page,) = wcxb_pages(STREAMED)
+    html, _ = decode_html(page["raw"])
+    tree = html_path._parse(html_path.unwrap_lines(html))
+    assert not [el for el in tree.iterfind(".//*[@hidden][@id]") if el.get("id").startswith("S:")]
+    assert not [el for el in tree.iter("template") if (el.get("id") or "").startswith("B:")]
+    alone = html_path.extract_html(html, page["url"], HtmlSettings(route=False))["text"]
+    assert word_prf(alone, page["gold"])[2] > 0.9  # trafilatura's text: 0.75 with the blocks left at the end
+    routed = html_path.extract_html(html, page["url"], HtmlSettings())
+    assert word_prf(routed["text"], page["gold"])[2] > 0.9
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(PARAGRAPH, st.booleans()), min_size=1, max_size=8), st.randoms(use_true_random=False),
+       PARAGRAPH)
+def test_streamed_blocks_take_their_placeholders_places(parts, random, orphan):
+    body, late = [], []
+    for i, (text, streamed) in enumerate(parts):
+        if streamed:  # the placeholder, then the text that follows it in the page
+            body.append(f'<template id="B:{i}"></template>')
+            late.append(f'<div hidden id="S:{i}"><p>{text}</p></div>')
+        else:
+            body.append(f"<p>{text}</p>")
+        body.append(f"t{i}")
+    random.shuffle(late)
+    page = ("<html><head><title>page</title></head><body>" + "".join(body) + "".join(late)
+            + f'<div hidden id="S:99"><p>{orphan}</p></div></body></html>')
+    tree = html_path._parse(page)
+    expected = "".join(f"{text}t{i}" for i, (text, _) in enumerate(parts))
+    assert "".join(tree.find("body").itertext()) == expected + orphan
+    left = [el.get("id") for el in tree.iterfind(".//*[@hidden][@id]")]
+    assert left == ["S:99"]  # a block with no placeholder stays where it was, hidden

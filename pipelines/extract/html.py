@@ -111,9 +111,9 @@ _PARSER: Any = None
 
 
 def _parse(html: str) -> Any:
-    """The page parsed as trafilatura's load_html parses it (its repairs and checks, with _parser()), or None
-    where it cannot (trafilatura and the region then parse the string themselves, and fail or not as they do
-    alone)."""
+    """The page parsed as trafilatura's load_html parses it (its repairs and checks, with _parser()), then read
+    as a browser shows it (after_end, streamed_in), or None where it cannot be parsed (trafilatura and the
+    region then parse the string themselves, and fail or not as they do alone)."""
     from lxml.html import fromstring
     from trafilatura.utils import is_dubious_html
 
@@ -131,7 +131,8 @@ def _parse(html: str) -> Any:
         return None
     if tree is None or (dubious and len(tree) < 2):
         return None
-    return after_end(tree)
+    tree = after_end(tree)
+    return streamed_in(tree) if _STREAMED in html else tree
 
 
 def after_end(tree: Any) -> Any:
@@ -162,6 +163,69 @@ def after_end(tree: Any) -> Any:
             if part.tail:
                 _append_text(body, part.tail)
     return tree
+
+
+_STREAMED = 'id="S:'  # how a streaming renderer's blocks are written (React's, as Next.js sends them)
+
+
+def streamed_in(tree: Any) -> Any:
+    """The page with what a streaming renderer sends late put where the page shows it. Such a page is sent with
+    placeholders (`<template id="B:n">` for a block, `<template id="P:n">` for a part of one) and the content
+    itself later, hidden at the end of the body (`<div hidden id="S:n">`), with a script that moves its content
+    into the placeholder's place; refinery runs no script, so it moves it here. Without this, content outside
+    the page's `<main>` is missed by the region, and trafilatura reads an article's paragraphs apart from its
+    heading or not at all. Content without a placeholder stays as it is."""
+    late = {el.get("id")[2:]: el for el in tree.iterfind(".//*[@hidden][@id]") if el.get("id").startswith("S:")}
+    if not late:
+        return tree
+    for placeholder in list(tree.iter("template")):
+        name = placeholder.get("id") or ""
+        content = late.pop(name[2:], None) if name[:2] in ("B:", "P:") else None
+        if content is not None and placeholder.getparent() is not None and not _inside(placeholder, content):
+            _detach(content)
+            _put_in_place(placeholder, content)
+    return tree
+
+
+def _inside(el: Any, other: Any) -> bool:
+    """Whether `el` is `other` or inside it (content cannot be moved into itself)."""
+    return el is other or any(a is other for a in el.iterancestors())
+
+
+def _detach(el: Any) -> None:
+    """Take an element out of its parent, the text that follows it (its tail) left where it was."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail:
+        _text_before(el, el.tail)
+    parent.remove(el)
+
+
+def _put_in_place(placeholder: Any, content: Any) -> None:
+    """`content`'s text and children where `placeholder` is, the placeholder removed, the text after it kept."""
+    parent, at = placeholder.getparent(), placeholder.getparent().index(placeholder)
+    if content.text:
+        _text_before(placeholder, content.text)
+    children = list(content)
+    for offset, child in enumerate(children):
+        parent.insert(at + offset, child)  # each with its tail
+    if placeholder.tail:
+        if children:
+            children[-1].tail = (children[-1].tail or "") + placeholder.tail
+        else:
+            _text_before(placeholder, placeholder.tail)
+    parent.remove(placeholder)
+
+
+def _text_before(el: Any, text: str) -> None:
+    """`text` added just before `el`: to its previous sibling's tail, or its parent's text."""
+    before = el.getprevious()
+    if before is not None:
+        before.tail = (before.tail or "") + text
+    else:
+        parent = el.getparent()
+        parent.text = (parent.text or "") + text
 
 
 def _append_text(body: Any, text: str) -> None:
