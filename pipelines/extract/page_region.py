@@ -21,7 +21,7 @@ from lxml import etree
 from pipelines.text import collapse_runs
 
 
-VERSION = "region 7"
+VERSION = "region 8"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
