@@ -182,7 +182,7 @@ def streamed_in(tree: Any) -> Any:
         name = placeholder.get("id") or ""
         content = late.pop(name[2:], None) if name[:2] in ("B:", "P:") else None
         if content is not None and placeholder.getparent() is not None and not _inside(placeholder, content):
-            _detach(content)
+            page_region.remove(content)  # its tail stays where it was
             _put_in_place(placeholder, content)
     return tree
 
@@ -192,19 +192,10 @@ def _inside(el: Any, other: Any) -> bool:
     return el is other or any(a is other for a in el.iterancestors())
 
 
-def _detach(el: Any) -> None:
-    """Take an element out of its parent, the text that follows it (its tail) left where it was."""
-    parent = el.getparent()
-    if parent is None:
-        return
-    if el.tail:
-        _text_before(el, el.tail)
-    parent.remove(el)
-
-
 def _put_in_place(placeholder: Any, content: Any) -> None:
     """`content`'s text and children where `placeholder` is, the placeholder removed, the text after it kept."""
-    parent, at = placeholder.getparent(), placeholder.getparent().index(placeholder)
+    parent = placeholder.getparent()
+    at = parent.index(placeholder)
     if content.text:
         _text_before(placeholder, content.text)
     children = list(content)

@@ -65,7 +65,7 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")  # lxml refuses a decoded string that names its encoding
 
-def _remove(el: etree._Element) -> None:
+def remove(el: etree._Element) -> None:
     """Remove an element but keep the text that follows it (its tail belongs to the parent)."""
     parent = el.getparent()
     if parent is None:
@@ -116,7 +116,7 @@ _MAYBE_CHROME = etree.XPath(" | ".join(
 
 def _strip(body: etree._Element) -> None:
     for el in list(body.iter(*_DROPPED)):
-        _remove(el)
+        remove(el)
     text = _TEXT(body)
     if _MARKS.search(text):  # the marks this module sets are not the page's to use (icon fonts write some)
         marked = _MARKS.search
@@ -131,7 +131,7 @@ def _strip(body: etree._Element) -> None:
     hidden = [el for el in body.iter(etree.Element) if _hidden_by_class(el)]
     for el in [el for el in _MAYBE_CHROME(body) if _chrome(el)] + hidden:
         if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
-            _remove(el)
+            remove(el)
 
 
 def _flat(el: etree._Element) -> str:
