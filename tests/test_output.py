@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import DATA, curate, read_rows
 from pipelines.schema import KEPT_SCHEMA, REJECTED_SCHEMA, doc_id
@@ -154,3 +156,28 @@ def wait_for_port(port: int, proc, timeout: float = 60) -> None:
         time.sleep(0.2)
     raise TimeoutError(f"nothing listens on port {port}")
 
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.lists(st.text(max_size=5), min_size=40, max_size=40))
+def test_rows_of_a_piece_are_the_rows_taken(picks, texts):
+    """output._rows slices where the positions are one run and copies otherwise: the rows are take()'s."""
+    import pyarrow as pa
+
+    from pipelines.write.output import _rows
+
+    table = pa.table({"row": list(range(len(picks))), "text": texts[:len(picks)]})
+    take = [i for i, pick in enumerate(picks) if pick]
+    if take:
+        assert _rows(table, take).equals(table.take(take))
+
+
+def test_parquet_is_read_as_read_table_reads_it(first):
+    """files.read_parquet gives pq.read_table's table, with the columns in the order asked for."""
+    from pipelines.runtime.files import read_parquet
+
+    path = next((Path(first.output) / "kept").glob("*.parquet"))
+    assert read_parquet(str(path)).equals(pq.read_table(path))
+    columns = ["url", "id", "n_chars"]
+    with open(path, "rb") as fh:
+        table = read_parquet(fh, columns)
+    assert table.column_names == columns and table.equals(pq.read_table(path, columns=columns))

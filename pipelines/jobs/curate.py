@@ -11,6 +11,7 @@ numbers (pipelines/runtime/decisions.py); the final write reads the staged text 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines import __version__
@@ -34,8 +34,9 @@ from pipelines.runtime.decisions import NAMESPACE, Decisions, data_movement, mea
 from pipelines.dedup.keyed import ExactDedup, UrlDedup
 from pipelines.dedup.near import MinHashDedup, write_audit
 from pipelines.runtime import storage
-from pipelines.runtime.files import sha256_file, write_json
+from pipelines.runtime.files import read_parquet, sha256_file, write_json
 from pipelines.write.output import KINDS, SUCCESS, WriteShards, list_shards, publish
+from pipelines.runtime.later import import_later
 from pipelines.runtime.progress import watch
 from pipelines.runtime.claims import Claims
 from pipelines.extract.extract import HtmlExtractor
@@ -147,7 +148,7 @@ def compute_stats(cfg: CurateConfig, staging: str, counters: dict[str, dict[str,
         for name in storage.listdir(folder):
             keys = ["source", "lang"] + (["reason"] if kind == "rejected" else [])
             with storage.arrow_input(os.path.join(folder, name)) as source:
-                table = pq.read_table(source, columns=keys + ["n_chars"])
+                table = read_parquet(source, keys + ["n_chars"])
             # counted by Arrow, one row per (source, language, reason): no Python object per document
             for group in table.group_by(keys).aggregate([("n_chars", "count"), ("n_chars", "sum")]).to_pylist():
                 s = sources[group["source"]]
@@ -317,6 +318,12 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
         return _run(cfg, workers, beam_args, show_progress, files, units, key, threads)
 
 
+def _import_grouping() -> None:
+    """Arrow's query engine, which Table.group_by imports when first used (a fifth of a second): queued for the
+    import thread (runtime/later.py), so the stats and the data card at the job's end do not wait for it."""
+    importlib.import_module("pyarrow.acero")
+
+
 def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: bool, files: list,
          units: list[Unit], key: str, threads: bool) -> CurateResult:
     staging = os.path.join(cfg.output, ".staging")
@@ -351,6 +358,7 @@ def _run(cfg: CurateConfig, workers: int, beam_args: list[str], show_progress: b
     try:
         runner = make_runner(workers, beam_args, threads)
         import_charts()  # for the data card, drawn once the pipeline is done
+        import_later(_import_grouping)  # for the stats and the card
         with beam.Pipeline(runner=runner, options=pipeline_options(workers, beam_args)) as p:
             build_pipeline(p, cfg, units, staging, work, progress_dir, dedup_partitions(units), claims)
         result = p.result

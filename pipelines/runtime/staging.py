@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.runtime import storage
-from pipelines.runtime.files import arrow_output, atomic_open
+from pipelines.runtime.files import arrow_output, atomic_open, read_parquet
 from pipelines.schema import STAGED_SCHEMA, Row, to_table
 
 DONE = "done.json"
@@ -52,8 +52,8 @@ def _owner(folder: str) -> bytes:
 
 def _read(path: str, columns: list[str] | None) -> pa.Table:
     if storage.is_url(path):  # a piece is small and read by several steps: one GET, held for the next
-        return pq.read_table(pa.BufferReader(storage.read_held(path)), columns=columns)
-    return pq.read_table(path, columns=columns)
+        return read_parquet(pa.BufferReader(storage.read_held(path)), columns)
+    return read_parquet(path, columns)
 
 
 def unit_folder(work: str, unit_key: str) -> str:
@@ -87,7 +87,7 @@ def mark_done(folder: str, rows: int) -> None:
         table = _WRITTEN.pop(path, None)
         if table is None:  # staged by an earlier run: its fact columns alone (ranged reads in a bucket)
             with storage.arrow_input(path) as source:
-                table = pq.read_table(source, columns=list(FACT_COLUMNS)).replace_schema_metadata(None)
+                table = read_parquet(source, list(FACT_COLUMNS)).replace_schema_metadata(None)
         counts[os.path.basename(path)] = table.num_rows
         facts.append(table)
     if sum(counts.values()) != rows:

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.runtime import storage
-from pipelines.runtime.files import atomic_open, save_png, write_json
+from pipelines.runtime.files import atomic_open, read_parquet, save_png, write_json
 from pipelines.runtime.later import import_later
 
 
@@ -39,7 +39,7 @@ def _read(folder: str, columns: list[str]) -> list[dict]:
         with storage.arrow_input(path) as source:
             have = pq.ParquetFile(source).schema_arrow.names
         with storage.arrow_input(path) as source:
-            rows.extend(pq.read_table(source, columns=[c for c in columns if c in have]).to_pylist())
+            rows.extend(read_parquet(source, [c for c in columns if c in have]).to_pylist())
     return rows
 
 
@@ -129,7 +129,7 @@ def _tally(folder: str, key: str, weight: str) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"documents": 0, weight: 0})
     for path in _parquet_files(folder):
         with storage.arrow_input(path) as source:
-            table = pq.read_table(source, columns=[key, weight])
+            table = read_parquet(source, [key, weight])
         table = table.set_column(0, key, pc.fill_null(table.column(key), "unknown"))
         for group in table.group_by(key).aggregate([(weight, "count"), (weight, "sum")]).to_pylist():
             out[group[key]]["documents"] += group[f"{weight}_count"]

@@ -118,9 +118,17 @@ def _rows_of_shard(folder: str, decisions: dict[int, Decision], kind: str, start
                 take.append(i)
             at += size + ROW_OVERHEAD
         if take:
-            yield _finish(table.take(take), decisions, kind)
+            yield _finish(_rows(table, take), decisions, kind)
         if at >= hi:
             return
+
+
+def _rows(table: pa.Table, take: list[int]) -> pa.Table:
+    """The rows at the ascending positions `take`: a slice, no copy, where they are one run (a piece's kept rows
+    mostly are), else a copy of them."""
+    if take[-1] - take[0] == len(take) - 1:
+        return table.slice(take[0], len(take))
+    return table.take(take)
 
 
 def write_shard(folder: str, kind: str, index: int, plan: dict[str, Any], units: Iterable[tuple[int, list[Decision]]],
