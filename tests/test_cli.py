@@ -98,3 +98,15 @@ def test_a_model_file_of_the_wrong_kind_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"refinery: config error: classifiers.models[0].path: {tmp_path}/model.bin is not a fastText model (.bin or .ftz)"]
+
+
+@pytest.mark.parametrize("mode", ["--threads", "--processes"])
+def test_a_quiet_run_writes_nothing_to_stderr(tmp_path, mode):
+    """No warning from Beam about refinery's own DoFns or worker settings reaches a user whose run went well."""
+    (tmp_path / "data").mkdir()
+    for p in sorted((DATA / "web").glob("0*.html.gz"))[:3]:
+        shutil.copy(p, tmp_path / "data" / p.name)
+    (tmp_path / "c.yaml").write_text("sources:\n  - {name: web, format: html, paths: ['data/*.html.gz']}\noutput: out\n")
+    proc = run("curate", "c.yaml", "--workers", "2", "--quiet", mode, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == "" and "wrote " in proc.stdout

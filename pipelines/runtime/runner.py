@@ -69,11 +69,23 @@ def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> An
     if workers == 1:
         return FnApiRunner()
     if local_threads(workers, beam_args, threads):
+        logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").addFilter(_MODE_NOTE)
         return FnApiRunner(default_environment=EmbeddedPythonGrpcEnvironment.default())
     # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
     command = f"{sys.executable} -m pipelines.runtime.worker"
     logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").setLevel(logging.ERROR)
     return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
+
+
+class _DropModeNote(logging.Filter):
+    """The runner warns that several workers need a `direct_running_mode` option; make_runner gives it the
+    workers' environment itself, so on every run of refinery's threads the note would be wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("If direct_num_workers is not equal to 1")
+
+
+_MODE_NOTE = _DropModeNote()
 
 
 @contextlib.contextmanager

@@ -92,9 +92,9 @@ class StageUnit(beam.DoFn):
 
     def process(self, item: tuple[int, Unit]) -> Iterator[tuple[int, UnitInfo]]:
         index, unit = item
-        if self.claims is not None and not self.claims.claim(index):
-            return  # another worker, done with its own, has staged it (finish_bundle)
-        yield from self._unit(index, unit)
+        # a unit claimed by another worker, done with its own, is staged there (finish_bundle)
+        if self.claims is None or self.claims.claim(index):
+            yield from self._unit(index, unit)
 
     def _unit(self, index: int, unit: Unit) -> Iterator[tuple[int, UnitInfo]]:
         key = self.keys[index]
