@@ -319,8 +319,9 @@ def run_curate(cfg: CurateConfig, workers: int | None = None, beam_args: list[st
 
 
 def _import_grouping() -> None:
-    """Arrow's query engine, which Table.group_by imports when first used (a fifth of a second): queued for the
-    import thread (runtime/later.py), so the stats and the data card at the job's end do not wait for it."""
+    """Arrow's query engine, which Table.group_by imports when first used (a fifth of a second; nothing else in
+    the job imports it since staged pieces are read without Arrow's dataset layer): queued for the import
+    thread (runtime/later.py), so the stats and the data card at the job's end do not wait for it."""
     importlib.import_module("pyarrow.acero")
 
 

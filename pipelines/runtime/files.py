@@ -56,9 +56,9 @@ def atomic_open(path: str, mode: str = "w", sync: bool = False) -> Iterator[IO[A
 
 def read_parquet(source: Any, columns: list[str] | None = None) -> pa.Table:
     """A Parquet file's table (only `columns`, in that order) from a path or an open file, read through its
-    footer and column chunks alone. pq.read_table gives the same table through Arrow's dataset layer, whose
-    first reads in a process cost about a quarter of a second each while it starts: the job's last steps (the
-    shards' writes, the stats, the data card) read their small files one after another, after the workers."""
+    footer and column chunks alone. pq.read_table gives the same table through Arrow's dataset layer: about a
+    millisecond more for each small file (a staged piece is read by several steps), and a quarter of a second
+    for each of a process's first two reads, while that layer starts."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(source) as parquet:
