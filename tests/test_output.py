@@ -157,7 +157,6 @@ def wait_for_port(port: int, proc, timeout: float = 60) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
-
 @given(st.lists(st.booleans(), min_size=1, max_size=40), st.lists(st.text(max_size=5), min_size=40, max_size=40))
 def test_rows_of_a_piece_are_the_rows_taken(picks, texts):
     """output._rows slices where the positions are one run and copies otherwise: the rows are take()'s."""

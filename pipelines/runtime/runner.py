@@ -69,11 +69,11 @@ def make_runner(workers: int, beam_args: list[str], threads: bool = False) -> An
     if workers == 1:
         return FnApiRunner()
     if local_threads(workers, beam_args, threads):
-        logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").addFilter(_MODE_NOTE)
+        _RUNNER_LOG.addFilter(_MODE_NOTE)
         return FnApiRunner(default_environment=EmbeddedPythonGrpcEnvironment.default())
     # the same subprocess workers as Beam's multi_processing mode, started through refinery's quiet entry point
     command = f"{sys.executable} -m pipelines.runtime.worker"
-    logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").setLevel(logging.ERROR)
+    _RUNNER_LOG.setLevel(logging.ERROR)
     return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 
@@ -86,6 +86,7 @@ class _DropModeNote(logging.Filter):
 
 
 _MODE_NOTE = _DropModeNote()
+_RUNNER_LOG = logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner")
 
 
 @contextlib.contextmanager

@@ -36,10 +36,9 @@ def _plt():
 def _read(folder: str, columns: list[str]) -> list[dict]:
     rows: list[dict] = []
     for path in _parquet_files(folder):
-        with storage.arrow_input(path) as source:
-            have = pq.ParquetFile(source).schema_arrow.names
-        with storage.arrow_input(path) as source:
-            rows.extend(read_parquet(source, [c for c in columns if c in have]).to_pylist())
+        with storage.arrow_input(path) as source, pq.ParquetFile(source) as parquet:  # one footer read
+            have = parquet.schema_arrow.names
+            rows.extend(parquet.read(columns=[c for c in columns if c in have]).to_pylist())
     return rows
 
 
