@@ -47,8 +47,10 @@ def test_modern_pages_gain_over_trafilatura_alone(modern_scores):
     new = _mean([s[1] for s in modern_scores])
     old = _mean([s[2] for s in modern_scores])
     print(f"modern subset F1: refinery {new:.3f}, trafilatura alone {old:.3f}")
-    assert new >= 0.77  # measured 0.776 (router 8; 0.775 with router 7, 0.787 with router 5, 0.811 with
-    # router 4; trafilatura alone: 0.707), on pages the router was fitted on; two collection pages lost items their
+    assert new >= 0.76  # measured 0.768 (router 9: two listing pages keep more lines under the cut relative to the
+    # page's best line, 0.525 -> 0.283 and 0.831 -> 0.661, while all 333 modern pages go 0.820 -> 0.828 and the
+    # cross-validated modern figure 0.834 -> 0.836; router 8 0.776, router 7 0.775, router 5 0.787, router 4 0.811;
+    # trafilatura alone: 0.707), on pages the router was fitted on; two collection pages lost items their
     # classes hide (gold has them), see the README, and router 7 reads a repeated line once, where two collection
     # pages' gold repeats their items' colours and prices (on all 333 modern pages: 0.816 against router 6's 0.815)
     assert new >= old + 0.04
@@ -198,6 +200,54 @@ def test_the_region_holds_a_repeated_line_once():
     assert [line.text for line in page_region.html_lines(page)].count("Reply") == 2
 
 
+def test_a_hidden_tab_or_accordion_panel_is_read_and_other_hidden_blocks_are_not():
+    """A panel that its tab or its accordion button opens (role tabpanel or region, or named by its control with
+    aria-labelledby) is content the reader opens; a hidden dialog or menu, or a plain hidden block, is not."""
+    page = ("<body><main><h1>Send an SMS</h1><div role='tablist'><button role='tab'>Python</button>"
+            "<button role='tab'>Node.js</button></div>"
+            "<div role='tabpanel'><pre>client.messages.create(body='Hi')</pre></div>"
+            "<div role='tabpanel' hidden><pre>client.messages.create({body: 'Hi'})</pre></div>"
+            "<h2>FAQ</h2><button aria-controls='a1'>Can I send to any country?</button>"
+            "<div id='a1' aria-labelledby='q1' hidden><p>Yes, to 180 countries.</p></div>"
+            "<section role='region' hidden><p>Prices are per message.</p></section>"
+            "<div role='dialog' aria-labelledby='t' hidden><p>Subscribe to our newsletter</p></div>"
+            "<div role='menu' hidden><p>Account settings</p></div><div hidden>A coupon</div></main></body>")
+    assert page_region.region_text(page).split("\n") == [
+        "Send an SMS", "Python Node.js", "client.messages.create(body='Hi')", "client.messages.create({body: 'Hi'})",
+        "FAQ", "Can I send to any country?", "Yes, to 180 countries.", "Prices are per message."]
+
+
+def test_elements_side_by_side_whose_words_meet_are_two_words():
+    """Tags as links side by side, a field's name and type as spans: their reader sees the words apart. A word
+    that runs on after an element (`<b>un</b>...` only where the text outside is not an element), punctuation and
+    code are left as they are."""
+    page = ("<body><main><h1>Grand Theft Auto V</h1><div><a href='/t/1'>Action</a><a href='/t/2'>Open World</a>"
+            "<a href='/t/3'>Co-op</a></div><h4><span><span>id</span></span><span>string</span></h4>"
+            "<p>It is <b>un</b>believable, <em>truly</em>, and costs <span>$1</span><span>2</span>.</p>"
+            "<pre><span>client</span><span>.</span><span>send</span>()</pre></main></body>")
+    assert page_region.region_text(page).split("\n") == [
+        "Grand Theft Auto V", "Action Open World Co-op", "id string", "It is unbelievable, truly, and costs $1 2.",
+        "client.send()"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "span", "b", "p", "li", "em"]),
+                          st.text(alphabet=st.sampled_from(list("ab1 .,-")), max_size=6),
+                          st.text(alphabet=st.sampled_from(list("ab .")), max_size=3)), max_size=12))
+def test_spacing_words_apart_only_adds_spaces(parts):
+    """Whatever the elements, the spaces between words meeting at their edges are all the region adds."""
+    page = "<body><main>" + "".join(f"<{tag}>{text}</{tag}>{tail}" for tag, text, tail in parts) + "</main></body>"
+    spaced = page_region.region_text(page)
+    original = page_region._space_words
+    page_region._space_words = lambda root: None
+    try:
+        plain = page_region.region_text(page)
+    finally:
+        page_region._space_words = original
+    assert spaced.replace(" ", "") == plain.replace(" ", "")
+    assert len(spaced.split()) >= len(plain.split())
+
+
 def test_blocks_hidden_by_their_class_are_not_read():
     """Screen-reader-only text and blocks that CSS utility classes hide are not shown, so not read; a block
     hidden on small screens and shown from some width on is (a desktop reader sees it), as is one whose class
@@ -248,7 +298,7 @@ def test_region_never_raises(html):
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 8 + router 8")
+    assert extractor_version(HtmlSettings()).endswith(" + region 9 + router 9")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

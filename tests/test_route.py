@@ -77,6 +77,33 @@ def test_a_model_for_other_features_is_refused(tmp_path):
         route.load(str(path))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text("abcdef ", min_size=1, max_size=12), st.floats(-0.2, 1.2)), min_size=1, max_size=30),
+       st.floats(0.05, 1.0), st.floats(0.1, 10.0))
+def test_the_filtered_view_cuts_below_the_page_best_line(scored, relative, scale):
+    """A line is kept where its score is above `relative` times the page's best score: the page's best line is
+    kept where it scores above zero, however low, and scaling every score keeps the same lines."""
+    lines = [f"{i} {text}" for i, (text, _) in enumerate(scored)]  # each line its own text: no repeats
+    scores = [score for _, score in scored]
+    text, said = route.filtered_view("", "\n".join(lines), lines, scores, relative)
+    best = max(scores)
+    kept = [line for line, score in zip(lines, scores) if best > 0 and score > relative * best]
+    assert text == "\n".join(kept)
+    assert (lines[scores.index(best)] in text.split("\n")) == (best > 0)
+    assert len(said) == len(route.FILTERED_NAMES)
+    if best > 0:
+        assert route.filtered_view("", "", lines, [s * scale for s in scores], relative)[0] == text
+
+
+def test_a_model_with_an_absolute_line_threshold_is_refused(tmp_path):
+    old = copy.deepcopy(route.load())
+    old["threshold"] = old.pop("relative_threshold")  # router 8 and before: one threshold for every page
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="train it again"):
+        route.load(str(path))
+
+
 @pytest.fixture(scope="module")
 def wcxb_pages() -> list[dict]:
     return list(page_route.wcxb_pages(WCXB))

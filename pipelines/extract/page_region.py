@@ -4,11 +4,12 @@ trafilatura looks for one article and keeps it. On a product page, a listing, a 
 page that article is often a small part of the page's content: the specifications, the items, the other posts
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
-fields or hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes), starting at the page's
-first heading. Code keeps its lines and indentation as the page has them, and a data table reads one row a line,
-its cells between bars (`| Power | 2200 W |`). A line the text already has (a quoted post, a block shown twice)
-is read once, where it first shows (text_of). The page router (route.py) keeps it instead of trafilatura's text
-where it predicts the region is closer to the page's content.
+fields or hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes; a tab's or an accordion's
+closed panel is read), starting at the page's first heading. Elements side by side whose words meet (tags as
+links, a field's name and type) read as separate words. Code keeps its lines and indentation as the page has
+them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). A line the text
+already has (a quoted post, a block shown twice) is read once, where it first shows (text_of). The page router
+(route.py) keeps it instead of trafilatura's text where it predicts the region is closer to the page's content.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from lxml import etree
 from pipelines.text import collapse_runs
 
 
-VERSION = "region 8"
+VERSION = "region 9"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
@@ -88,8 +89,15 @@ def _chrome(el: etree._Element) -> bool:
         return not any(a.tag in ("article", "main") for a in el.iterancestors())
     if tag in _CHROME_TAGS or (el.get("role") or "").lower() in _CHROME_ROLES:
         return True
-    # `hidden` blocks are not shown, except the ones a streaming renderer fills in later (ids "S:...")
-    return el.get("hidden") is not None and not (el.get("id") or "").startswith("S:")
+    # `hidden` blocks are not shown, except the ones a streaming renderer fills in later (ids "S:...") and the
+    # panels a reader opens with their tab or their accordion's button (named by it: aria-labelledby)
+    return el.get("hidden") is not None and not ((el.get("id") or "").startswith("S:") or _panel(el))
+
+
+def _panel(el: etree._Element) -> bool:
+    """A tab's or an accordion's panel: hidden until its control opens it, and content all the same (WCXB dev's
+    gold texts hold the other tabs' code samples and the closed answers)."""
+    return (el.get("role") or "").lower() in ("tabpanel", "region") or el.get("aria-labelledby") is not None
 
 
 # Class names that hide a block (CSS frameworks' and screen-reader-only utilities, as they are written: in lower
@@ -173,6 +181,17 @@ def _keep_verbatim(body: etree._Element) -> list[tuple[str, int]]:
                 caption = " ".join(_flat(el) for el in table.iter("caption")).strip()
                 mark(table, "\n".join([caption] + rows if caption else rows), _TABLE)
     return kept
+
+
+def _space_words(root: etree._Element) -> None:
+    """A space between two elements side by side whose texts meet word to word (`<a>Action</a><a>Adventure</a>`,
+    `<span>id</span><span>string</span>`): a page lays such items out apart, and its reader sees two words."""
+    for el in root.iter(etree.Element):
+        if el.tail or el.tag in _BLOCK:
+            continue
+        after = el.getnext()
+        if after is not None and after.tag not in _BLOCK and _TEXT(el)[-1:].isalnum() and _TEXT(after)[:1].isalnum():
+            el.tail = " "
 
 
 def _mark_blocks(root: etree._Element) -> None:
@@ -280,6 +299,7 @@ def region_lines(root: etree._Element) -> list[Line]:
         body = root
     _strip(body)
     kept = _keep_verbatim(body)
+    _space_words(body)
     _mark_blocks(body)
     mains = body.xpath(".//main|.//*[@role='main']")
     if len(mains) == 1 and _visible(_render(mains[0], kept), kept) > _MIN_MAIN_CHARS:

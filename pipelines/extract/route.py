@@ -33,7 +33,7 @@ from pipelines.extract.page_features import NAMES as PAGE_NAMES
 from pipelines.extract.page_features import html_features
 from pipelines.text import shingles
 
-VERSION = "router 8"
+VERSION = "router 9"
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "classifiers", "models",
                      "page_route.json")
 VIEWS = ("trafilatura", "region", "filtered")
@@ -111,10 +111,13 @@ def features(html: str, text: str, region: str, page: list[float] | None = None)
 
 
 def filtered_view(text: str, region: str, lines: list[str], line_scores: list[float],
-                  threshold: float) -> tuple[str, list[float]]:
-    """The text of the region's lines scored above the threshold (each repeat left out: page_region.text_of),
-    and what the kept lines say (FILTERED_NAMES, repeats counted: the models read the page as it was)."""
-    kept = [line for line, score in zip(lines, line_scores) if score > threshold]
+                  relative: float) -> tuple[str, list[float]]:
+    """The text of the region's lines scored above `relative` times the page's best line score (each repeat left
+    out: page_region.text_of), and what the kept lines say (FILTERED_NAMES, repeats counted: the models read the
+    page as it was). The cut follows the page's best line: where the model is unsure of every line, the lines it
+    ranks first are kept all the same."""
+    cut = relative * max(max(line_scores, default=0.0), 0.0)
+    kept = [line for line, score in zip(lines, line_scores) if score > cut]
     every = "\n".join(kept)
     ours, theirs = _text_shingles(text), shingles(every)
     both = len(ours & theirs)
@@ -136,7 +139,7 @@ def views(html: str, text: str, lines: list[page_region.Line], model: dict[str, 
     if sure_article(predict_proba(model["page_type"], x)):
         return x, shown  # an article, surely: its lines are not scored
     line_scores = page_lines.scores(lines, text, x, model["lines"])
-    filtered, said = filtered_view(text, region, texts, line_scores, model["threshold"])
+    filtered, said = filtered_view(text, region, texts, line_scores, model["relative_threshold"])
     return x + said, shown | {"filtered": filtered}
 
 
@@ -145,7 +148,7 @@ def load(path: str = MODEL) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         model = json.load(f)
     if (list(model["names"]) != list(NAMES) or list(model.get("line_names", ())) != list(page_lines.NAMES)
-            or "gate" not in model):
+            or "gate" not in model or "relative_threshold" not in model):
         raise ValueError(f"{path}: trained on other features than this version computes; train it again "
                          "(python -m classifiers.page_route train)")
     return model
