@@ -219,8 +219,8 @@ def test_a_hidden_tab_or_accordion_panel_is_read_and_other_hidden_blocks_are_not
 
 def test_elements_side_by_side_whose_words_meet_are_two_words():
     """Tags as links side by side, a field's name and type as spans: their reader sees the words apart. A word
-    that runs on after an element (`<b>un</b>...` only where the text outside is not an element), punctuation and
-    code are left as they are."""
+    that runs on in the text after an element (`<b>un</b>believable`), punctuation, and code in `<pre>` are left
+    as they are."""
     page = ("<body><main><h1>Grand Theft Auto V</h1><div><a href='/t/1'>Action</a><a href='/t/2'>Open World</a>"
             "<a href='/t/3'>Co-op</a></div><h4><span><span>id</span></span><span>string</span></h4>"
             "<p>It is <b>un</b>believable, <em>truly</em>, and costs <span>$1</span><span>2</span>.</p>"
