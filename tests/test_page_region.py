@@ -47,7 +47,7 @@ def test_modern_pages_gain_over_trafilatura_alone(modern_scores):
     new = _mean([s[1] for s in modern_scores])
     old = _mean([s[2] for s in modern_scores])
     print(f"modern subset F1: refinery {new:.3f}, trafilatura alone {old:.3f}")
-    assert new >= 0.76  # measured 0.768 (router 9: two listing pages keep more lines under the cut relative to the
+    assert new >= 0.76  # measured 0.767 (router 10; 0.768 router 9: two listing pages keep more lines under the cut relative to the
     # page's best line, 0.525 -> 0.283 and 0.831 -> 0.661, while all 333 modern pages go 0.820 -> 0.828 and the
     # cross-validated modern figure 0.834 -> 0.836; router 8 0.776, router 7 0.775, router 5 0.787, router 4 0.811;
     # trafilatura alone: 0.707), on pages the router was fitted on; two collection pages lost items their
@@ -264,18 +264,38 @@ def test_blocks_hidden_by_their_class_are_not_read():
         "Warranty two years", "Made in Germany"]
 
 
+def test_screen_reader_only_text_under_a_sites_own_class_is_not_read():
+    """Sites name their screen-reader-only utilities their own way; what they hold is read aloud, not shown.
+    A product grid's hidden "Add ... to your Loves" and star-rating sentences repeat every item's name (WCXB
+    dev's lulus.com page: region F1 0.64 -> 0.91). A class word about a label hides the label, not the block
+    it is on, and Tailwind's `not-sr-only` shows a block again."""
+    page = ("<body><main><h1>Dresses</h1>"
+            "<div class='tile'><button><span class='u-text-sr-only'>Add Blue Midi Dress to your Loves.</span></button>"
+            "<h2>Blue Midi Dress</h2><span class='a-offscreen'>$79.00</span><span>$79</span>"
+            "<div aria-hidden='true'><span class='u-srOnly'>Rated 4.2 of 5 stars</span></div></div>"
+            "<p class='visually-hidden--inline'>Opens in a new tab</p><div class='element-invisible'>Breadcrumb</div>"
+            "<div class='field--label-visually_hidden'><div class='visually-hidden'>Body</div>"
+            "<p>Light cotton for warm days.</p></div>"
+            "<p class='not-sr-only'>Free returns within 30 days.</p></main></body>")
+    assert page_region.region_text(page).split("\n") == [
+        "Dresses", "Blue Midi Dress", "$79", "Light cotton for warm days.", "Free returns within 30 days."]
+
+
 _HIDING_WORDS = ("sr-only", "visually-hidden", "visuallyhidden", "screen-reader-text", "a11y-hidden", "offscreen",
-                 "d-none", "hidden", "is-hidden", "u-hidden", "hide")
+                 "d-none", "hidden", "is-hidden", "u-hidden", "hide", "u-text-sr-only", "u-srOnly", "a-offscreen",
+                 "visually-hidden--inline", "element-invisible", "slds-assistive-text", "js-screen-reader-info")
 _SHOWING_WORDS = ("d-md-block", "d-lg-flex", "d-sm-inline-block", "md:block", "lg:flex", "2xl:grid", "sm:table")
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_HIDING_WORDS + _SHOWING_WORDS + (
     "card", "hidden-xs", "d-md-none", "md:hidden", "show", "Hidden", "only", "none", "screen", "hider", "shide",
-    "d-none-x", "lg:text-lg")), max_size=5), st.sampled_from([" ", "  ", "\t", "\n"]))
+    "d-none-x", "lg:text-lg", "not-sr-only", "md:not-sr-only", "field--label-visually_hidden", "overflow-hidden",
+    "offscreen-menu", "invisible", "reader")), max_size=5), st.sampled_from([" ", "  ", "\t", "\n"]))
 def test_a_class_hides_a_block_by_its_words(words, space):
-    """The class test reads whole words: a block is hidden where one of its class words hides it and none shows
-    it again from some width on (the substring tests before the patterns miss none of them)."""
+    """The class test reads whole words: a block is hidden where one of its class words hides it (a framework's
+    utility, or a screen-reader-only one under a site's own name) and none shows it again from some width on (the
+    substring tests before the patterns miss none of them)."""
     el = etree.Element("div", {"class": space.join(words)})
     assert page_region._hidden_by_class(el) == (bool(set(words) & set(_HIDING_WORDS))
                                        and not set(words) & set(_SHOWING_WORDS))
@@ -298,7 +318,7 @@ def test_region_never_raises(html):
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 9 + router 9")
+    assert extractor_version(HtmlSettings()).endswith(" + region 10 + router 10")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

@@ -22,7 +22,7 @@ from lxml import etree
 from pipelines.text import collapse_runs
 
 
-VERSION = "region 9"
+VERSION = "region 10"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
@@ -108,11 +108,32 @@ _SHOWING = re.compile(r"(?:^|\s)(?:d-(?:sm|md|lg|xl|xxl)-|(?:sm|md|lg|xl|2xl):)(
                       r"inline-flex|table|contents|flow-root)(?=\s|$)")
 
 
+# Screen-reader-only utilities as sites name their own (`u-text-sr-only`, `u-srOnly`, `visually-hidden--inline`,
+# `a-offscreen`, `element-invisible`, `slds-assistive-text`): a class word that holds one of these stems, read in
+# lower case without its dashes and underscores. Not Tailwind's `not-sr-only` (shown again), and not a word about
+# a label (`field--label-visually_hidden` hides a field's label, not the field).
+_READER_ONLY = re.compile(r"sronly|visuallyhidden|screenreader|elementinvisible|assistivetext|offscreen$")
+_READER_HINT = re.compile(r"r[-_]?[oO]nly|isually|creen[-_]?[rR]eader|nvisible|ssistive|ffscreen")  # as written
+
+
 def _hidden_by_class(el: etree._Element) -> bool:
     """Whether the element's class hides it (the substring tests first: a class is read on every element)."""
     value = el.get("class")
-    return bool(value and ("hid" in value or "-only" in value or "-none" in value or "screen" in value)
-                and _HIDING.search(value) and not _SHOWING.search(value))
+    if not value:
+        return False
+    hiding = ("hid" in value or "-only" in value or "-none" in value or "screen" in value) and _HIDING.search(value)
+    if not hiding and not (_READER_HINT.search(value) and _reader_only(value)):
+        return False
+    return not _SHOWING.search(value)
+
+
+def _reader_only(value: str) -> bool:
+    """Whether a class word is a screen-reader-only utility under a site's own name (_READER_ONLY)."""
+    for word in value.lower().split():
+        if "label" not in word and "not-sr" not in word:
+            if _READER_ONLY.search(word.replace("-", "").replace("_", "")):
+                return True
+    return False
 
 
 # The nodes _strip looks at, chosen in C in document order: comments, processing instructions and the dropped
