@@ -336,19 +336,21 @@ def test_a_region_ratio_from_an_older_config_is_one_clear_error(tmp_path):
 def test_one_parse_gives_trafilaturas_own_tree():
     """extract_html parses each page once (html._parse, with lxml's C class lookup) and hands the tree to
     trafilatura, the region and the metadata: the tree is the one trafilatura's load_html would build, with what
-    follows `</html>` moved into the body (html.after_end) and streamed content in its placeholders' places
-    (html.streamed_in; tests/test_html_parse.py)."""
+    follows `</html>` moved into the body (html.after_end), notices for browsers without scripts taken out
+    (html.without_script_notices) and streamed content in its placeholders' places (html.streamed_in;
+    tests/test_html_parse.py)."""
     from lxml import etree
     from trafilatura.utils import load_html
 
-    from pipelines.extract.html import _parse, after_end, streamed_in
+    from pipelines.extract.html import _parse, after_end, streamed_in, without_script_notices
 
     pages = [gzip.open(p).read() for p in sorted((MODERN / "html").glob("*.html.gz"))[:20]]
     pages += [gzip.open(p).read() for p in sorted((Path(__file__).parent / "data" / "wcxb").rglob("*.html.gz"))[:20]]
     assert len(pages) == 40
     for raw in pages:
         html = unwrap_lines(decode_html(raw)[0])
-        assert etree.tostring(_parse(html)) == etree.tostring(streamed_in(after_end(load_html(html))))
+        built = streamed_in(without_script_notices(after_end(load_html(html))))
+        assert etree.tostring(_parse(html)) == etree.tostring(built)
     for bad in ("", "<p>only a fragment</p>", "\x00\x01\x02"):
         assert _parse(bad) is None and load_html(bad) is None
     xml_declared = "<?xml version='1.0' encoding='utf-8'?><html><body><p>declared</p></body></html>"

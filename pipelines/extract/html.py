@@ -112,7 +112,7 @@ _PARSER: Any = None
 
 def _parse(html: str) -> Any:
     """The page parsed as trafilatura's load_html parses it (its repairs and checks, with _parser()), then read
-    as a browser shows it (after_end, streamed_in), or None where it cannot be parsed (trafilatura and the
+    as a browser shows it (after_end, without_script_notices, streamed_in), or None where it cannot be parsed (trafilatura and the
     region then parse the string themselves, and fail or not as they do alone)."""
     from lxml.html import fromstring
     from trafilatura.utils import is_dubious_html
@@ -132,7 +132,25 @@ def _parse(html: str) -> Any:
     if tree is None or (dubious and len(tree) < 2):
         return None
     tree = after_end(tree)
+    if "noscript" in html or "NOSCRIPT" in html:
+        tree = without_script_notices(tree)
     return streamed_in(tree) if _STREAMED in html else tree
+
+
+_NOTICE_CHARS = 400  # a <noscript> block with at most this much text that names JavaScript is a notice
+
+
+def without_script_notices(tree: Any) -> Any:
+    """The page without the notices it shows only where scripts do not run. A browser that runs the page's
+    scripts never shows a `<noscript>` block; most such blocks hold what a crawler needs (a forum's posts, as
+    Discourse sends them) and are read, but a short one that names JavaScript asks the reader to turn it on
+    ("You need to enable JavaScript to run this app.", "JavaScript is disabled...") and is no part of the page:
+    81 of WCXB dev's and the modern pages' 1,830 have one. A page that is nothing else then has no text."""
+    for el in list(tree.iter("noscript")):
+        text = "".join(el.itertext())
+        if len(text) <= _NOTICE_CHARS and "javascript" in text.lower():
+            page_region.remove(el)  # its tail stays
+    return tree
 
 
 def after_end(tree: Any) -> Any:
