@@ -112,8 +112,8 @@ _PARSER: Any = None
 
 def _parse(html: str) -> Any:
     """The page parsed as trafilatura's load_html parses it (its repairs and checks, with _parser()), then read
-    as a browser shows it (after_end, without_script_notices, streamed_in), or None where it cannot be parsed (trafilatura and the
-    region then parse the string themselves, and fail or not as they do alone)."""
+    as a browser shows it (after_end, without_script_notices, streamed_in), or None where it cannot be parsed
+    (trafilatura and the region then parse the string themselves, and fail or not as they do alone)."""
     from lxml.html import fromstring
     from trafilatura.utils import is_dubious_html
 
