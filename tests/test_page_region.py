@@ -302,6 +302,63 @@ def test_a_class_hides_a_block_by_its_words(words, space):
                                        and not set(words) & set(_SHOWING_WORDS))
 
 
+_POST = ("<body><main><article><h1>Repotting a fig</h1><p>Move it in spring, one pot size up.</p>"
+         "<p>Water it well the week after, then let the soil dry between waterings.</p></article>%s</main></body>")
+_COMMENTS = ("<div id='comments' class='comments-area'><h2>2 thoughts</h2><ol class='comment-list'>"
+             "<li class='comment'><p>Mine dropped its leaves after repotting.</p></li>"
+             "<li class='comment'><p>Thanks, this worked.</p></li></ol>"
+             "<div id='respond'><h3>Leave a reply</h3></div></div>")
+
+
+def test_readers_comments_under_a_page_are_not_read_unless_asked_for():
+    """Readers' comments under an article are not the article: trafilatura's text leaves them out, and so does
+    the region (WCXB dev's 82 article pages where it changes: region F1 +3.7 summed); `include_comments` keeps
+    them in both."""
+    page = _POST % _COMMENTS
+    article = ["Repotting a fig", "Move it in spring, one pot size up.",
+               "Water it well the week after, then let the soil dry between waterings."]
+    assert page_region.region_text(page).split("\n") == article
+    assert page_region.region_text(page, comments=True).split("\n") == article + [
+        "2 thoughts", "Mine dropped its leaves after repotting.", "Thanks, this worked.", "Leave a reply"]
+    comment = "Mine dropped its leaves after repotting."
+    assert comment in extract_html(page, None, HtmlSettings(include_comments=True))["text"]
+    assert "leaves" not in extract_html(page, None, HtmlSettings())["text"]
+
+
+def test_a_threads_comments_are_its_posts():
+    """A forum thread's posts sit in comment blocks too (Invision Community's `<div id="comments">`): a page that
+    declares itself a discussion (schema.org `DiscussionForumPosting`, in JSON-LD or microdata) keeps them, and
+    so does a page whose comment block holds most of its text (a thread the page is about)."""
+    declared = ("<head><script type='application/ld+json'>{\"@type\": \"DiscussionForumPosting\"}</script></head>"
+                + _POST % _COMMENTS)
+    assert "Thanks, this worked." in page_region.region_text(declared)
+    microdata = (_POST % _COMMENTS).replace("<main>", "<main itemscope itemtype='https://schema.org/"
+                                            "DiscussionForumPosting'>")
+    assert "Thanks, this worked." in page_region.region_text(microdata)
+    thread = ("<body><main><h1>Which pot?</h1><div class='comments'>"
+              + "".join(f"<div class='comment'><p>Reply {i}: a clay pot breathes, a plastic one keeps water longer."
+                        "</p></div>" for i in range(6)) + "</div></main></body>")
+    assert page_region.region_text(thread).count("Reply") == 6
+
+
+_SECTION_WORDS = ("comments", "Comments", "comment-list", "commentlist", "comments-area", "comment_section",
+                  "comments-wrapper", "comment-threads", "disqus_thread", "respond", "comment-respond")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_SECTION_WORDS + ("comment", "comment-body", "comment-meta", "commentary", "nocomments",
+                                         "comment-count", "responder", "responsive", "post")),
+       st.sampled_from(["class", "id"]), st.booleans())
+def test_a_comment_block_is_named_by_a_whole_word(word, attribute, nested):
+    """A block is a comment block by a whole class word or its id (a single comment's `comment`, a count or a
+    "commentary" section are not), and only the outermost one counts: the article around it is always read."""
+    inner = "<p>Thanks, this worked.</p>"
+    block = f"<div {attribute}='x {word}'>" + (f"<div class='comments'>{inner}</div>" if nested else inner) + "</div>"
+    text = page_region.region_text(_POST % block)
+    assert text.startswith("Repotting a fig\n")
+    assert ("Thanks, this worked." in text) == (word not in _SECTION_WORDS and not nested)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/ preodcsiptxa\n\r")), max_size=200))
 def test_unwrapping_changes_only_line_breaks(html):
@@ -319,7 +376,7 @@ def test_region_never_raises(html):
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 10 + router 10")
+    assert extractor_version(HtmlSettings()).endswith(" + region 11 + router 11")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

@@ -53,7 +53,7 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
         page = html_features(html)
         chosen = route.gate(page + route.text_features(text), model)
         if chosen is None:
-            x, texts = route.views(html, text, _region(html, tree), model, page)
+            x, texts = route.views(html, text, _region(html, tree, settings.include_comments), model, page)
             chosen = route.route(x, model)
             text = texts[chosen.view]
         out.update(html_text=chosen.view, page_type=chosen.page_type, extract_confidence=chosen.confidence)
@@ -69,7 +69,7 @@ def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
     `with_region`) and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the
     region and the metadata on the tree itself."""
     html, tree, text, out = _article(html, url, settings)
-    return html, text, _region(html, tree) if with_region else [], out
+    return html, text, _region(html, tree, settings.include_comments) if with_region else [], out
 
 
 def _article(html: str, url: str | None,
@@ -85,9 +85,10 @@ def _article(html: str, url: str | None,
     return html, tree, text, out
 
 
-def _region(html: str, tree: Any) -> list[page_region.Line]:
-    """The main region's lines, from the tree (changed in place) or, where the page did not parse, the string."""
-    return page_region.html_lines(html) if tree is None else page_region.region_lines(tree)
+def _region(html: str, tree: Any, comments: bool) -> list[page_region.Line]:
+    """The main region's lines, from the tree (changed in place) or, where the page did not parse, the string;
+    readers' comments as trafilatura's text has them (`comments`)."""
+    return page_region.html_lines(html, comments) if tree is None else page_region.region_lines(tree, comments)
 
 
 def _parser() -> Any:

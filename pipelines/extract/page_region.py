@@ -4,8 +4,8 @@ trafilatura looks for one article and keeps it. On a product page, a listing, a 
 page that article is often a small part of the page's content: the specifications, the items, the other posts
 are left out. `region_text` is the other view of the page: every visible text block of `<main>` (or of `<body>`
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
-fields or hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes; a tab's or an accordion's
-closed panel is read), starting at the page's first heading. Elements side by side whose words meet (tags as
+fields, hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes; a tab's or an accordion's
+closed panel is read) or readers' comments under the page (not a thread's posts), starting at its first heading. Elements side by side whose words meet (tags as
 links, a field's name and type) read as separate words. Code keeps its lines and indentation as the page has
 them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). A line the text
 already has (a quoted post, a block shown twice) is read once, where it first shows (text_of). The page router
@@ -22,7 +22,7 @@ from lxml import etree
 from pipelines.text import collapse_runs
 
 
-VERSION = "region 10"
+VERSION = "region 11"
 
 # Elements whose text is never page content (a button's or a label's is: accordion questions, facet names).
 _DROP_TAGS = frozenset({
@@ -143,8 +143,34 @@ _MAYBE_CHROME = etree.XPath(" | ".join(
     ["descendant-or-self::*[@role or @hidden]"] + [f"descendant-or-self::{tag}" for tag in sorted(_CHROME_TAGS)]))
 
 
-def _strip(body: etree._Element) -> None:
+# The blocks that hold readers' comments under a page (WordPress's `comments-area`, `commentlist` and `respond`,
+# Disqus's thread...): a class word or an id, as written. A single comment's own class (`comment`) is not one.
+_COMMENTS = re.compile(r"(?:comments|comment[-_]?(?:list|area|section|wrap|wrapper|container|thread)s?|"
+                       r"comments[-_]?(?:list|area|section|wrap|wrapper|container|block|thread)|disqus_thread|"
+                       r"respond|comment-respond)", re.I)
+_THREAD_KINDS = ("DiscussionForumPosting",)  # a page of these kinds: its comments are its posts
+
+
+def _declares_thread(el: etree._Element) -> bool:
+    """Whether a script is JSON-LD that declares a forum thread or a question's page (_THREAD_KINDS)."""
+    return el.tag == "script" and el.get("type") == "application/ld+json" and any(
+        kind in (el.text or "") for kind in _THREAD_KINDS)
+
+
+def _names_comments(el: etree._Element) -> bool:
+    """Whether an element's id or a word of its class names a comment block (_COMMENTS; substring tests first)."""
+    for value in (el.get("class"), el.get("id")):
+        if value and ("omment" in value or "respond" in value or "disqus" in value) and any(
+                _COMMENTS.fullmatch(word) for word in value.split()):
+            return True
+    return False
+
+
+def _strip(body: etree._Element, comments: bool = True) -> None:
+    """Remove what a reader does not see as the page's content: dropped tags, chrome, hidden blocks and, unless
+    `comments`, the blocks of readers' comments (not on a page that declares itself a thread, _THREAD_KINDS)."""
     for el in list(body.iter(*_DROPPED)):
+        comments = comments or _declares_thread(el)
         remove(el)
     text = _TEXT(body)
     if _MARKS.search(text):  # the marks this module sets are not the page's to use (icon fonts write some)
@@ -157,10 +183,30 @@ def _strip(body: etree._Element) -> None:
     # A <nav> or <header> left unclosed swallows the page after it: chrome holding most of the text stays.
     total = len(text)
     # classes are read in Python: libxml2's XPath tests each element's class at three times the cost
-    hidden = [el for el in body.iter(etree.Element) if _hidden_by_class(el)]
+    hidden, sections = [], []
+    for el in body.iter(etree.Element):
+        if _hidden_by_class(el):
+            hidden.append(el)
+        elif not comments and _names_comments(el):
+            sections.append(el)
     for el in [el for el in _MAYBE_CHROME(body) if _chrome(el)] + hidden:
         if el.getparent() is not None and len(_TEXT(el)) < _HOLDS_PAGE * total:
             remove(el)
+    if sections and not any(kind in (el.get("itemtype") or "") for el in body.getroottree().iter(etree.Element)
+                             for kind in _THREAD_KINDS):
+        _strip_comments(body, sections)
+
+
+def _strip_comments(body: etree._Element, sections: list[etree._Element]) -> None:
+    """Remove the outermost comment blocks still in the page, but one that holds most of its text (_HOLDS_PAGE:
+    a thread the page is about)."""
+    total = len(_TEXT(body))
+    outermost: set[etree._Element] = set()
+    for el in sections:
+        if not any(parent in outermost for parent in el.iterancestors()):
+            outermost.add(el)
+            if el.getparent() is not None and body in el.iterancestors() and len(_TEXT(el)) < _HOLDS_PAGE * total:
+                remove(el)
 
 
 def _flat(el: etree._Element) -> str:
@@ -292,12 +338,12 @@ def text_of(lines: Iterable[str]) -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
-def region_text(html: str) -> str:
+def region_text(html: str, comments: bool = False) -> str:
     """The visible text of the page's main region, one line per block ("" when the page cannot be parsed)."""
-    return text_of(line.text for line in html_lines(html))
+    return text_of(line.text for line in html_lines(html, comments))
 
 
-def html_lines(html: str) -> list[Line]:
+def html_lines(html: str, comments: bool = False) -> list[Line]:
     """region_lines of a page given as markup (none when it cannot be parsed)."""
     try:
         # plain elements (lxml.html's own element classes cost a Python call per element)
@@ -305,20 +351,24 @@ def html_lines(html: str) -> list[Line]:
         root = lxml.html.fromstring(page, parser=etree.HTMLParser())
     except (etree.ParserError, ValueError):
         return []
-    return region_lines(root)
+    return region_lines(root, comments)
 
 
-def region_of(root: etree._Element) -> str:
+def region_of(root: etree._Element, comments: bool = False) -> str:
     """region_text of a page already parsed (the tree is changed: blocks are removed and marked)."""
-    return text_of(line.text for line in region_lines(root))
+    return text_of(line.text for line in region_lines(root, comments))
 
 
-def region_lines(root: etree._Element) -> list[Line]:
-    """The lines of region_of, each with its share of link text and the kind of block it starts."""
+def region_lines(root: etree._Element, comments: bool = False) -> list[Line]:
+    """The lines of region_of, each with its share of link text and the kind of block it starts. Readers'
+    comments under the page are left out unless `comments` (as trafilatura's text leaves them out), except on a
+    page that declares itself a forum thread or a question's page (schema.org `DiscussionForumPosting`, `QAPage`),
+    whose comments are its posts."""
     body = root.find(".//body")
     if body is None:
         body = root
-    _strip(body)
+    head = root.find("head")
+    _strip(body, comments or (head is not None and any(_declares_thread(el) for el in head.iter("script"))))
     kept = _keep_verbatim(body)
     _space_words(body)
     _mark_blocks(body)

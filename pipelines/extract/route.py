@@ -33,7 +33,7 @@ from pipelines.extract.page_features import NAMES as PAGE_NAMES
 from pipelines.extract.page_features import html_features
 from pipelines.text import shingles
 
-VERSION = "router 10"
+VERSION = "router 11"
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "classifiers", "models",
                      "page_route.json")
 VIEWS = ("trafilatura", "region", "filtered")
