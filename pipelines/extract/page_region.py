@@ -6,8 +6,9 @@ are left out. `region_text` is the other view of the page: every visible text bl
 when a page has no single `<main>`), without scripts, navigation, site headers and footers, sidebars, form
 fields, hidden blocks (the `hidden` attribute, hiding and screen-reader-only classes; a tab's or an accordion's
 closed panel is read) or readers' comments under the page (not a thread's posts), starting at its first heading.
-Elements side by side whose words meet (tags as links, a field's name and type) read as separate words. Code keeps its lines and indentation as the page has
-them, and a data table reads one row a line, its cells between bars (`| Power | 2200 W |`). A line the text
+Elements side by side whose words meet (tags as links, a field's name and type) read as separate words. Code
+keeps its lines and indentation as the page has them, and a data table reads one row a line, its cells between
+bars (`| Power | 2200 W |`). A line the text
 already has (a quoted post, a block shown twice) is read once, where it first shows (text_of). The page router
 (route.py) keeps it instead of trafilatura's text where it predicts the region is closer to the page's content.
 """
