@@ -8,9 +8,9 @@ fields, hidden blocks (the `hidden` attribute, hiding and screen-reader-only cla
 closed panel is read) or readers' comments under the page (not a thread's posts), starting at its first heading.
 Elements side by side whose words meet (tags as links, a field's name and type) read as separate words. Code
 keeps its lines and indentation as the page has them, and a data table reads one row a line, its cells between
-bars (`| Power | 2200 W |`). A line the text
-already has (a quoted post, a block shown twice) is read once, where it first shows (text_of). The page router
-(route.py) keeps it instead of trafilatura's text where it predicts the region is closer to the page's content.
+bars (`| Power | 2200 W |`). A line the text already has (a quoted post, a block shown twice) is read once, where
+it first shows (text_of). The page router (route.py) keeps it instead of trafilatura's text where it predicts the
+region is closer to the page's content.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ _THREAD_KINDS = ("DiscussionForumPosting",)  # a page of these kinds: its commen
 
 
 def _declares_thread(el: etree._Element) -> bool:
-    """Whether a script is JSON-LD that declares a forum thread or a question's page (_THREAD_KINDS)."""
+    """Whether a script is JSON-LD that declares a forum thread (_THREAD_KINDS)."""
     return el.tag == "script" and el.get("type") == "application/ld+json" and any(
         kind in (el.text or "") for kind in _THREAD_KINDS)
 
@@ -167,7 +167,7 @@ def _names_comments(el: etree._Element) -> bool:
     return False
 
 
-def _strip(body: etree._Element, comments: bool = True) -> None:
+def _strip(body: etree._Element, comments: bool) -> None:
     """Remove what a reader does not see as the page's content: dropped tags, chrome, hidden blocks and, unless
     `comments`, the blocks of readers' comments (not on a page that declares itself a thread, _THREAD_KINDS)."""
     for el in list(body.iter(*_DROPPED)):
@@ -206,7 +206,7 @@ def _strip_comments(body: etree._Element, sections: list[etree._Element]) -> Non
     for el in sections:
         if not any(parent in outermost for parent in el.iterancestors()):
             outermost.add(el)
-            if el.getparent() is not None and body in el.iterancestors() and len(_TEXT(el)) < _HOLDS_PAGE * total:
+            if body in el.iterancestors() and len(_TEXT(el)) < _HOLDS_PAGE * total:  # not in removed chrome
                 remove(el)
 
 
@@ -363,8 +363,8 @@ def region_of(root: etree._Element, comments: bool = False) -> str:
 def region_lines(root: etree._Element, comments: bool = False) -> list[Line]:
     """The lines of region_of, each with its share of link text and the kind of block it starts. Readers'
     comments under the page are left out unless `comments` (as trafilatura's text leaves them out), except on a
-    page that declares itself a forum thread or a question's page (schema.org `DiscussionForumPosting`, `QAPage`),
-    whose comments are its posts."""
+    page that declares itself a forum thread (schema.org `DiscussionForumPosting`), whose comments are its posts
+    (the JSON-LD of the head is read here, the body's as _strip removes its scripts)."""
     body = root.find(".//body")
     if body is None:
         body = root
