@@ -72,7 +72,7 @@ def main() -> None:
                 tree = html_path._parse(html)
                 start = time.perf_counter()
                 if kind == "walks":
-                    texts[kind] = html_path._trafilatura(html if tree is None else tree, None, s)
+                    texts[kind] = html_path._trafilatura(html if tree is None else tree, None, s, s.fast)
                 else:
                     texts[kind] = shipped(html if tree is None else tree, s)
                 spent[kind] += time.perf_counter() - start

@@ -6,7 +6,11 @@
 The line model (which of the region's lines are content: a line is content where its words are a run of the gold
 text's) is fitted first and scored out of fold, so that the router learns from the filtered view as it is on pages
 the line model has not seen; then the router's choice and quality models, its page-type classifier, and the
-gate's type classifier and quality model (which read only what is known before the region is made).
+gate's type classifier and quality model (which read only what is known before the region is made), and a type
+classifier on the markup's features alone (fit_pre) that says, before trafilatura runs, where it runs without
+its fallbacks (route.fallbacks). Every page is measured with trafilatura's fallbacks: the router learns from
+trafilatura's text at its fullest. On the pages that go without them at run time, the router's choice was checked
+on their text as read then (benchmarks/README.md).
 
 Pages: WCXB's dev split (`--wcxb`: dev/html/*.html.gz, dev/ground-truth/*.json, metadata.json for each page's
 site) and folders of pages with `ground-truth.json` (`--pages`: url, articleBody, type). Every page goes through
@@ -77,15 +81,24 @@ def _host(url: str | None) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
+def fit_pre(features: list[list[float]], types: list[str]) -> dict[str, Any]:
+    """The type classifier on the markup's features alone that says, before trafilatura runs, whether it runs
+    its fallbacks (route.fallbacks)."""
+    from classifiers.boosted_trees import fit_softmax
+
+    return {"page_type": fit_softmax(features, types, **PAGE_TYPE)}
+
+
 def measure(page: dict[str, Any]) -> dict[str, Any]:
-    """One page through refinery's extractor: the router's page features, the line model's features and labels
-    of the region's lines, and the word F1 of trafilatura's text and the region."""
+    """One page through refinery's extractor, trafilatura's fallbacks run on every page: the router's page
+    features, the line model's features and labels of the region's lines, and the word F1 of trafilatura's text
+    and the region."""
     from pipelines.config.curate import HtmlSettings
     from pipelines.extract import html as extract, page_lines, page_region, route
     from pipelines.read.charsets import decode_html
     from pipelines.text import word_prf
 
-    unwrapped, text, lines, _ = extract.views(decode_html(page["raw"])[0], page["url"], HtmlSettings())
+    unwrapped, text, lines, _ = extract.views(decode_html(page["raw"])[0], page["url"], HtmlSettings(), fast=False)
     texts = [line.text for line in lines]
     region = "\n".join(texts)  # the models read it with its repeats; its text has them once
     gold = page_lines.words(page["gold"])
@@ -144,11 +157,14 @@ def measure_all(pages: list[dict[str, Any]], processes: int) -> list[dict[str, A
 
 
 def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The router's models (rows with their filtered view: add_filtered) and the line model."""
+    """The router's models (rows with their filtered view: add_filtered), the line model and the pre classifier
+    (on the markup features the rows begin with)."""
     from pipelines.extract import page_lines
+    from pipelines.extract.page_features import NAMES as PAGE_NAMES
 
     return fit_router(rows) | {"lines": fit_lines(rows), "relative_threshold": THRESHOLD,
-                               "line_names": list(page_lines.NAMES)}
+                               "line_names": list(page_lines.NAMES),
+                               "pre": fit_pre([r["x"][:len(PAGE_NAMES)] for r in rows], [r["type"] for r in rows])}
 
 
 def fit_router(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_f1_metric_behaves():
 
 def test_extractor_and_metadata_are_recorded(web_run):
     kept = read_rows(web_run.output, "kept")
-    assert all(r["extractor"].startswith("trafilatura ") and r["extractor"].endswith(" + region 11 + router 11")
+    assert all(r["extractor"].startswith("trafilatura ") and r["extractor"].endswith(" + region 11 + router 12")
                for r in kept)
     import json
 

@@ -376,7 +376,7 @@ def test_region_never_raises(html):
 
 
 def test_settings_turn_the_router_off_and_the_extractor_column_says_so():
-    assert extractor_version(HtmlSettings()).endswith(" + region 11 + router 11")
+    assert extractor_version(HtmlSettings()).endswith(" + region 11 + router 12")
     assert " + region" not in extractor_version(TRAFILATURA_ALONE)
     off = extract_html(PAGE, None, TRAFILATURA_ALONE)
     assert not {"html_text", "page_type", "extract_confidence"} & set(off)

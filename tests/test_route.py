@@ -15,6 +15,7 @@ from classifiers.boosted_trees import _predict_rows, fit_regression, fit_softmax
 from pipelines.config.curate import HtmlSettings
 from pipelines.extract import route
 from pipelines.extract.html import extract_html
+from pipelines.extract.page_features import NAMES as PAGE_NAMES
 from pipelines.read.charsets import decode_html
 from pipelines.text import word_prf
 
@@ -105,6 +106,54 @@ def test_a_model_with_an_absolute_line_threshold_is_refused(tmp_path):
         route.load(str(path))
 
 
+def test_a_model_without_the_pre_classifier_is_refused(tmp_path):
+    old = copy.deepcopy(route.load())
+    del old["pre"]  # router 11 and before: trafilatura's fallbacks ran on every page
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="train it again"):
+        route.load(str(path))
+
+
+@pytest.mark.parametrize("shop, article, runs", [
+    (0.95, 0.05, False),  # surely a shop's or a service's page: trafilatura without its fallbacks
+    (0.91, 0.09, False),  # ...just over FAST_AT
+    (0.85, 0.15, True),   # not sure enough
+    (0.0, 1.0, True),     # an article
+])
+def test_fallbacks_are_left_out_only_where_the_markup_surely_makes_a_shop_service_or_listing(shop, article, runs):
+    """The pre classifier's probabilities of the FAST_TYPES count together: half a product, half a service."""
+    probabilities = [shop / 2, shop / 2, article]
+    base = [math.log(p) if p > 0 else -50.0 for p in probabilities]
+    pre = {"kind": "softmax", "classes": ["product", "service", "article"], "base": base, "trees": [[], [], []]}
+    assert route.fallbacks([0.0] * len(PAGE_NAMES), {"pre": {"page_type": pre}}) == runs
+
+
+def test_extract_html_runs_trafilatura_as_the_pre_classifier_says(wcxb_pages, monkeypatch):
+    """With the router on, trafilatura runs without its fallbacks exactly where route.fallbacks says so of the
+    page's markup features; with it off, or with `fast`, as the settings say."""
+    from pipelines.extract import html as html_extract
+    from pipelines.extract.page_features import html_features
+
+    model, seen, left_out = route.load(), [], []
+    real = html_extract._trafilatura
+    monkeypatch.setattr(html_extract, "_trafilatura",
+                        lambda tree, url, s, fast: seen.append(fast) or real(tree, url, s, fast))
+    for page in wcxb_pages:
+        html, _ = decode_html(page["raw"])
+        fast = not route.fallbacks(html_features(html_extract.unwrap_lines(html)), model)
+        out = extract_html(html, page["url"], HtmlSettings())
+        assert seen[-1] == fast and out["html_text"] in route.VIEWS + ("declared",)
+        if fast:
+            left_out.append(page["type"])
+        extract_html(html, page["url"], HtmlSettings(route=False))
+        assert seen[-1] is False
+        extract_html(html, page["url"], HtmlSettings(fast=True))
+        assert seen[-1] is True
+    # six pages of each type: the shops' and services' pages are picked out, no article or forum thread is
+    assert len(left_out) >= 6 and set(left_out) <= set(route.FAST_TYPES), left_out
+
+
 @pytest.fixture(scope="module")
 def wcxb_pages() -> list[dict]:
     return list(page_route.wcxb_pages(WCXB))
@@ -140,6 +189,7 @@ def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wc
     assert summary["all"]["pages"] == 42
     assert summary["all"]["best"] >= max(summary["all"][view] for view in route.VIEWS)
     model = page_route.fit(rows)
+    assert route.fallbacks(rows[0]["x"][:len(PAGE_NAMES)], model) in (True, False)
     path = tmp_path / "route.json"
     path.write_text(json.dumps(model))
     loaded = route.load(str(path))

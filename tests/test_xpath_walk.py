@@ -75,7 +75,7 @@ def test_trafilaturas_text_is_the_same_with_the_walks(options, monkeypatch):
     settings_ = SimpleNamespace(**{**HtmlSettings(metadata=False).model_dump(), **options})
     for html in PAGES[::3]:
         tree = html_path._parse(html)
-        walked = html_path._trafilatura(html if tree is None else tree, None, settings_)
+        walked = html_path._trafilatura(html if tree is None else tree, None, settings_, settings_.fast)
         stock = trafilatura.bare_extraction(
             html_path._parse(html) if tree is not None else html, with_metadata=False, deduplicate=False,
             include_comments=settings_.include_comments, include_tables=settings_.include_tables,
@@ -85,7 +85,7 @@ def test_trafilaturas_text_is_the_same_with_the_walks(options, monkeypatch):
         monkeypatch.setattr(swap, "walk", checking(swap))
     for html in PAGES[1::3]:
         tree = html_path._parse(html)
-        html_path._trafilatura(html if tree is None else tree, None, settings_)
+        html_path._trafilatura(html if tree is None else tree, None, settings_, settings_.fast)
     assert len(set(checked)) >= 5
 
 

@@ -92,7 +92,9 @@ class HtmlSettings(Section):
     include_tables: bool = True
     favor_precision: bool = False
     favor_recall: bool = False
-    fast: bool = False
+    fast: bool = Field(False, description="trafilatura without its fallbacks on every page (with route on, the "
+                                          "router leaves them out where the markup makes a page surely a "
+                                          "shop's, a service's or a listing's)")
     route: bool = Field(True, description="keep trafilatura's text, the page's main region or the region's lines "
                                           "scored as content, as the page router predicts is best "
                                           "(pipelines/extract/route.py); false: trafilatura alone")

@@ -45,12 +45,11 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
     gate takes for an article keeps trafilatura's text before the region is made. Where the page declares an
     article body in its JSON-LD that holds far more of the article than the kept view (declared_body.py), that
     body is the text (`html_text`: `declared`; the confidence stays the router's for the view it replaced)."""
-    html, tree, text, out = _article(html, url, settings)
-    if settings.route:
+    model = route.load() if settings.route else None
+    html, tree, text, out, page = _article(html, url, settings, model)
+    if model is not None:
         # read before the region changes the tree
         declared = declared_body.declared_body(tree) if tree is not None and "articleBody" in html else ""
-        model = route.load()
-        page = html_features(html)
         chosen = route.gate(page + route.text_features(text), model)
         if chosen is None:
             x, texts = route.views(html, text, _region(html, tree, settings.include_comments), model, page)
@@ -63,26 +62,33 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
     return out
 
 
-def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace,
-          with_region: bool = True) -> tuple[str, str, list[page_region.Line], dict[str, Any]]:
+def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace, with_region: bool = True,
+          fast: bool | None = None) -> tuple[str, str, list[page_region.Line], dict[str, Any]]:
     """The page with its lines unwrapped, trafilatura's text, the main region's lines (none without
     `with_region`) and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the
-    region and the metadata on the tree itself."""
-    html, tree, text, out = _article(html, url, settings)
+    region and the metadata on the tree itself. trafilatura runs without its fallbacks where `fast` says, or
+    (None) as extract_html would run it."""
+    model = route.load() if settings.route and fast is None else None
+    html, tree, text, out, _ = _article(html, url, settings, model, fast)
     return html, text, _region(html, tree, settings.include_comments) if with_region else [], out
 
 
-def _article(html: str, url: str | None,
-             settings: HtmlSettings | SimpleNamespace) -> tuple[str, Any, str, dict[str, Any]]:
-    """The page with its lines unwrapped, its tree (None where it does not parse), trafilatura's text and the
-    page's metadata."""
+def _article(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace, model: dict[str, Any] | None,
+             fast: bool | None = None) -> tuple[str, Any, str, dict[str, Any], list[float] | None]:
+    """The page with its lines unwrapped, its tree (None where it does not parse), trafilatura's text, the
+    page's metadata and, with the router's `model`, the markup's features (page_features.py). Unless `fast`
+    says, trafilatura runs without its fallbacks with `settings.fast`, or where the router's model says so of
+    the markup's features (route.fallbacks)."""
     html = unwrap_lines(html)
     tree = _parse(html)
-    text = _trafilatura(html if tree is None else tree, url, settings)
+    page = None if model is None else html_features(html)
+    if fast is None:
+        fast = settings.fast or (page is not None and not route.fallbacks(page, model))
+    text = _trafilatura(html if tree is None else tree, url, settings, fast)
     out = {}
     if settings.metadata and tree is not None:
         out = page_meta.page_metadata(tree, url, settings.metadata_search)
-    return html, tree, text, out
+    return html, tree, text, out, page
 
 
 def _region(html: str, tree: Any, comments: bool) -> list[page_region.Line]:
@@ -294,7 +300,7 @@ def _spaces_for_breaks(text: str) -> str:
     return collapse_runs(text, "\n\r", " ")
 
 
-def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleNamespace) -> str:
+def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleNamespace, fast: bool) -> str:
     import trafilatura
 
     # the same text: its class and id tests, its jusText fallback and readability's steps run faster, and
@@ -312,7 +318,7 @@ def _trafilatura(html: Any, url: str | None, settings: HtmlSettings | SimpleName
             include_tables=settings.include_tables,
             favor_precision=settings.favor_precision,
             favor_recall=settings.favor_recall,
-            fast=settings.fast,
+            fast=fast,  # settings.fast, or the router's choice (route.fallbacks)
         )
     return (result or {}).get("text") or ""
 
