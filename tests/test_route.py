@@ -121,7 +121,7 @@ def test_a_model_without_the_pre_classifier_is_refused(tmp_path):
     (0.85, 0.15, True),   # not sure enough
     (0.0, 1.0, True),     # an article
 ])
-def test_fallbacks_are_left_out_only_where_the_markup_surely_makes_a_shop_service_or_listing(shop, article, runs):
+def test_fallbacks_are_left_out_only_where_the_markup_surely_makes_a_shop_or_service(shop, article, runs):
     """The pre classifier's probabilities of the FAST_TYPES count together: half a product, half a service."""
     probabilities = [shop / 2, shop / 2, article]
     base = [math.log(p) if p > 0 else -50.0 for p in probabilities]

@@ -94,7 +94,7 @@ class HtmlSettings(Section):
     favor_recall: bool = False
     fast: bool = Field(False, description="trafilatura without its fallbacks on every page (with route on, the "
                                           "router leaves them out where the markup makes a page surely a "
-                                          "shop's, a service's or a listing's)")
+                                          "shop's or a service's)")
     route: bool = Field(True, description="keep trafilatura's text, the page's main region or the region's lines "
                                           "scored as content, as the page router predicts is best "
                                           "(pipelines/extract/route.py); false: trafilatura alone")

@@ -19,7 +19,7 @@ still that the page is an article (ARTICLE_GATE) and the text is not short (GATE
 no region, no view features and no line scores.
 
 And before trafilatura runs, a type classifier that reads the markup's features alone (fallbacks()) picks out the
-pages that are surely a shop's, a service's or a listing's (FAST_TYPES at FAST_AT or more): trafilatura runs on
+pages that are surely a shop's or a service's (FAST_TYPES at FAST_AT or more): trafilatura runs on
 them without its fallbacks (readability, jusText, its recall retry's comparison), which are for articles whose own
 extraction fell short. The region and its filtered view are what such pages keep, and they cost a third less.
 """
@@ -72,10 +72,11 @@ _GATE_MIN_LOG = math.log1p(GATE_MIN_CHARS)
 # on, showed a page sent to the region at 0.05: 0.950 there against 0.958)
 REGION_OVER_FILTERED = 0.1
 # trafilatura runs without its fallbacks where the markup's type classifier gives these types together at least
-# FAST_AT. Out of fold by site (router 11's rows), WCXB dev: 237 pages at 0.9 (95 products, 83 collections, 36
-# services, 20 listings, 3 articles), 6.0 s of the 68 s the extractor took over the 1,497 pages, word F1 -0.15
-# summed; at 0.95, 188 pages, 5.0 s, +0.00; at 0.8, 311 pages (9 articles, 2 forums), 7.1 s, -0.61
-FAST_TYPES = ("product", "collection", "service", "listing")
+# FAST_AT. Out of fold by site (router 11's rows), WCXB dev: 159 pages at 0.9 (74 products, 55 collections, 23
+# services, 7 listings, no article or forum), 3.8 s of the 68 s the extractor took over the 1,497 pages, word F1
+# +0.18 summed; at 0.8, 214 pages (3 articles), 4.8 s, -0.05. Listings are not among them: with them (at 0.9,
+# 237 pages, 6.0 s, -0.15), a listing whose text trafilatura's recall retry found with jusText lost it
+FAST_TYPES = ("product", "collection", "service")
 FAST_AT = 0.9
 
 
@@ -167,7 +168,7 @@ def load(path: str = MODEL) -> dict[str, Any]:
 
 def fallbacks(page: list[float], model: dict[str, Any]) -> bool:
     """Whether trafilatura should run its fallbacks on a page with markup features `page` (html_features): not
-    where the markup alone makes it a shop's, a service's or a listing's page surely enough."""
+    where the markup alone makes it a shop's or a service's page surely enough."""
     types = predict_proba(model["pre"]["page_type"], page)
     return sum(types.get(kind, 0.0) for kind in FAST_TYPES) < FAST_AT
 
