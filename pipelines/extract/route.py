@@ -19,9 +19,9 @@ still that the page is an article (ARTICLE_GATE) and the text is not short (GATE
 no region, no view features and no line scores.
 
 And before trafilatura runs, a type classifier that reads the markup's features alone (fallbacks()) picks out the
-pages that are surely a shop's or a service's (FAST_TYPES at FAST_AT or more): trafilatura runs on
-them without its fallbacks (readability, jusText, its recall retry's comparison), which are for articles whose own
-extraction fell short. The region and its filtered view are what such pages keep, and they cost a third less.
+pages that are surely a shop's or a service's (FAST_TYPES at FAST_AT or more): trafilatura runs on them without its
+fallbacks (readability, jusText, its recall retry's comparison), which are for articles whose own extraction fell
+short. Such pages mostly keep the region or its filtered view, and trafilatura costs about a third less on them.
 """
 from __future__ import annotations
 
