@@ -187,6 +187,7 @@ def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wc
     assert sorted(r["name"] for r in checked) == sorted(r["name"] for r in rows)
     summary = page_route.report(checked)
     assert summary["all"]["pages"] == 42
+    assert 0.0 < summary["all"]["routed_sd"] < 0.1  # 42 pages of 40-odd sites: a few points either way
     assert summary["all"]["best"] >= max(summary["all"][view] for view in route.VIEWS)
     model = page_route.fit(rows)
     assert set(model["pre"]["page_type"]["classes"]) == {r["type"] for r in rows}  # fitted on these pages' types
@@ -278,6 +279,14 @@ def test_the_gate(article, chars, gated):
     chosen = route.route(x, model)
     assert route.gate([x[i] for i in route.GATE], model) == (chosen if gated else None)
     assert chosen == (("trafilatura", "article", 0.9) if gated else ("filtered", "forum", 0.5))
+
+
+def test_the_spread_resamples_sites_not_pages():
+    # two sites of one page each, F1 1 and 0: the resampled mean is 1, 0.5 or 0 (1/4, 1/2, 1/4), sd sqrt(1/8)
+    assert page_route.site_spread([("a", 1.0), ("b", 0.0)], draws=20000) == pytest.approx(0.354, abs=0.01)
+    # three pages of site a move together: 1, 0.75 or 0 (sd 0.375), where resampling pages would give 0.217
+    assert page_route.site_spread([("a", 1.0)] * 3 + [("b", 0.0)], draws=20000) == pytest.approx(0.375, abs=0.01)
+    assert page_route.site_spread([("a", 1.0), ("a", 0.0)]) == 0.0  # one site: nothing to resample
 
 
 def test_training_without_pages_is_one_clear_error(capsys):
