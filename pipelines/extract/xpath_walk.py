@@ -298,7 +298,7 @@ def _predicate(test: tuple) -> Callable[[Any, str], bool]:
     names = sorted({n for g in groups for n in g})
     source = _Source(names)
     body = source.expr(test)
-    lines = [f"def check(e, tag):", "    get = e.get"]
+    lines = ["def check(e, tag):", "    get = e.get"]
     lines += [f"    v{i} = get({n!r})" for i, n in enumerate(names)]
     if _structural(test):
         lines.append(f"    return bool({body})")
