@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifiers.page_route import wcxb_pages  # noqa: E402
-from pipelines.config.curate import HtmlSettings  # noqa: E402
+from pipelines.config.extract import HtmlSettings  # noqa: E402
 from pipelines.extract.html import extract_html  # noqa: E402
 from pipelines.read.charsets import decode_html  # noqa: E402
 from pipelines.text import shingle_prf, word_prf  # noqa: E402

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
 
-from pipelines.config.curate import HtmlSettings  # noqa: E402
+from pipelines.config.extract import HtmlSettings  # noqa: E402
 from pipelines.extract import html as html_path  # noqa: E402
 from pipelines.extract import xpath_walk  # noqa: E402
 from pipelines.read.charsets import decode_html  # noqa: E402

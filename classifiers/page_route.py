@@ -94,7 +94,7 @@ def measure(page: dict[str, Any]) -> dict[str, Any]:
     """One page through refinery's extractor, trafilatura's fallbacks run on every page: the router's page
     features, the line model's features and labels of the region's lines, and the word F1 of trafilatura's text
     and the region."""
-    from pipelines.config.curate import HtmlSettings
+    from pipelines.config.extract import HtmlSettings
     from pipelines.extract import html as extract, page_lines, page_region, route
     from pipelines.read.charsets import decode_html
     from pipelines.text import word_prf
@@ -133,21 +133,45 @@ def fit_lines(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def add_filtered(rows: list[dict[str, Any]], folds: int) -> None:
     """Each page's filtered view, from a line model fitted on the folds its site is not in: its word F1 in
     `f1`, the router's features for it appended to `x`."""
-    from classifiers.boosted_trees import predict
+    fold_of = [fold(r["site"], folds) for r in rows]
+    said = {}
+    for k in range(folds):
+        model = fit_lines([r for r, f in zip(rows, fold_of) if f != k])
+        for i, (r, f) in enumerate(zip(rows, fold_of)):
+            if f == k:
+                said[i] = filtered_by(r, model)
+    for i, r in enumerate(rows):  # the line models read the page's features without them
+        r["x"] = r["x"] + said[i]
+
+
+def filtered_by(row: dict[str, Any], lines: dict[str, Any]) -> list[float]:
+    """A measured page's filtered view by the line model `lines`: its word F1 put in the row's `f1`, the
+    router's features for it (FILTERED_NAMES) returned."""
     from pipelines.extract import route
     from pipelines.text import word_prf
 
-    page = route.PAGE
-    fold_of = [zlib.crc32(r["site"].encode()) % folds for r in rows]
-    for k in range(folds):
-        model = fit_lines([r for r, f in zip(rows, fold_of) if f != k])
-        for r, f in zip(rows, fold_of):
-            if f == k:
-                scores = [predict(model, x + r["x"][:page])[0] for x in r["line_x"]]
-                filtered, r["x_filtered"] = route.filtered_view(r["text"], r["region"], r["lines"], scores, THRESHOLD)
-                r["f1"]["filtered"] = word_prf(filtered, r["gold"])[2]
-    for r in rows:  # the line models read the page's features without them
-        r["x"] = r["x"] + r.pop("x_filtered")
+    scores = page_lines_scores(row, lines)
+    filtered, said = route.filtered_view(row["text"], row["region"], row["lines"], scores, THRESHOLD)
+    row["f1"]["filtered"] = word_prf(filtered, row["gold"])[2]
+    return said
+
+
+def page_lines_scores(row: dict[str, Any], lines: dict[str, Any]) -> list[float]:
+    """The line model's score of each of a measured page's lines."""
+    from classifiers.boosted_trees import predict_many
+    from pipelines.extract import route
+
+    if not row["line_x"]:
+        return []
+    import numpy as np
+
+    page = row["x"][:route.PAGE]
+    return [out[0] for out in predict_many(lines, np.array([x + page for x in row["line_x"]]))]
+
+
+def fold(site: str, folds: int, salt: str = "") -> int:
+    """The fold a site's pages are in: the CRC-32 of its name (and `salt`, for another split), mod `folds`."""
+    return zlib.crc32((site + salt).encode()) % folds
 
 
 def measure_all(pages: list[dict[str, Any]], processes: int) -> list[dict[str, Any]]:
@@ -157,13 +181,13 @@ def measure_all(pages: list[dict[str, Any]], processes: int) -> list[dict[str, A
         return pool.map(measure, pages, chunksize=4)
 
 
-def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The router's models (rows with their filtered view: add_filtered), the line model and the pre classifier
-    (on the markup features the rows begin with)."""
+def fit(rows: list[dict[str, Any]], lines: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The router's models (rows with their filtered view: add_filtered), the line model (`lines` where it is
+    fitted on these rows already) and the pre classifier (on the markup features the rows begin with)."""
     from pipelines.extract import page_lines
     from pipelines.extract.page_features import NAMES as PAGE_NAMES
 
-    return fit_router(rows) | {"lines": fit_lines(rows), "relative_threshold": THRESHOLD,
+    return fit_router(rows) | {"lines": lines or fit_lines(rows), "relative_threshold": THRESHOLD,
                                "line_names": list(page_lines.NAMES),
                                "pre": fit_pre([r["x"][:len(PAGE_NAMES)] for r in rows], [r["type"] for r in rows])}
 
@@ -194,7 +218,7 @@ def cross_validate(rows: list[dict[str, Any]], folds: int) -> list[dict[str, Any
     """Each page routed by a model fitted on the folds its site is not in: its row with `routed`."""
     from pipelines.extract import route
 
-    fold_of = [zlib.crc32(r["site"].encode()) % folds for r in rows]
+    fold_of = [fold(r["site"], folds) for r in rows]
     out = []
     for k in range(folds):
         model = fit_router([r for r, f in zip(rows, fold_of) if f != k])

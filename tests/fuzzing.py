@@ -128,7 +128,8 @@ def check_file(fmt: str, path: str) -> list[dict]:
     import os
 
     from pipelines.extract import page_region, route
-    from pipelines.config.curate import ExtractSettings, Source
+    from pipelines.config.curate import Source
+    from pipelines.config.extract import ExtractSettings
     from pipelines.read.readers import read_file
     from pipelines.schema import STAGES, has_surrogate, strict_fields, to_table
     from pipelines.read.splits import splittable

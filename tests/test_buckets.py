@@ -315,3 +315,31 @@ def test_refinery_run_in_a_bucket_writes_what_it_writes_on_disk(s3, tmp_path):
     assert curated["kept"] == json.loads((local_dir / "curated" / "manifest.json").read_text())["kept"]
     names = published(s3, f"{url}/shards")
     assert "_SUCCESS" in names and not [n for n in names if n.startswith((".staging", ".work"))]
+
+
+def test_a_router_model_in_a_bucket(s3, tmp_path):
+    """`extract.html.route_model` may name a file in a bucket: the config checks it there, and each worker's
+    extractor reads a local copy of it, named in the `extractor` column with the hash of its bytes."""
+    import hashlib
+
+    from pipelines.extract.extract import HtmlExtractor
+    from pipelines.extract.route import MODEL
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(MODEL, tmp_path / "models" / "mine.json")
+    s3.upload(tmp_path / "models", s3.bucket("routers") + "/models")
+    (tmp_path / "a.html").write_text("<html><body><main><h1>A kettle</h1><p>It boils water.</p></main></body></html>")
+    raw = {"sources": [{"name": "web", "format": "html", "paths": ["a.html"]}], "output": "out",
+           "extract": {"html": {"route_model": "s3://routers/models/mine.json"}}}
+    settings = parse_config(raw, str(tmp_path)).extract
+    assert settings.html.route_model == "s3://routers/models/mine.json"
+    extractor = HtmlExtractor(settings)
+    try:
+        digest = hashlib.sha256(Path(MODEL).read_bytes()).hexdigest()[:12]
+        assert extractor.version.endswith(f"+ router 12 (mine.json {digest})")
+        status, out = extractor((tmp_path / "a.html").read_text(), None)
+        assert status == "ok" and "It boils water." in out["text"]
+    finally:
+        extractor.close()
+    with pytest.raises(ConfigError, match=r"extract.html.route_model: router model not found: s3://routers/none"):
+        parse_config({**raw, "extract": {"html": {"route_model": "s3://routers/none.json"}}}, str(tmp_path))

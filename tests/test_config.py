@@ -79,6 +79,7 @@ def test_config_hash_ignores_location_but_not_settings(tmp_path):
     ({"sources": [SOURCE], "output": "out", "dedup": {"enabled": "yes"}}, "dedup.enabled: expected bool"),
     ({"sources": [SOURCE], "output": "out", "extract": {"html": {"fast": 1}}}, "extract.html.fast: expected bool"),
     ({"sources": [SOURCE], "output": "out", "extract": {"timeout_s": 0}}, "extract.timeout_s: expected a value > 0, got 0"),
+    ({"sources": [SOURCE], "output": "out", "extract": {"html": {"route_model": "mine.json"}}}, "extract.html.route_model: router model not found: mine.json (train one with"),
     ({"sources": [dict(SOURCE, format="docx")], "output": "out"}, "sources[0].format: expected one of html, warc"),
     ({"sources": [{"name": "web", "format": "html"}], "output": "out"}, "sources[0]: give the source's inputs: `paths`"),
     ({"sources": [{"name": "web", "format": "html", "paths_from": "nope.txt"}], "output": "out"}, "sources[web].paths_from: cannot read"),
@@ -131,6 +132,18 @@ def test_a_file_that_is_not_a_fasttext_model_is_refused(tmp_path):
            "classifiers": {"models": [{"name": "q", "path": "q.bin", "label": "hq", "threshold": 0.5}]}}
     with pytest.raises(ConfigError, match=r"classifiers.models\[0\].path: .*q.bin is not a fastText model"):
         parse_config(raw, str(tmp_path))
+
+
+@pytest.mark.parametrize("body", ['{"names": []}', "[1, 2]", "not JSON", b"\xff\xfe"])
+def test_a_file_that_is_not_a_router_model_is_refused(tmp_path, body):
+    (tmp_path / "a.html").write_text("<p>a</p>")
+    path = tmp_path / "mine.json"
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    raw = {"sources": [SOURCE], "output": "out", "extract": {"html": {"route_model": "mine.json"}}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, str(tmp_path))
+    assert info.value.problems == ["extract.html.route_model: mine.json: not a page router model "
+                                   "(python -m classifiers.page_route train writes one)"]
 
 
 def test_numbers_in_exponent_form_and_aliases_in_yaml(tmp_path):

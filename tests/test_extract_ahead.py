@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import page_bytes
-from pipelines.config.curate import ExtractSettings
+from pipelines.config.extract import ExtractSettings
 from pipelines.extract.extract import Extract, HtmlExtractor
 from pipelines.extract.sandbox import Sandbox
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifiers.page_route import wcxb_pages
-from pipelines.config.curate import HtmlSettings
+from pipelines.config.extract import HtmlSettings
 from pipelines.extract import html as html_path
 from pipelines.read.charsets import decode_html
 from pipelines.text import word_prf

@@ -30,7 +30,7 @@ LANGS = ("en", "de", "fr", "es", "ja", "zh")
 
 
 def section_text(lang: str, name: str) -> str:
-    from pipelines.config.curate import HtmlSettings
+    from pipelines.config.extract import HtmlSettings
 
     return extract_html((LANG_DATA / lang / name).read_text(encoding="utf-8"), None, HtmlSettings())["text"]
 

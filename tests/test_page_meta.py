@@ -8,7 +8,7 @@ import pytest
 from trafilatura import metadata as trafilatura_metadata
 from trafilatura.utils import load_html
 
-from pipelines.config.curate import HtmlSettings
+from pipelines.config.extract import HtmlSettings
 from pipelines.extract.html import extract_html
 from pipelines.extract.page_meta import KEYS, declared_date, page_metadata
 from pipelines.read.charsets import decode_html

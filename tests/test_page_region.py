@@ -14,7 +14,8 @@ from lxml import etree
 
 from pipelines.extract import page_region
 from pipelines.config.base import ConfigError
-from pipelines.config.curate import HtmlSettings, parse_config
+from pipelines.config.curate import parse_config
+from pipelines.config.extract import HtmlSettings
 from pipelines.extract.html import extract_html, extractor_version, unwrap_lines
 from pipelines.read.charsets import decode_html
 from pipelines.text import shingle_f1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, WEB, curate, read_rows
-from pipelines.config.curate import PdfSettings
+from pipelines.config.extract import PdfSettings
 from pipelines.extract.ocr import Tesseract, parse_tsv
 from pipelines.extract.pdf import clean_layer, extract_pdf, garbage_ratio, pdf_setup, restore_rtl
 

@@ -343,7 +343,7 @@ def test_py3langid_loads_from_any_working_folder(tmp_path, monkeypatch):
 
 
 def test_pdf_with_a_lying_page_tree_keeps_its_readable_page():
-    from pipelines.config.curate import PdfSettings
+    from pipelines.config.extract import PdfSettings
     from pipelines.extract.pdf import extract_pdf, pdf_setup
 
     result = extract_pdf(adversarial.looping_pdf(), pdf_setup(PdfSettings(ocr="never")), lambda m: None)
@@ -354,7 +354,9 @@ def test_pdf_with_a_lying_page_tree_keeps_its_readable_page():
 def test_brotli_and_unknown_content_encodings():
     import brotli
 
-    from pipelines.config.curate import ExtractSettings, Source
+    from pipelines.config.curate import Source
+
+    from pipelines.config.extract import ExtractSettings
     from pipelines.read.warc import read_warc
 
     body = brotli.compress(adversarial.page("A brotli body").encode())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -12,9 +13,9 @@ from hypothesis import strategies as st
 
 from classifiers import page_route
 from classifiers.boosted_trees import _predict_rows, fit_regression, fit_softmax, predict, predict_proba, predict_tree
-from pipelines.config.curate import HtmlSettings
+from pipelines.config.extract import HtmlSettings
 from pipelines.extract import route
-from pipelines.extract.html import extract_html
+from pipelines.extract.html import extract_html, extractor_version
 from pipelines.extract.page_features import NAMES as PAGE_NAMES
 from pipelines.read.charsets import decode_html
 from pipelines.text import word_prf
@@ -198,6 +199,37 @@ def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wc
     html, _ = decode_html(wcxb_pages[0]["raw"])
     extracted = extract_html(html, wcxb_pages[0]["url"], HtmlSettings())  # the shipped model, end to end
     assert extracted["html_text"] in route.VIEWS and extracted["text"]
+    # and the one just trained, as a user's config names it
+    own = HtmlSettings(route_model=str(path))
+    assert extract_html(html, wcxb_pages[0]["url"], own)["html_text"] in route.VIEWS + ("declared",)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    assert extractor_version(own) == extractor_version(HtmlSettings()) + f" (route.json {digest})"
+
+
+def test_a_router_model_of_ones_own_makes_the_decisions(wcxb_pages, tmp_path):
+    """A model whose type classifiers always say `forum` (the gate's too, so no page is gated as an article):
+    every page extracted with it is typed a forum, where the shipped model types most of them otherwise; and an
+    extractor of that setting says so in its version, in the sandboxed child as in process."""
+    from pipelines.config.extract import ExtractSettings
+    from pipelines.extract.extract import HtmlExtractor
+
+    forum = {"kind": "softmax", "classes": ["forum", "article"], "base": [0.0, -20.0], "trees": [[], []]}
+    own = copy.deepcopy(route.load())
+    own["page_type"], own["gate"]["page_type"] = forum, forum
+    path = tmp_path / "forum.json"
+    path.write_text(json.dumps(own))
+    settings = HtmlSettings(route_model=str(path))
+    shipped = [extract_html(decode_html(p["raw"])[0], p["url"], HtmlSettings())["page_type"] for p in wcxb_pages[:8]]
+    mine = [extract_html(decode_html(p["raw"])[0], p["url"], settings)["page_type"] for p in wcxb_pages[:8]]
+    assert mine == ["forum"] * 8 and shipped.count("forum") < 4
+    extractor = HtmlExtractor(ExtractSettings(html=settings))
+    try:
+        assert extractor.version.endswith(f" (forum.json {hashlib.sha256(path.read_bytes()).hexdigest()[:12]})")
+        page = wcxb_pages[0]
+        status, out = extractor(decode_html(page["raw"])[0], page["url"])
+        assert status == "ok" and out["page_type"] == "forum", (status, out)
+    finally:
+        extractor.close()
 
 
 def test_the_gate_decides_as_the_router_does_without_making_the_region(wcxb_pages, monkeypatch):

@@ -95,7 +95,7 @@ def test_repeated_payloads_are_extracted_once_with_the_same_rows(tmp_path, truth
 
 
 def test_remembered_pages_are_bounded_by_count_and_text(truth, monkeypatch):
-    from pipelines.config.curate import ExtractSettings
+    from pipelines.config.extract import ExtractSettings
     from pipelines.extract import extract
 
     pages = [(page_bytes(n).decode("utf-8", "replace"), truth[n]["url"]) for n in sorted(truth)[:3]]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from pipelines.config.curate import HtmlSettings
+from pipelines.config.extract import HtmlSettings
 from pipelines.extract import html as html_path
 from pipelines.extract import xpath_walk
 from pipelines.read.charsets import decode_html

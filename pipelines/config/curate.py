@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from pipelines.filter.rules import C4_LINE_FILTER, RULES_BY_NAME
-from pipelines.config.base import ConfigError, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve, validate
+from pipelines.config.base import (ConfigError, Job, KeyedError, Name, Named, Section, Strings, load_yaml, resolve,
+                                   validate)
+from pipelines.config.extract import ExtractSettings
 from pipelines.config.inputs import glob_regex, glob_root, match_files
 from pipelines.runtime import storage
 from pipelines.runtime.storage import StorageError
@@ -81,67 +83,6 @@ class Source(Section):
         if self.paths_base and not self.paths_from:
             raise ValueError("`paths_base` says where the paths of `paths_from` are: set `paths_from` too")
         return self
-
-
-class HtmlSettings(Section):
-    metadata: bool = Field(True, description="title, author, date, site name, host name, description as the "
-                                             "page's markup declares them (meta tags, JSON-LD, <title>)")
-    metadata_search: bool = Field(False, description="also search the page for a byline and its text for a date "
-                                                     "where the markup declares none (about 55 ms a page)")
-    include_comments: bool = False
-    include_tables: bool = True
-    favor_precision: bool = False
-    favor_recall: bool = False
-    fast: bool = Field(False, description="trafilatura without its fallbacks on every page (with route on, the "
-                                          "router leaves them out where the markup makes a page surely a "
-                                          "shop's or a service's)")
-    route: bool = Field(True, description="keep trafilatura's text, the page's main region or the region's lines "
-                                          "scored as content, as the page router predicts is best "
-                                          "(pipelines/extract/route.py); false: trafilatura alone")
-
-
-class PdfSettings(Section):
-    ocr: Literal["auto", "always", "never"] = Field("auto", description="auto: pages without a usable text layer")
-    ocr_engine: str = "tesseract"
-    ocr_languages: Annotated[Strings, Field(min_length=1)] = ("eng",)
-    dpi: int = Field(300, ge=50, le=1200)
-    max_pages: int = Field(2_000, ge=1)
-    max_bytes: int = Field(200_000_000, ge=1)
-    timeout_s: float = Field(900.0, gt=0)
-    min_layer_chars: int = Field(50, ge=0, description="fewer characters on a page that holds images: OCR it")
-    max_garbage_ratio: float = Field(0.3, ge=0, description="more replacement/control characters than this: OCR it")
-    fix_rtl: bool = Field(True, description="restore the reading order of right-to-left text layers")
-
-    @field_validator("ocr_engine")
-    @classmethod
-    def _known_engine(cls, name: str) -> str:
-        from pipelines.extract.ocr import ENGINES
-
-        if name not in ENGINES:
-            raise ValueError(f"expected one of {', '.join(ENGINES)}, got {name!r}")
-        return name
-
-
-class ExtractSettings(Section):
-    timeout_s: float = Field(20.0, gt=0, description="per document, in the extractor child")
-    max_doc_bytes: int = Field(20_000_000, ge=0)
-    max_decompressed_bytes: int = Field(2_000_000_000, ge=0)
-    binary_ratio: float = Field(0.02, ge=0)
-    split_bytes: int = Field(64_000_000, ge=4096, description="larger JSONL/WARC.gz files are read in ranges "
-                             "(smaller ranges, not under 1 MiB, when the inputs would give fewer than 64 units)")
-    max_memory_mb: int = Field(2048, ge=0, description="address-space cap of each extractor child (0: none)")
-    repeat_memory: int = Field(2048, ge=0, description="each worker remembers the extraction of this many recent "
-                               "HTML pages: a byte-identical payload (a page crawled again, or under another URL) "
-                               "is not extracted twice (0: off)")
-    html: HtmlSettings = HtmlSettings()
-    pdf: PdfSettings = PdfSettings()
-
-    @field_validator("max_memory_mb")
-    @classmethod
-    def _memory(cls, mb: int) -> int:
-        if 0 < mb < 256:
-            raise ValueError(f"expected 0 (no cap) or at least 256, got {mb}")
-        return mb
 
 
 class LanguageSettings(Section):

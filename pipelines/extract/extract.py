@@ -13,9 +13,10 @@ import hashlib
 from collections import OrderedDict
 from typing import Any, Callable
 
-from pipelines.config.curate import ExtractSettings
+from pipelines.config.extract import ExtractSettings
 from pipelines.extract.html import extractor_version, html_job, html_setup
 from pipelines.extract.sandbox import Sandbox, prestart
+from pipelines.runtime import storage
 from pipelines.schema import Row, reject
 from pipelines.text import content_hash
 
@@ -27,13 +28,22 @@ def _size(outcome: tuple[str, Any]) -> int:
     return len(outcome[1].get("text") or "") if isinstance(outcome[1], dict) else 0
 
 
+def _child_settings(settings: ExtractSettings) -> dict[str, Any]:
+    """The HTML settings as the extractor child gets them: a plain dict, the router's file (in a bucket, say) as
+    a local copy the child can open."""
+    html = settings.html.model_dump()
+    if html.get("route_model"):
+        html["route_model"] = storage.local_copy(html["route_model"])
+    return html
+
+
 class HtmlExtractor:
     """trafilatura behind a deadline. Not thread-safe: one instance per DoFn instance."""
 
     def __init__(self, settings: ExtractSettings) -> None:
-        self.version = extractor_version(settings.html)
-        self.sandbox = Sandbox(html_setup, html_job, settings.html.model_dump(), settings.timeout_s,
-                               memory_mb=settings.max_memory_mb)
+        html = _child_settings(settings)
+        self.version = extractor_version(settings.html, html["route_model"])
+        self.sandbox = Sandbox(html_setup, html_job, html, settings.timeout_s, memory_mb=settings.max_memory_mb)
         self.keep, self.with_url = settings.repeat_memory, settings.html.metadata
         self.recent: OrderedDict[bytes, tuple[str, Any]] = OrderedDict()
         self.held = 0  # characters of text remembered
@@ -44,7 +54,7 @@ class HtmlExtractor:
     def prestart(settings: ExtractSettings, count: int) -> None:
         """Start the children of `count` extractors of these settings now (sandbox.prestart): HtmlExtractors
         made later in this process take them."""
-        prestart(html_setup, html_job, settings.html.model_dump(), settings.max_memory_mb, count)
+        prestart(html_setup, html_job, _child_settings(settings), settings.max_memory_mb, count)
 
     def close(self) -> None:
         self.pending = None  # a page started ahead and never asked for: the child ends with it

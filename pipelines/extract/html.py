@@ -7,6 +7,8 @@ JSON model): no Arrow, no config models, so each worker's extractor process stay
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,7 @@ from pipelines.extract.page_features import html_features
 from pipelines.text import collapse_runs
 
 if TYPE_CHECKING:
-    from pipelines.config.curate import HtmlSettings
+    from pipelines.config.extract import HtmlSettings
 
 # Elements whose source line breaks are the page's own (and scripts, whose line breaks are syntax).
 _VERBATIM_TAGS = ("pre", "code", "textarea", "listing", "xmp", "plaintext", "script", "style")
@@ -32,10 +34,23 @@ def trafilatura_version() -> str:
     return f"trafilatura {version('trafilatura')}"
 
 
-def extractor_version(settings: HtmlSettings | SimpleNamespace) -> str:
+def extractor_version(settings: HtmlSettings | SimpleNamespace, local: str | None = None) -> str:
     """What the `extractor` column says: trafilatura's version, and the region's and the router's when the
-    router chooses between the views."""
-    return trafilatura_version() + (f" + {page_region.VERSION} + {route.VERSION}" if settings.route else "")
+    router chooses between the views, with the name and hash of the router's file where it is not the one
+    refinery ships (`route_model`; `local`: a local copy of it where it lies in a bucket)."""
+    if not settings.route:
+        return trafilatura_version()
+    own = router_file(settings)
+    if own:
+        with open(local or own, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        return f"{trafilatura_version()} + {page_region.VERSION} + {route.VERSION} ({os.path.basename(own)} {digest})"
+    return f"{trafilatura_version()} + {page_region.VERSION} + {route.VERSION}"
+
+
+def router_file(settings: HtmlSettings | SimpleNamespace) -> str | None:
+    """The router's model file the settings name (`route_model`), or None for the one refinery ships."""
+    return getattr(settings, "route_model", None) or None
 
 
 def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace) -> dict[str, Any]:
@@ -45,7 +60,7 @@ def extract_html(html: str, url: str | None, settings: HtmlSettings | SimpleName
     gate takes for an article keeps trafilatura's text before the region is made. Where the page declares an
     article body in its JSON-LD that holds far more of the article than the kept view (declared_body.py), that
     body is the text (`html_text`: `declared`; the confidence stays the router's for the view it replaced)."""
-    model = route.load() if settings.route else None
+    model = route.load(router_file(settings)) if settings.route else None
     html, tree, text, out, page = _article(html, url, settings, model)
     if model is not None:
         # read before the region changes the tree
@@ -68,7 +83,7 @@ def views(html: str, url: str | None, settings: HtmlSettings | SimpleNamespace, 
     `with_region`) and the page's metadata (page_meta.py), from one parse: trafilatura works on a copy, the
     region and the metadata on the tree itself. trafilatura runs without its fallbacks where `fast` says, or
     (None) as extract_html would run it."""
-    model = route.load() if settings.route and fast is None else None
+    model = route.load(router_file(settings)) if settings.route and fast is None else None
     html, tree, text, out, _ = _article(html, url, settings, model, fast)
     return html, text, _region(html, tree, settings.include_comments) if with_region else [], out
 

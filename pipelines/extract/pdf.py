@@ -12,7 +12,7 @@ import unicodedata
 from importlib.metadata import version
 from typing import Any, Callable
 
-from pipelines.config.curate import PdfSettings
+from pipelines.config.extract import PdfSettings
 from pipelines.extract.ocr import OcrEngine, get_engine
 
 # Hebrew, Arabic, Syriac, Thaana, NKo... and the Arabic presentation forms; with combining marks in between

@@ -156,9 +156,17 @@ def views(html: str, text: str, lines: list[page_region.Line], model: dict[str, 
 
 
 @lru_cache(maxsize=4)
-def load(path: str = MODEL) -> dict[str, Any]:
+def load(path: str | None = None) -> dict[str, Any]:
+    """The router's models: the file `python -m classifiers.page_route train` wrote at `path`, or (None) the one
+    refinery ships."""
+    path = path or MODEL
     with open(path, encoding="utf-8") as f:
-        model = json.load(f)
+        try:
+            model = json.load(f)
+        except ValueError:
+            model = None
+    if not isinstance(model, dict) or not {"names", "page_type", "choice", "quality", "lines"} <= model.keys():
+        raise ValueError(f"{path}: not a page router model (python -m classifiers.page_route train writes one)")
     if (list(model["names"]) != list(NAMES) or list(model.get("line_names", ())) != list(page_lines.NAMES)
             or "gate" not in model or "pre" not in model or "relative_threshold" not in model):
         raise ValueError(f"{path}: trained on other features than this version computes; train it again "

@@ -60,7 +60,7 @@ def code_of(name: str) -> str:
 
 
 def page_text(path: str) -> str:
-    from pipelines.config.curate import HtmlSettings
+    from pipelines.config.extract import HtmlSettings
 
     with open(path, "rb") as fh:
         html = fh.read().decode("utf-8", "replace")

@@ -6,7 +6,9 @@ import gzip
 import zlib
 from typing import BinaryIO
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.runtime import storage
 from pipelines.schema import MAX_METADATA_DEPTH, Row, has_surrogate, nesting, new_doc, reject
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.read.charsets import with_html
 from pipelines.read.common import whole_file
 from pipelines.schema import Row

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from typing import BinaryIO, Iterator
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.read.common import GZIP_ERRORS, brief, first_bad_byte, open_stream, record_to_doc
 from pipelines.read.splits import line_start, skip_line
 from pipelines.schema import Row, new_doc, reject

@@ -5,7 +5,9 @@ from typing import Any, Iterator
 
 import pyarrow.parquet as pq
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.runtime import storage
 from pipelines.read.common import brief, first_bad_byte, record_to_doc
 from pipelines.schema import Row, is_rejected, new_doc, reject

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.runtime import storage
 from pipelines.read.common import GZIP_ERRORS, TooLarge, read_limited
 from pipelines.schema import Row, new_doc, reject

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.read.html import read_html
 from pipelines.read.jsonl import read_jsonl
 from pipelines.read.parquet import read_parquet

@@ -7,7 +7,9 @@ import logging
 import zlib
 from typing import Any, Iterator
 
-from pipelines.config.curate import ExtractSettings, Source
+from pipelines.config.curate import Source
+
+from pipelines.config.extract import ExtractSettings
 from pipelines.read.charsets import HTML_TYPES, HTTP_CHARSET, with_html
 from pipelines.read.common import GZIP_ERRORS, brief, looks_binary, open_stream
 from pipelines.runtime import storage
