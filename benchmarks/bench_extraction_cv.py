@@ -84,7 +84,8 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--salt", default="", help="another split of the sites into folds")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--cache", type=Path, help="measured pages are kept here and read back on the next run")
+    parser.add_argument("--cache", type=Path, help="measured pages (and, beside them, each split's fold models) are "
+                        "kept here and read back on the next run")
     parser.add_argument("--other", type=Path, help="another extractor's per-page F1 (bench_other_extractors --out)")
     args = parser.parse_args()
     if not args.wcxb and not args.pages:
@@ -109,12 +110,18 @@ def main() -> int:
           f"(salt {args.salt!r}); measured in {time.time() - start:.0f} s", flush=True)
 
     fork = multiprocessing.get_context("fork")
-    left_out = [frozenset({k}) for k in range(args.folds)] + [
-        frozenset(pair) for pair in itertools.combinations(range(args.folds), 2)]
-    with fork.Pool(args.processes) as pool:
-        lines = dict(pool.imap_unordered(_fit_lines, left_out))
-        print(f"{len(lines)} line models in {time.time() - start:.0f} s", flush=True)
-        models = dict(pool.imap_unordered(_fit_fold, [(k, lines) for k in range(args.folds)]))
+    kept = args.cache.with_name(f"{args.cache.name}.folds-{args.folds}-{args.salt}") if args.cache else None
+    if kept and kept.exists():
+        models = pickle.loads(kept.read_bytes())
+    else:
+        left_out = [frozenset({k}) for k in range(args.folds)] + [
+            frozenset(pair) for pair in itertools.combinations(range(args.folds), 2)]
+        with fork.Pool(args.processes) as pool:
+            lines = dict(pool.imap_unordered(_fit_lines, left_out))
+            print(f"{len(lines)} line models in {time.time() - start:.0f} s", flush=True)
+            models = dict(pool.imap_unordered(_fit_fold, [(k, lines) for k in range(args.folds)]))
+        if kept:  # fitting takes most of the run: the next run with this cache, folds and salt reads them back
+            kept.write_bytes(pickle.dumps(models))
     print(f"{args.folds} fold models in {time.time() - start:.0f} s", flush=True)
 
     with tempfile.TemporaryDirectory() as folder:
