@@ -158,13 +158,13 @@ def filtered_by(row: dict[str, Any], lines: dict[str, Any]) -> list[float]:
 
 def page_lines_scores(row: dict[str, Any], lines: dict[str, Any]) -> list[float]:
     """The line model's score of each of a measured page's lines."""
+    import numpy as np
+
     from classifiers.boosted_trees import predict_many
     from pipelines.extract import route
 
     if not row["line_x"]:
         return []
-    import numpy as np
-
     page = row["x"][:route.PAGE]
     return [out[0] for out in predict_many(lines, np.array([x + page for x in row["line_x"]]))]
 

@@ -39,10 +39,11 @@ class HtmlSettings(Section):
         if not storage.isfile(full):
             raise ValueError(f"router model not found: {path} (train one with `python -m classifiers.page_route "
                              "train`)")
+        local = storage.local_copy(full)
         try:
-            route.load(storage.local_copy(full))
+            route.load(local)
         except ValueError as e:
-            raise ValueError(str(e).replace(storage.local_copy(full), path)) from None
+            raise ValueError(str(e).replace(local, path)) from None
         return full
 
 
