@@ -1,7 +1,7 @@
 """Train the page router (pipelines/extract/route.py) on pages with gold main text, cross-validated by site.
 
     python -m classifiers.page_route train --wcxb ../shared/data/wcxb-dev --pages ../shared/data/modern \
-        --out classifiers/models/page_route.json [--folds 5] [--cache /tmp/route.pkl]
+        --out classifiers/models/page_route.json [--folds 5] [--processes N] [--cache /tmp/route.pkl]
 
 The line model (which of the region's lines are content: a line is content where its words are a run of the gold
 text's) is fitted first and scored out of fold, so that the router learns from the filtered view as it is on pages
@@ -18,7 +18,8 @@ refinery's own extractor (both views, the features the router reads); each view 
 the gold text. Folds hold whole sites: no site's pages are in both the training and the checking fold. The
 report gives, by page type, the F1 of each view alone, of the routed choice (and its spread over resamplings of
 the sites) and of the best choice per page, the type classifier's accuracy and how well the confidence tracks the
-real F1. The model is then fitted on all pages.
+real F1. The model is then fitted on all pages. Pages are measured, and the folds' models fitted, `--processes`
+at a time (all cores by default).
 """
 from __future__ import annotations
 
@@ -130,13 +131,12 @@ def fit_lines(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return fit_regression(X, y, **LINES)
 
 
-def add_filtered(rows: list[dict[str, Any]], folds: int) -> None:
+def add_filtered(rows: list[dict[str, Any]], folds: int, processes: int = 1) -> None:
     """Each page's filtered view, from a line model fitted on the folds its site is not in: its word F1 in
-    `f1`, the router's features for it appended to `x`."""
+    `f1`, the router's features for it appended to `x`. The folds' models are fitted `processes` at a time."""
     fold_of = [fold(r["site"], folds) for r in rows]
     said = {}
-    for k in range(folds):
-        model = fit_lines([r for r, f in zip(rows, fold_of) if f != k])
+    for k, model in enumerate(_by_fold(fit_lines, rows, fold_of, folds, processes)):
         for i, (r, f) in enumerate(zip(rows, fold_of)):
             if f == k:
                 said[i] = filtered_by(r, model)
@@ -214,18 +214,40 @@ def fit_router(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def cross_validate(rows: list[dict[str, Any]], folds: int) -> list[dict[str, Any]]:
+def cross_validate(rows: list[dict[str, Any]], folds: int, processes: int = 1) -> list[dict[str, Any]]:
     """Each page routed by a model fitted on the folds its site is not in: its row with `routed`."""
     from pipelines.extract import route
 
     fold_of = [fold(r["site"], folds) for r in rows]
     out = []
-    for k in range(folds):
-        model = fit_router([r for r, f in zip(rows, fold_of) if f != k])
+    for k, model in enumerate(_by_fold(fit_router, rows, fold_of, folds, processes)):
         for r, f in zip(rows, fold_of):
             if f == k:
                 out.append({**r, "routed": route.route(r["x"], model)})
     return out
+
+
+_SHARED: list[Any] = []  # what the forked fitting processes read: the fitting function, the rows, their folds
+
+
+def _fit_without(k: int) -> Any:
+    fitting, rows, fold_of = _SHARED
+    return fitting([r for r, f in zip(rows, fold_of) if f != k])
+
+
+def _by_fold(fitting: Any, rows: list[dict[str, Any]], fold_of: list[int], folds: int, processes: int) -> list[Any]:
+    """`fitting` of the rows outside each fold, in the folds' order, `processes` folds at a time (forked: the
+    rows are not copied to the processes)."""
+    import multiprocessing
+
+    _SHARED[:] = [fitting, rows, fold_of]
+    try:
+        if processes <= 1:
+            return [_fit_without(k) for k in range(folds)]
+        with multiprocessing.get_context("fork").Pool(min(processes, folds)) as pool:
+            return pool.map(_fit_without, range(folds), chunksize=1)
+    finally:
+        _SHARED.clear()
 
 
 def report(checked: list[dict[str, Any]]) -> dict[str, Any]:
@@ -296,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure_all(pages, args.processes)
         if args.cache:
             args.cache.write_bytes(pickle.dumps(rows))
-    add_filtered(rows, args.folds)
-    summary = report(cross_validate(rows, args.folds))
+    add_filtered(rows, args.folds, args.processes)
+    summary = report(cross_validate(rows, args.folds, args.processes))
     print(f"{len(rows)} pages from {len({r['site'] for r in rows})} sites, {args.folds} folds by site")
     print_report(summary)
     model = fit(rows)

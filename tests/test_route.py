@@ -182,9 +182,13 @@ def test_training_cross_validates_by_site_and_writes_a_model_the_router_loads(wc
     rows = [page_route.measure(p) for p in wcxb_pages]
     assert all(len(r["line_x"]) == len(r["line_y"]) == len(r["lines"]) for r in rows)
     assert {y for r in rows for y in r["line_y"]} == {0.0, 1.0}  # each kind of line is on these pages
+    forked = [{**r, "f1": dict(r["f1"])} for r in rows]
     page_route.add_filtered(rows, folds=3)
     assert all(set(r["f1"]) == set(route.VIEWS) and len(r["x"]) == len(route.NAMES) for r in rows)
+    page_route.add_filtered(forked, folds=3, processes=2)  # the folds fitted in two processes: the same rows
+    assert [(r["x"], r["f1"]) for r in forked] == [(r["x"], r["f1"]) for r in rows]
     checked = page_route.cross_validate(rows, folds=3)
+    assert page_route.cross_validate(rows, folds=3, processes=3) == checked
     assert sorted(r["name"] for r in checked) == sorted(r["name"] for r in rows)
     summary = page_route.report(checked)
     assert summary["all"]["pages"] == 42
